@@ -1,0 +1,164 @@
+import Crypto
+import Foundation
+import SightlineCore
+
+/// Reads agency files (CSV through a column mapping, or NDJSON), sends them in batches, and maps
+/// every rejection back to the file and line it came from.
+public struct Submitter: Sendable {
+    public let client: GatewayClient
+    public var batchSize = 2000
+    /// Batches in flight at once: keeps the gateway's writer busy while the next batch travels.
+    public var concurrency = 3
+
+    public init(client: GatewayClient) { self.client = client }
+
+    /// A record ready to send, with the file line it came from.
+    public struct PreparedRecord: Sendable { public let line: Int; public let json: Data }
+
+    public struct FileResult: Sendable, Codable {
+        public var file: String
+        public var records = 0
+        public var accepted = 0
+        public var created = 0
+        public var updated = 0
+        public var rejected: [RecordRejection] = []
+        public var submissions: [String] = []
+        public var auditIndexes: [Int64] = []
+        public var replayedBatches = 0
+        public var failures: [String] = []
+    }
+
+    /// Reads a file into records, converting CSV rows through `mapping`; rows that cannot be
+    /// converted are rejected here with their line.
+    public static func prepare(file: String, format: String, kind: RecordKind, mapping: ColumnMapping?, observedAt: String)
+        throws(ClientError) -> (records: [PreparedRecord], rejected: [RecordRejection], content: Data) {
+        guard let data = FileManager.default.contents(atPath: file) else { throw ClientError("\(file): cannot read file") }
+        var records: [PreparedRecord] = []
+        var rejected: [RecordRejection] = []
+        if format == "csv" {
+            guard let mapping else { throw ClientError("\(file): CSV needs --mapping FILE (see ops/mappings/)") }
+            guard mapping.kind == kind else {
+                throw ClientError("the mapping is for \(mapping.kind.rawValue) but --kind is \(kind.rawValue)")
+            }
+            let table = try CSVTable(text: String(decoding: data, as: UTF8.self))
+            try mapping.check(header: table.header)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            for row in table.rows {
+                switch mapping.record(cells: row.cells, header: table.header, line: row.line, observedAt: observedAt) {
+                case .success(let value): records.append(PreparedRecord(line: row.line, json: (try? encoder.encode(value)) ?? Data()))
+                case .failure(let r): rejected.append(r)
+                }
+            }
+        } else {
+            var line = 0
+            for bytes in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+                line += 1
+                if bytes.allSatisfy({ $0 == 32 || $0 == 13 || $0 == 9 }) { continue }
+                // Kind is checked here too so a file sent with the wrong --kind fails fast and clearly.
+                if let v = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)), case .object(let o) = v,
+                   let k = o["kind"]?.stringValue, k != kind.rawValue {
+                    rejected.append(RecordRejection(line: line, field: "kind", reason: "record kind \(k) in a file submitted as --kind \(kind.rawValue)",
+                                                    localRef: o["localRef"]?.stringValue))
+                    continue
+                }
+                records.append(PreparedRecord(line: line, json: Data(bytes)))
+            }
+        }
+        return (records, rejected, data)
+    }
+
+    /// Sends the records in batches. The idempotency key of a batch is derived from the file's
+    /// content, kind and batch number: re-running the same command stores nothing twice.
+    public func send(file: String, kind: RecordKind, prepared: (records: [PreparedRecord], rejected: [RecordRejection], content: Data),
+                     progress: (@Sendable (Int) -> Void)? = nil) async -> FileResult {
+        var result = FileResult(file: file)
+        result.records = prepared.records.count + prepared.rejected.count
+        result.rejected = prepared.rejected
+        let contentDigest = Data(SHA256.hash(data: Data(kind.rawValue.utf8) + prepared.content)).prefix(16).hexString
+        let batches = stride(from: 0, to: prepared.records.count, by: batchSize).map {
+            Array(prepared.records[$0..<min($0 + batchSize, prepared.records.count)])
+        }
+        await withTaskGroup(of: (Int, Result<BatchReceipt, ClientError>).self) { group in
+            var next = 0
+            func launch() {
+                guard next < batches.count else { return }
+                let index = next, batch = batches[index]
+                next += 1
+                group.addTask {
+                    let key = "file-\(contentDigest)-\(batchSize)-\(index)"
+                    return (index, await sendBatch(batch, key: key))
+                }
+            }
+            for _ in 0..<concurrency { launch() }
+            while let (index, outcome) = await group.next() {
+                switch outcome {
+                case .success(let receipt):
+                    result.accepted += receipt.accepted
+                    result.created += receipt.created
+                    result.updated += receipt.updated
+                    result.submissions.append(receipt.submissionId)
+                    result.auditIndexes.append(receipt.auditIndex)
+                    if receipt.replayed { result.replayedBatches += 1 }
+                    for var r in receipt.rejected {
+                        // The gateway numbers lines within the batch; report the file's line.
+                        let i = r.line - 1
+                        if i >= 0 && i < batches[index].count { r.line = batches[index][i].line }
+                        result.rejected.append(r)
+                    }
+                case .failure(let error):
+                    result.failures.append("batch \(index + 1) (lines \(batches[index].first!.line)-\(batches[index].last!.line)): \(error.message)")
+                }
+                progress?(batches[index].count)
+                launch()
+            }
+        }
+        result.rejected.sort { $0.line < $1.line }
+        return result
+    }
+
+    struct BatchReceipt: Decodable {
+        var submissionId: String
+        var accepted: Int
+        var created: Int
+        var updated: Int
+        var rejected: [RecordRejection]
+        var auditIndex: Int64
+        var replayed: Bool
+    }
+
+    struct APIErrorBody: Decodable { var error: String; var message: String }
+
+    func sendBatch(_ batch: [PreparedRecord], key: String) async -> Result<BatchReceipt, ClientError> {
+        var body = Data()
+        body.reserveCapacity(batch.reduce(0) { $0 + $1.json.count + 1 })
+        for r in batch { body.append(r.json); body.append(UInt8(ascii: "\n")) }
+        // Transient failures (connection lost, 429, 503) are retried with the same key: the
+        // gateway answers a repeat with the original receipt and stores nothing twice.
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                let response = try await client.request(.POST, "/v1/submissions", body: body, headers: [("Idempotency-Key", key)])
+                if response.status == 200 || response.status == 201 {
+                    return .success(try JSONDecoder().decode(BatchReceipt.self, from: response.body))
+                }
+                let message = (try? JSONDecoder().decode(APIErrorBody.self, from: response.body)).map { "\($0.error): \($0.message)" }
+                    ?? "HTTP \(response.status)"
+                if [429, 503].contains(response.status) && attempt < 5 {
+                    try? await Task.sleep(for: .milliseconds(200 * (1 << attempt)))
+                    continue
+                }
+                return .failure(ClientError("the gateway answered \(response.status): \(message)"))
+            } catch let error as DecodingError {
+                return .failure(ClientError("the gateway's receipt could not be read (\(error))"))
+            } catch {
+                if attempt < 5 {
+                    try? await Task.sleep(for: .milliseconds(200 * (1 << attempt)))
+                    continue
+                }
+                return .failure(ClientError("could not reach the gateway at \(client.baseURL): \(error)"))
+            }
+        }
+    }
+}

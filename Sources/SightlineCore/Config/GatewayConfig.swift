@@ -1,0 +1,110 @@
+import Foundation
+
+/// The gateway's configuration file (see ops/gateway.example.yaml). Relative paths are taken
+/// from the directory of the config file.
+public struct GatewayConfig: Sendable {
+    public struct Listener: Sendable {
+        public var host: String
+        public var port: Int
+        public init(host: String, port: Int) { self.host = host; self.port = port }
+    }
+    public struct TLSFiles: Sendable {
+        public var certificate: String
+        public var key: String
+        public var ca: String
+        public init(certificate: String, key: String, ca: String) { self.certificate = certificate; self.key = key; self.ca = ca }
+    }
+    public struct Limits: Sendable {
+        /// Larger bodies are refused with 413 before being read whole: a batch of a few thousand
+        /// records is about 1-2 MB, so 32 MiB leaves room without letting one client exhaust memory.
+        public var maxBodyBytes = 32 * 1024 * 1024
+        /// Records in one submission; bounds the work of one transaction.
+        public var maxRecordsPerSubmission = 50_000
+    }
+    public struct LocalAuthority: Sendable {
+        public var code: String
+        public var name: String
+        public var districts: [String]
+        public init(code: String, name: String, districts: [String]) { self.code = code; self.name = name; self.districts = districts }
+    }
+
+    public var listen = Listener(host: "127.0.0.1", port: 8443)
+    public var ops = Listener(host: "127.0.0.1", port: 9464)
+    public var tls: TLSFiles
+    public var keysPath: String
+    public var participantsPath: String
+    public var policyDirectory: String
+    public var databasePath: String
+    public var limits = Limits()
+    public var localAuthorities: [LocalAuthority] = []
+
+    public init(tls: TLSFiles, keysPath: String, participantsPath: String, policyDirectory: String, databasePath: String) {
+        self.tls = tls; self.keysPath = keysPath; self.participantsPath = participantsPath
+        self.policyDirectory = policyDirectory; self.databasePath = databasePath
+    }
+
+    public static func load(path: String) throws(SightlineError) -> GatewayConfig {
+        let file = try YAMLFile(path: path, code: .config)
+        let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        func resolve(_ p: String) -> String { p.hasPrefix("/") ? p : base + "/" + p }
+        let rootNode = try file.root()
+        let root = try rootNode.dictionary(allowedKeys: ["listen", "ops", "tls", "keys", "participants", "policy", "database", "limits", "local-authorities"])
+        func listener(_ key: String, _ fallback: Listener) throws(SightlineError) -> Listener {
+            guard let n = root[key] else { return fallback }
+            let d = try n.dictionary(allowedKeys: ["host", "port"])
+            let port = try d["port"]?.int() ?? fallback.port
+            guard (0...65535).contains(port) else { throw d["port"]!.error("port must be 0-65535") }
+            return Listener(host: try d["host"]?.string() ?? fallback.host, port: port)
+        }
+        let tlsNode = try root.required("tls", in: rootNode)
+        let tls = try tlsNode.dictionary(allowedKeys: ["certificate", "key", "ca"])
+        var config = GatewayConfig(
+            tls: TLSFiles(certificate: resolve(try tls.required("certificate", in: tlsNode).string()),
+                          key: resolve(try tls.required("key", in: tlsNode).string()),
+                          ca: resolve(try tls.required("ca", in: tlsNode).string())),
+            keysPath: resolve(try root.required("keys", in: rootNode).string()),
+            participantsPath: resolve(try root.required("participants", in: rootNode).string()),
+            policyDirectory: resolve(try root.required("policy", in: rootNode).string()),
+            databasePath: resolve(try root.required("database", in: rootNode).string()))
+        config.listen = try listener("listen", config.listen)
+        config.ops = try listener("ops", config.ops)
+        if let n = root["limits"] {
+            let d = try n.dictionary(allowedKeys: ["max-body-bytes", "max-records-per-submission"])
+            if let v = d["max-body-bytes"] { config.limits.maxBodyBytes = try v.int() }
+            if let v = d["max-records-per-submission"] { config.limits.maxRecordsPerSubmission = try v.int() }
+        }
+        if let n = root["local-authorities"] {
+            for (code, node) in try n.mapping() {
+                let d = try node.dictionary(allowedKeys: ["name", "districts"])
+                config.localAuthorities.append(LocalAuthority(code: code, name: try d.required("name", in: node).string(),
+                                                              districts: try d.required("districts", in: node).strings()))
+            }
+        }
+        return config
+    }
+
+    public func render() -> String {
+        var out = """
+        # Sightline gateway configuration. Relative paths are relative to this file.
+        listen: {host: \(listen.host), port: \(listen.port)}   # mTLS API
+        ops: {host: \(ops.host), port: \(ops.port)}            # plain HTTP: /healthz /readyz /metrics; keep on loopback
+        tls:
+          certificate: \(tls.certificate)
+          key: \(tls.key)
+          ca: \(tls.ca)              # the only trust root: the partnership CA, never the system store
+        keys: \(keysPath)            # mode 0600, from `sightline keys init`
+        participants: \(participantsPath)
+        policy: \(policyDirectory)
+        database: \(databasePath)
+        limits:
+          max-body-bytes: \(limits.maxBodyBytes)
+          max-records-per-submission: \(limits.maxRecordsPerSubmission)
+        local-authorities:
+
+        """
+        for la in localAuthorities {
+            out += "  \"\(la.code)\": {name: \(la.name), districts: [\(la.districts.joined(separator: ", "))]}\n"
+        }
+        return out
+    }
+}

@@ -1,0 +1,106 @@
+import Crypto
+import Foundation
+
+/// The gateway's secrets: the HMAC link key, the recipient-pseudonym key, the key that seals
+/// references at rest, and the Ed25519 audit-signing key. Created by `sightline keys init`.
+///
+/// The file must be readable by its owner only: anyone who holds the link key can re-identify
+/// every pseudonym by enumerating NHS numbers (about 10^9 values).
+public struct KeyMaterial: Sendable {
+    public let linkKeyID: String
+    public let linkKey: SymmetricKey
+    public let recipientKeyID: String
+    public let recipientKey: SymmetricKey
+    public let sealingKeyID: String
+    public let sealingKey: SymmetricKey
+    public let auditSigningKeyID: String
+    public let auditSigningKey: Curve25519.Signing.PrivateKey
+
+    public static func generate(now: Date = Date()) -> KeyMaterial {
+        let stamp = CivilDate(now).description
+        func id(_ prefix: String) -> String {
+            let random = SymmetricKey(size: .bits128).withUnsafeBytes { Data($0) }.prefix(4)
+            return "\(prefix)-\(stamp)-\(random.map { String(format: "%02x", $0) }.joined())"
+        }
+        return KeyMaterial(
+            linkKeyID: id("link"), linkKey: SymmetricKey(size: .bits256),
+            recipientKeyID: id("recipient"), recipientKey: SymmetricKey(size: .bits256),
+            sealingKeyID: id("seal"), sealingKey: SymmetricKey(size: .bits256),
+            auditSigningKeyID: id("audit"), auditSigningKey: Curve25519.Signing.PrivateKey())
+    }
+
+    struct FileFormat: Codable {
+        struct Secret: Codable { var id: String; var secret: String }
+        var format: String
+        var link: Secret
+        var recipient: Secret
+        var sealing: Secret
+        var auditSigning: Secret
+    }
+    static let formatName = "sightline-keys/1"
+
+    public func fileContents() throws -> Data {
+        func b64(_ key: SymmetricKey) -> String { key.withUnsafeBytes { Data($0).base64EncodedString() } }
+        let file = FileFormat(
+            format: Self.formatName,
+            link: .init(id: linkKeyID, secret: b64(linkKey)),
+            recipient: .init(id: recipientKeyID, secret: b64(recipientKey)),
+            sealing: .init(id: sealingKeyID, secret: b64(sealingKey)),
+            auditSigning: .init(id: auditSigningKeyID, secret: auditSigningKey.rawRepresentation.base64EncodedString()))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try encoder.encode(file)
+    }
+
+    /// Writes a new key file at mode 0600; refuses to overwrite an existing one.
+    public func write(to path: String) throws(SightlineError) {
+        guard !FileManager.default.fileExists(atPath: path) else {
+            throw SightlineError(.keyFile, "\(path) already exists; keys are never overwritten (move it away first if you really mean to replace them)")
+        }
+        let data: Data
+        do { data = try fileContents() } catch { throw SightlineError(.keyFile, "could not encode keys") }
+        let created = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+        guard created, let handle = FileHandle(forWritingAtPath: path) else {
+            throw SightlineError(.keyFile, "cannot create \(path); check the directory exists and is writable")
+        }
+        defer { try? handle.close() }
+        do { try handle.write(contentsOf: data); try handle.synchronize() } catch {
+            throw SightlineError(.keyFile, "cannot write \(path)")
+        }
+    }
+
+    /// Loads a key file, refusing one that group or others can read or that is malformed.
+    public static func load(from path: String) throws(SightlineError) -> KeyMaterial {
+        let attributes: [FileAttributeKey: Any]
+        do { attributes = try FileManager.default.attributesOfItem(atPath: path) } catch {
+            throw SightlineError(.keyFile, "key file \(path) not found; create one with `sightline keys init --out \(path)`")
+        }
+        let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue ?? 0o777
+        guard mode & 0o077 == 0 else {
+            throw SightlineError(.keyFile, "key file \(path) is mode \(String(format: "%04o", mode)); it must be readable by its owner only: run chmod 600 \(path)")
+        }
+        guard let data = FileManager.default.contents(atPath: path),
+              let file = try? JSONDecoder().decode(FileFormat.self, from: data) else {
+            throw SightlineError(.keyFile, "key file \(path) is not a Sightline key file (expected JSON written by `sightline keys init`)")
+        }
+        guard file.format == formatName else {
+            throw SightlineError(.keyFile, "key file \(path) has format '\(file.format)'; this gateway reads \(formatName)")
+        }
+        func symmetric(_ s: FileFormat.Secret, _ name: String) throws(SightlineError) -> SymmetricKey {
+            guard let d = Data(base64Encoded: s.secret), d.count == 32 else {
+                throw SightlineError(.keyFile, "key file \(path): \(name).secret must be 32 bytes of base64")
+            }
+            return SymmetricKey(data: d)
+        }
+        let link = try symmetric(file.link, "link")
+        let recipient = try symmetric(file.recipient, "recipient")
+        let sealing = try symmetric(file.sealing, "sealing")
+        guard let raw = Data(base64Encoded: file.auditSigning.secret),
+              let signing = try? Curve25519.Signing.PrivateKey(rawRepresentation: raw) else {
+            throw SightlineError(.keyFile, "key file \(path): auditSigning.secret must be a 32-byte Ed25519 key in base64")
+        }
+        return KeyMaterial(linkKeyID: file.link.id, linkKey: link, recipientKeyID: file.recipient.id, recipientKey: recipient,
+                           sealingKeyID: file.sealing.id, sealingKey: sealing,
+                           auditSigningKeyID: file.auditSigning.id, auditSigningKey: signing)
+    }
+}

@@ -1,0 +1,98 @@
+import Foundation
+
+/// The sharing policy as loaded from `Policies/`: deny by default; every allow names its rule.
+public struct Policy: Sendable {
+    /// The version label in policy.yaml plus a digest of every file, so an audit entry pins the
+    /// exact text that made a decision.
+    public let version: String
+    public let submissionRules: [SubmissionRule]
+    public let purposes: [String: Purpose]
+    public let legalGateways: [String: LegalGateway]
+    /// Per kind, the fields that at least one purpose uses: everything else is dropped at ingress.
+    public let fieldsInUse: [RecordKind: Set<String>]
+
+    init(version: String, submissionRules: [SubmissionRule], purposes: [String: Purpose], legalGateways: [String: LegalGateway]) {
+        self.version = version
+        self.submissionRules = submissionRules
+        self.purposes = purposes
+        self.legalGateways = legalGateways
+        var inUse: [RecordKind: Set<String>] = [:]
+        for purpose in purposes.values {
+            for (kind, fields) in purpose.uses { inUse[kind, default: []].formUnion(fields) }
+        }
+        fieldsInUse = inUse
+    }
+
+    /// May this participant submit records of this kind?
+    public func ingressDecision(role: Role, kind: RecordKind) -> PolicyDecision {
+        if let rule = submissionRules.first(where: { $0.kind == kind && $0.roles.contains(role) }) {
+            return .allow(rule: rule.name, reason: "\(role.rawValue) may submit \(kind.rawValue)")
+        }
+        return .deny(rule: PolicyDecision.defaultDenyRule, reason: "no rule lets \(role.rawValue) submit \(kind.rawValue)")
+    }
+
+    /// The fields of `kind` kept at ingress, and the rule name that says so.
+    public func ingressMinimisation(kind: RecordKind) -> (kept: Set<String>, rule: String) {
+        (fieldsInUse[kind] ?? [], "minimise-at-ingress:\(kind.rawValue)")
+    }
+}
+
+/// A decision and the rule that made it: a value, not an exception, so it can be audited.
+public struct PolicyDecision: Sendable, Equatable, Codable {
+    public enum Effect: String, Sendable, Codable { case allow, deny }
+    public static let defaultDenyRule = "default-deny"
+
+    public let effect: Effect
+    public let rule: String
+    public let reason: String
+
+    public static func allow(rule: String, reason: String) -> PolicyDecision { .init(effect: .allow, rule: rule, reason: reason) }
+    public static func deny(rule: String, reason: String) -> PolicyDecision { .init(effect: .deny, rule: rule, reason: reason) }
+    public var isAllowed: Bool { effect == .allow }
+}
+
+public struct SubmissionRule: Sendable {
+    public let name: String
+    public let kind: RecordKind
+    public let roles: Set<Role>
+}
+
+public struct LegalGateway: Sendable {
+    public let id: String
+    public let title: String
+    public let permits: String
+}
+
+/// Minimisation of an identifier-derived attribute before it leaves the gateway.
+public enum Minimisation: String, Sendable, CaseIterable {
+    case ageBand = "age-band"
+    case schoolYearGroup = "school-year-group"
+    case yearMonth = "year-month"
+    case district = "district"
+    case drop = "drop"
+
+    static let allowed: [String: [Minimisation]] = [
+        "dateOfBirth": [.ageBand, .schoolYearGroup, .yearMonth, .drop],
+        "postcode": [.district, .drop],
+    ]
+}
+
+public struct Purpose: Sendable {
+    public let name: String
+    public let title: String
+    public let legalGateways: [String]
+    /// Roles ("partner") or participants ("partner/304-cme") that may use the purpose.
+    public let recipients: [String]
+    public let uses: [RecordKind: Set<String>]
+    public let minimise: [String: Minimisation]
+    public let retention: String
+    public let file: String
+
+    /// May this participant use the purpose? Names the rule either way.
+    public func access(for participant: ParticipantIdentity) -> PolicyDecision {
+        if recipients.contains(participant.role.rawValue) || recipients.contains(participant.shortName) {
+            return .allow(rule: "purpose:\(name)", reason: "\(participant.shortName) is a recipient of \(name)")
+        }
+        return .deny(rule: "purpose:\(name)", reason: "\(participant.shortName) is not a recipient of purpose \(name)")
+    }
+}

@@ -1,0 +1,157 @@
+import Crypto
+import Foundation
+
+/// Reads and checks `Policies/`: policy.yaml (submission rules), legal-gateways.yaml and
+/// purposes/*.yaml. Any problem stops the load with `file:line: path: problem`.
+public enum PolicyLoader {
+    /// Special-category and criminal-offence data need their own conditions (UK GDPR Art 9, 10).
+    /// A purpose that uses these fields must cite one of the listed gateways.
+    static let conditionsForSensitiveFields: [(kind: RecordKind, fields: Set<String>?, gateways: Set<String>, what: String)] = [
+        (.schoolEnrolment, ["senStatus"], ["uk-gdpr-9-2-g"], "special-category (health/SEN) data"),
+        (.policeNotification, nil, ["uk-gdpr-10"], "criminal-offence data"),
+    ]
+
+    public static func load(directory: String) throws(SightlineError) -> Policy {
+        let fm = FileManager.default
+        let policyPath = directory + "/policy.yaml"
+        let gatewaysPath = directory + "/legal-gateways.yaml"
+        let purposesDir = directory + "/purposes"
+        guard fm.fileExists(atPath: policyPath) else {
+            throw SightlineError(.policy, "\(policyPath): not found; the policy directory needs policy.yaml, legal-gateways.yaml and purposes/")
+        }
+        var digest = SHA256()
+        func read(_ path: String) throws(SightlineError) -> YAMLFile {
+            let file = try YAMLFile(path: path, code: .policy)
+            digest.update(data: Data(path.split(separator: "/").last!.utf8))
+            digest.update(data: Data(file.text.utf8))
+            return file
+        }
+
+        let gateways = try loadGateways(read(gatewaysPath))
+        let (label, rules) = try loadSubmissionRules(read(policyPath))
+        let purposeFiles = ((try? fm.contentsOfDirectory(atPath: purposesDir)) ?? []).filter { $0.hasSuffix(".yaml") }.sorted()
+        guard !purposeFiles.isEmpty else { throw SightlineError(.policy, "\(purposesDir): no purpose files (*.yaml)") }
+        var purposes: [String: Purpose] = [:]
+        for name in purposeFiles {
+            let purpose = try loadPurpose(read(purposesDir + "/" + name), gateways: gateways)
+            guard purposes[purpose.name] == nil else {
+                throw SightlineError(.policy, "\(purposesDir)/\(name): purpose '\(purpose.name)' is defined twice")
+            }
+            purposes[purpose.name] = purpose
+        }
+        let version = "\(label)+\(Data(digest.finalize()).prefix(6).hexString)"
+        return Policy(version: version, submissionRules: rules, purposes: purposes, legalGateways: gateways)
+    }
+
+    static func loadGateways(_ file: YAMLFile) throws(SightlineError) -> [String: LegalGateway] {
+        let root = try file.root().dictionary(allowedKeys: ["gateways"])
+        var out: [String: LegalGateway] = [:]
+        for (id, node) in try root.required("gateways", in: file.root()).mapping() {
+            let d = try node.dictionary(allowedKeys: ["title", "permits"])
+            out[id] = LegalGateway(id: id, title: try d.required("title", in: node).string(),
+                                   permits: try d.required("permits", in: node).string())
+        }
+        return out
+    }
+
+    static func loadSubmissionRules(_ file: YAMLFile) throws(SightlineError) -> (String, [SubmissionRule]) {
+        let rootNode = try file.root()
+        let root = try rootNode.dictionary(allowedKeys: ["version", "submissions"])
+        let label = try root.required("version", in: rootNode).string()
+        var rules: [SubmissionRule] = []
+        var names = Set<String>()
+        for node in try root.required("submissions", in: rootNode).sequence() {
+            let d = try node.dictionary(allowedKeys: ["rule", "kind", "roles"])
+            let name = try d.required("rule", in: node).string()
+            guard names.insert(name).inserted else { throw d["rule"]!.error("rule name '\(name)' is used twice") }
+            let kindNode = try d.required("kind", in: node)
+            guard let kind = RecordKind(rawValue: try kindNode.string()) else {
+                throw kindNode.error("unknown record kind; expected one of \(RecordKind.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            let rolesNode = try d.required("roles", in: node)
+            var roles = Set<Role>()
+            for r in try rolesNode.sequence() {
+                guard let role = Role(rawValue: try r.string()), Role.submitters.contains(role) else {
+                    throw r.error("not a submitting role; expected one of \(Role.submitters.map(\.rawValue).sorted().joined(separator: ", "))")
+                }
+                guard role == kind.sourceRole else {
+                    throw r.error("\(kind.rawValue) records come from \(kind.sourceRole.rawValue) participants, not \(role.rawValue)")
+                }
+                roles.insert(role)
+            }
+            rules.append(SubmissionRule(name: name, kind: kind, roles: roles))
+        }
+        return (label, rules)
+    }
+
+    static func loadPurpose(_ file: YAMLFile, gateways: [String: LegalGateway]) throws(SightlineError) -> Purpose {
+        let rootNode = try file.root()
+        let root = try rootNode.dictionary(allowedKeys: ["purpose", "title", "legal-gateways", "recipients", "uses", "minimise", "retention"])
+        let nameNode = try root.required("purpose", in: rootNode)
+        let name = try nameNode.string()
+        let expected = (file.path.split(separator: "/").last ?? "").replacingOccurrences(of: ".yaml", with: "")
+        guard name == expected else { throw nameNode.error("purpose '\(name)' must be in a file named \(name).yaml") }
+
+        let gatewaysNode = try root.required("legal-gateways", in: rootNode)
+        let cited = try gatewaysNode.strings()
+        guard !cited.isEmpty else { throw gatewaysNode.error("a purpose must cite at least one legal gateway") }
+        for (i, id) in cited.enumerated() where gateways[id] == nil {
+            throw try gatewaysNode.sequence()[i].error("unknown legal gateway '\(id)'; define it in legal-gateways.yaml")
+        }
+
+        let recipientsNode = try root.required("recipients", in: rootNode)
+        let recipients = try recipientsNode.strings()
+        for (i, r) in recipients.enumerated() {
+            let roleText = r.split(separator: "/").first.map(String.init) ?? r
+            guard let role = Role(rawValue: roleText), role == .partner || role == .school else {
+                throw try recipientsNode.sequence()[i].error("recipients are the partner or school role, or one participant such as partner/304-cme")
+            }
+        }
+
+        var uses: [RecordKind: Set<String>] = [:]
+        let usesNode = try root.required("uses", in: rootNode)
+        for (kindName, fieldsNode) in try usesNode.mapping() {
+            guard let kind = RecordKind(rawValue: kindName) else {
+                throw fieldsNode.error("unknown record kind; expected one of \(RecordKind.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            var fields = Set<String>()
+            for f in try fieldsNode.sequence() {
+                let field = try f.string()
+                guard kind.schema.field(field) != nil else {
+                    throw f.error("'\(field)' is not a field of \(kind.rawValue); its fields are \(kind.schema.fieldNames.joined(separator: ", "))")
+                }
+                fields.insert(field)
+            }
+            uses[kind] = fields
+        }
+        for condition in conditionsForSensitiveFields {
+            guard let used = uses[condition.kind] else { continue }
+            let touches = condition.fields.map { !used.isDisjoint(with: $0) } ?? !used.isEmpty
+            if touches && condition.gateways.isDisjoint(with: cited) {
+                throw gatewaysNode.error("the purpose uses \(condition.what) from \(condition.kind.rawValue) and must cite \(condition.gateways.sorted().joined(separator: " or "))")
+            }
+        }
+
+        var minimise: [String: Minimisation] = [:]
+        if let minNode = root["minimise"] {
+            for (attribute, node) in try minNode.mapping(allowedKeys: Set(Minimisation.allowed.keys)) {
+                let text = try node.string()
+                guard let m = Minimisation(rawValue: text), Minimisation.allowed[attribute]!.contains(m) else {
+                    throw node.error("\(attribute) can be minimised to \(Minimisation.allowed[attribute]!.map(\.rawValue).joined(separator: ", "))")
+                }
+                minimise[attribute] = m
+            }
+        }
+        for attribute in Minimisation.allowed.keys where minimise[attribute] == nil {
+            minimise[attribute] = .drop  // deny by default: an attribute with no rule does not leave
+        }
+
+        let retentionNode = try root.required("retention", in: rootNode)
+        let retention = try retentionNode.string()
+        guard retention.range(of: #"^P[1-9][0-9]*[YMD]$"#, options: .regularExpression) != nil else {
+            throw retentionNode.error("retention must be an ISO 8601 period such as P2Y, P18M or P90D")
+        }
+        return Purpose(name: name, title: try root.required("title", in: rootNode).string(), legalGateways: cited,
+                       recipients: recipients, uses: uses, minimise: minimise, retention: retention, file: file.path)
+    }
+}

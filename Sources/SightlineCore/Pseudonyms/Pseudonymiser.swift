@@ -1,0 +1,89 @@
+import Crypto
+import Foundation
+
+/// Turns validated records into their pseudonymised form: linkage keys, coarse attributes and
+/// the fields that survive ingress minimisation. Raw identifiers go no further than this type.
+public struct Pseudonymiser: Sendable {
+    // HMAC with the key already absorbed: copying the prepared state costs nothing per record,
+    // instead of re-deriving the inner and outer pads for every identifier.
+    private let linkHMAC: HMAC<SHA256>
+    private let recipientHMAC: HMAC<SHA256>
+    public let linkKeyID: String
+
+    public init(keys: KeyMaterial) {
+        linkHMAC = HMAC<SHA256>(key: keys.linkKey)
+        recipientHMAC = HMAC<SHA256>(key: keys.recipientKey)
+        linkKeyID = keys.linkKeyID
+    }
+
+    func mac(_ base: HMAC<SHA256>, domain: String, _ value: String) -> Data {
+        var h = base
+        h.update(data: Data(domain.utf8))
+        h.update(data: [0])
+        h.update(data: Data(value.utf8))
+        return Data(h.finalize())
+    }
+
+    public func linkageKey(_ basis: LinkageKey.Basis, _ normalisedValue: String) -> LinkageKey {
+        LinkageKey(basis: basis, digest: mac(linkHMAC, domain: basis.rawValue, normalisedValue))
+    }
+
+    /// Every linkage key the identifiers support, strongest first.
+    public func linkageKeys(for ids: SubjectIdentifiers) -> [LinkageKey] {
+        var keys: [LinkageKey] = []
+        if let n = ids.nhsNumber { keys.append(linkageKey(.nhsNumber, n.digits)) }
+        if let u = ids.upn { keys.append(linkageKey(.upn, u.value)) }
+        if let n = ids.niNumber { keys.append(linkageKey(.niNumber, n.value)) }
+        if let g = ids.givenName, let f = ids.familyName, let d = ids.dateOfBirth {
+            let nameDob = "\(g)|\(f)|\(d)"
+            keys.append(linkageKey(.nameAndBirthDate, nameDob))
+            if let p = ids.postcode { keys.append(linkageKey(.nameBirthDateAndDistrict, "\(nameDob)|\(p.district)")) }
+        }
+        return keys
+    }
+
+    /// A keyed digest of a source's own reference for a record (to recognise a resubmitted row).
+    public func referenceKey(source: ParticipantIdentity, localRef: String) -> Data {
+        mac(linkHMAC, domain: "ref", "\(source.shortName)|\(localRef)")
+    }
+
+    /// What a recipient sees: HMAC(recipient key, subject id || recipient). Two recipients see
+    /// different pseudonyms for one child and cannot join their data outside the gateway.
+    public func recipientPseudonym(subjectID: Int64, recipient: ParticipantIdentity) -> String {
+        let d = mac(recipientHMAC, domain: "recipient", "\(subjectID)|\(recipient.shortName)")
+        return "ps_" + d.prefix(16).hexString
+    }
+
+    public func pseudonymise(_ record: ValidatedRecord, source: ParticipantIdentity, keptFields: Set<String>) -> PseudonymisedRecord {
+        let ids = record.identifiers
+        var fields: [String: JSONValue] = [:]
+        var dropped: [String] = []
+        for (name, value) in record.fields {
+            if keptFields.contains(name) { fields[name] = value } else { dropped.append(name) }
+        }
+        return PseudonymisedRecord(
+            kind: record.kind,
+            referenceKey: referenceKey(source: source, localRef: record.localRef),
+            observedAt: record.observedAt,
+            linkageKeys: linkageKeys(for: ids),
+            birthYearMonth: ids.dateOfBirth?.yearMonth,
+            postcodeDistrict: ids.postcode?.district,
+            fields: fields,
+            droppedFields: dropped.sorted())
+    }
+}
+
+/// A record as it may be stored: no identifier values, only keys and coarse attributes.
+public struct PseudonymisedRecord: Sendable {
+    public let kind: RecordKind
+    public let referenceKey: Data
+    public let observedAt: Date
+    public let linkageKeys: [LinkageKey]
+    /// "2014-03": year and month of birth.
+    public let birthYearMonth: String?
+    /// "NW6": postcode district.
+    public let postcodeDistrict: String?
+    public let fields: [String: JSONValue]
+    /// Field names removed at ingress because no purpose uses them.
+    public let droppedFields: [String]
+}

@@ -1,0 +1,43 @@
+import Foundation
+
+/// A record that passed its kind's schema and the identifier checks. Holds raw identifiers only
+/// in memory, on the way to pseudonymisation; it is never stored or logged as it is.
+public struct ValidatedRecord: Sendable {
+    public let kind: RecordKind
+    public let localRef: String
+    public let observedAt: Date
+    public let identifiers: SubjectIdentifiers
+    public let fields: [String: JSONValue]
+}
+
+/// Validated, normalised identifiers of the child a record is about.
+public struct SubjectIdentifiers: Sendable {
+    public var nhsNumber: NHSNumber?
+    public var upn: UPN?
+    public var niNumber: NINumber?
+    /// Normalised (folded) names; see `NameNormaliser`.
+    public var givenName: String?
+    public var familyName: String?
+    public var dateOfBirth: CivilDate?
+    public var postcode: Postcode?
+
+    public init() {}
+
+    public var hasNameAndBirthDate: Bool { givenName != nil && familyName != nil && dateOfBirth != nil }
+}
+
+/// Why a record (or one of its fields) was refused. Never carries the offending value: a value
+/// may be an identifier, and errors end up in logs and receipts.
+public struct RecordRejection: Error, Codable, Sendable, Equatable {
+    /// 1-based line of NDJSON, or 1-based position in a JSON array.
+    public var line: Int
+    /// Dotted path of the field at fault, e.g. "identifiers.nhsNumber"; "" for the whole record.
+    public var field: String
+    public var reason: String
+    /// The record's `localRef` when it could be read (the agency's own reference, to find the row).
+    public var localRef: String?
+
+    public init(line: Int, field: String, reason: String, localRef: String? = nil) {
+        self.line = line; self.field = field; self.reason = reason; self.localRef = localRef
+    }
+}

@@ -1,0 +1,188 @@
+import Foundation
+
+/// Checks one decoded record against its kind's schema and the identifier rules.
+///
+/// Returns the first problem found for a record (with its field path), so an agency can fix the
+/// row; other records are unaffected.
+public struct RecordValidator: Sendable {
+    /// "Now", injected so that "not in the future" checks are testable.
+    public var now: Date
+    public static let maxLocalRefLength = 64
+    public static let maxNameLength = 100
+    static let topLevelKeys: Set<String> = ["kind", "localRef", "observedAt", "identifiers", "fields"]
+    public static let identifierNames: Set<String> = ["nhsNumber", "upn", "niNumber", "givenName", "familyName", "dateOfBirth", "postcode"]
+    static var identifierKeys: Set<String> { identifierNames }
+
+    public init(now: Date = Date()) { self.now = now }
+
+    public func validate(_ value: JSONValue, line: Int) -> Result<ValidatedRecord, RecordRejection> {
+        guard case .object(let object) = value else {
+            return .failure(.init(line: line, field: "", reason: "a record must be a JSON object, found \(value.typeName)"))
+        }
+        let localRef = object["localRef"]?.stringValue
+        let safeRef = localRef.flatMap { $0.count <= Self.maxLocalRefLength ? $0 : nil }
+        func reject(_ field: String, _ reason: String) -> Result<ValidatedRecord, RecordRejection> {
+            .failure(.init(line: line, field: field, reason: reason, localRef: safeRef))
+        }
+        if let unknown = object.keys.sorted().first(where: { !Self.topLevelKeys.contains($0) }) {
+            return reject(String(unknown.prefix(40)), "unknown top-level key; expected kind, localRef, observedAt, identifiers, fields")
+        }
+        guard let kindText = object["kind"]?.stringValue else { return reject("kind", "missing or not a string") }
+        guard let kind = RecordKind(rawValue: kindText) else {
+            return reject("kind", "unknown record kind; expected one of \(RecordKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard let localRef, !localRef.isEmpty else { return reject("localRef", "missing or not a string") }
+        guard localRef.count <= Self.maxLocalRefLength else { return reject("localRef", "longer than \(Self.maxLocalRefLength) characters") }
+        guard let observedText = object["observedAt"]?.stringValue else { return reject("observedAt", "missing or not a string") }
+        guard let observedAt = Instant.parse(observedText) else { return reject("observedAt", "not an ISO 8601 date-time with a time zone, e.g. 2026-09-08T08:30:00Z") }
+        guard observedAt <= now.addingTimeInterval(86_400) else { return reject("observedAt", "more than a day in the future") }
+
+        guard case .object(let rawIdentifiers)? = object["identifiers"] else { return reject("identifiers", "missing or not an object") }
+        let identifiers: SubjectIdentifiers
+        switch validateIdentifiers(rawIdentifiers) {
+        case .success(let ids): identifiers = ids
+        case .failure(let problem): return reject("identifiers." + problem.field, problem.reason)
+        }
+
+        let rawFields: [String: JSONValue]
+        switch object["fields"] {
+        case .object(let f)?: rawFields = f
+        case nil, .null?: rawFields = [:]
+        case let other?: return reject("fields", "must be an object, found \(other.typeName)")
+        }
+        switch validateFields(rawFields, schema: kind.schema) {
+        case .success(let fields):
+            return .success(ValidatedRecord(kind: kind, localRef: localRef, observedAt: observedAt, identifiers: identifiers, fields: fields))
+        case .failure(let problem):
+            return reject(problem.field.isEmpty ? "fields" : "fields." + problem.field, problem.reason)
+        }
+    }
+
+    struct Problem: Error { let field: String; let reason: String }
+
+    func validateIdentifiers(_ raw: [String: JSONValue]) -> Result<SubjectIdentifiers, Problem> {
+        if let unknown = raw.keys.sorted().first(where: { !Self.identifierKeys.contains($0) }) {
+            return .failure(Problem(field: String(unknown.prefix(40)), reason: "unknown identifier; expected one of \(Self.identifierKeys.sorted().joined(separator: ", "))"))
+        }
+        var ids = SubjectIdentifiers()
+        func text(_ key: String) -> Result<String?, Problem> {
+            switch raw[key] {
+            case nil, .null?: return .success(nil)
+            case .string(let s)?:
+                let trimmed = s.trimmingCharacters(in: .whitespaces)
+                return .success(trimmed.isEmpty ? nil : trimmed)
+            case let other?: return .failure(Problem(field: key, reason: "must be a string, found \(other.typeName)"))
+            }
+        }
+        do {
+            if let s = try text("nhsNumber").get() {
+                guard let n = NHSNumber(s) else { return .failure(Problem(field: "nhsNumber", reason: "not a valid NHS number: 10 digits with a modulus-11 check digit")) }
+                ids.nhsNumber = n
+            }
+            if let s = try text("upn").get() {
+                guard let u = UPN(s) else { return .failure(Problem(field: "upn", reason: "not a valid UPN: 13 characters whose check letter matches")) }
+                ids.upn = u
+            }
+            if let s = try text("niNumber").get() {
+                guard let n = NINumber(s) else { return .failure(Problem(field: "niNumber", reason: "not a valid National Insurance number")) }
+                ids.niNumber = n
+            }
+            for key in ["givenName", "familyName"] {
+                guard let s = try text(key).get() else { continue }
+                guard s.count <= Self.maxNameLength else { return .failure(Problem(field: key, reason: "longer than \(Self.maxNameLength) characters")) }
+                let n = NameNormaliser.normalise(s)
+                guard !n.isEmpty else { return .failure(Problem(field: key, reason: "contains no letters")) }
+                if key == "givenName" { ids.givenName = n } else { ids.familyName = n }
+            }
+            if let s = try text("dateOfBirth").get() {
+                guard let d = CivilDate(iso: s) else { return .failure(Problem(field: "dateOfBirth", reason: "not a date in the form YYYY-MM-DD")) }
+                let today = CivilDate(now)
+                guard d <= today else { return .failure(Problem(field: "dateOfBirth", reason: "is in the future")) }
+                guard d.years(until: today) <= 25 else { return .failure(Problem(field: "dateOfBirth", reason: "more than 25 years ago; Sightline holds records of children and young people")) }
+                ids.dateOfBirth = d
+            }
+            if let s = try text("postcode").get() {
+                guard let p = Postcode(s) else { return .failure(Problem(field: "postcode", reason: "not a UK postcode such as NW6 4DP")) }
+                ids.postcode = p
+            }
+        } catch let problem as Problem {
+            return .failure(problem)
+        } catch {
+            return .failure(Problem(field: "", reason: "unreadable identifiers"))
+        }
+        guard ids.nhsNumber != nil || ids.upn != nil || ids.hasNameAndBirthDate else {
+            return .failure(Problem(field: "", reason: "needs nhsNumber or upn, or givenName + familyName + dateOfBirth"))
+        }
+        return .success(ids)
+    }
+
+    func validateFields(_ raw: [String: JSONValue], schema: RecordSchema) -> Result<[String: JSONValue], Problem> {
+        var out: [String: JSONValue] = [:]
+        for (name, value) in raw {
+            if case .null = value { continue }
+            guard let spec = schema.field(name) else {
+                return .failure(Problem(field: String(name.prefix(40)), reason: "not a field of this kind; expected one of \(schema.fieldNames.joined(separator: ", "))"))
+            }
+            if let reason = Self.typeProblem(value, spec.type, now: now) {
+                return .failure(Problem(field: name, reason: reason))
+            }
+            out[name] = Self.canonical(value, spec.type)
+        }
+        for spec in schema.fields where spec.required && out[spec.name] == nil {
+            return .failure(Problem(field: spec.name, reason: "required"))
+        }
+        for check in schema.checks {
+            switch check {
+            case .notBefore(let later, let earlier):
+                if let a = out[later]?.stringValue.flatMap(CivilDate.init(iso:)),
+                   let b = out[earlier]?.stringValue.flatMap(CivilDate.init(iso:)), a < b {
+                    return .failure(Problem(field: later, reason: "is before \(earlier)"))
+                }
+            case .atMost(let small, let big):
+                if case .number(let a)? = out[small], case .number(let b)? = out[big], a > b {
+                    return .failure(Problem(field: small, reason: "is greater than \(big)"))
+                }
+            case .requiresWith(let field, let other):
+                if out[field] != nil && out[other] == nil {
+                    return .failure(Problem(field: field, reason: "given without \(other)"))
+                }
+            }
+        }
+        return .success(out)
+    }
+
+    static func typeProblem(_ value: JSONValue, _ type: FieldSpec.FieldType, now: Date) -> String? {
+        switch (type, value) {
+        case (.date, .string(let s)):
+            guard let d = CivilDate(iso: s) else { return "not a date in the form YYYY-MM-DD" }
+            return d.year < 1990 || d > CivilDate(now.addingTimeInterval(366 * 86_400)) ? "date out of range" : nil
+        case (.instant, .string(let s)):
+            return Instant.parse(s) == nil ? "not an ISO 8601 date-time with a time zone" : nil
+        case (.boolean, .bool):
+            return nil
+        case (.integer(let range), .number(let n)):
+            guard n == n.rounded(), let i = Int(exactly: n) else { return "must be a whole number" }
+            return range.contains(i) ? nil : "must be between \(range.lowerBound) and \(range.upperBound)"
+        case (.oneOf(let allowed), .string(let s)):
+            return allowed.contains(s) ? nil : "must be one of \(allowed.joined(separator: ", "))"
+        case (.code(let maxLength), .string(let s)):
+            return !s.isEmpty && s.count <= maxLength && s.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) })
+                ? nil : "must be an organisation code of letters and digits, at most \(maxLength)"
+        case (.date, _), (.instant, _), (.oneOf, _), (.code, _):
+            return "must be a string, found \(value.typeName)"
+        case (.boolean, _):
+            return "must be true or false, found \(value.typeName)"
+        case (.integer, _):
+            return "must be a whole number, found \(value.typeName)"
+        }
+    }
+
+    /// One stored form per value: instants in UTC "Z" form, organisation codes upper case.
+    static func canonical(_ value: JSONValue, _ type: FieldSpec.FieldType) -> JSONValue {
+        switch (type, value) {
+        case (.instant, .string(let s)): return Instant.parse(s).map { .string(Instant.format($0)) } ?? value
+        case (.code, .string(let s)): return .string(s.uppercased())
+        default: return value
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+/// An error the API returns: a status, a stable code a client can branch on, and a message that
+/// says what to fix. Never a stack trace, never an identifier.
+public struct APIError: HTTPResponseError, Sendable {
+    public let status: HTTPResponse.Status
+    public let code: String
+    public let message: String
+
+    public init(_ status: HTTPResponse.Status, _ code: String, _ message: String) {
+        self.status = status; self.code = code; self.message = message
+    }
+
+    public var headers: HTTPFields { [.contentType: "application/json"] }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(data: Self.body(code, message))))
+    }
+
+    static func body(_ code: String, _ message: String) -> Data {
+        (try? JSONEncoder().encode(["error": code, "message": message])) ?? Data("{}".utf8)
+    }
+
+    static func badRequest(_ message: String) -> APIError { APIError(.badRequest, "bad-request", message) }
+    static func forbidden(_ code: String, _ message: String) -> APIError { APIError(.forbidden, code, message) }
+    static func notFound(_ message: String) -> APIError { APIError(.notFound, "not-found", message) }
+}
+
+/// Turns every error into the JSON error shape. Errors that are not `APIError` are described
+/// by their status only; anything unexpected is a 500 whose details stay in the log.
+struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            throw error
+        } catch is NIOTooManyBytesError {
+            throw APIError(.contentTooLarge, "too-large", "the body is larger than this gateway accepts; send smaller batches")
+        } catch let error as HTTPResponseError {
+            let status = error.status
+            let code = status == .notFound ? "not-found" : status == .methodNotAllowed ? "method-not-allowed" : "http-\(status.code)"
+            let message = status == .notFound ? "no such endpoint: \(request.method) \(request.uri.path)" : status.reasonPhrase
+            throw APIError(status, code, message)
+        } catch {
+            // Only the type goes to the log: an error's text could carry input.
+            context.logger.error("unexpected error", metadata: ["error.type": "\(type(of: error))"])
+            throw APIError(.internalServerError, "internal", "the gateway could not complete the request; it has been logged")
+        }
+    }
+}

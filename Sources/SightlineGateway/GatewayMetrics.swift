@@ -1,0 +1,47 @@
+import Foundation
+import Prometheus
+import SightlineStore
+
+/// The gateway's Prometheus metrics, on a registry of its own (no global bootstrap, so tests can
+/// run several gateways in one process).
+public final class GatewayMetrics: Sendable {
+    public let registry = PrometheusCollectorRegistry()
+    let recordsAccepted: Counter
+    let recordsRejected: Counter
+    let submissions: Counter
+    let refusals: Counter
+    let requestDuration: DurationHistogram
+
+    init() {
+        recordsAccepted = registry.makeCounter(name: "sightline_records_accepted_total", help: "Records accepted and stored")
+        recordsRejected = registry.makeCounter(name: "sightline_records_rejected_total", help: "Records rejected by validation or policy")
+        submissions = registry.makeCounter(name: "sightline_submissions_total", help: "Submissions committed")
+        refusals = registry.makeCounter(name: "sightline_requests_refused_total", help: "Requests refused for identity or role")
+        requestDuration = registry.makeDurationHistogram(
+            name: "sightline_request_duration_seconds",
+            buckets: [.milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100), .milliseconds(500),
+                      .seconds(1), .seconds(5), .seconds(30)],
+            help: "Time to answer an API request")
+    }
+
+    func setStoreCounts(_ counts: StoreCounts) {
+        registry.makeGauge(name: "sightline_audit_entries", help: "Entries in the audit log").set(Double(counts.auditEntries))
+        registry.makeGauge(name: "sightline_subjects", help: "Linked subjects (children)").set(Double(counts.subjects))
+        registry.makeGauge(name: "sightline_records", help: "Stored pseudonymised records").set(Double(counts.records))
+    }
+
+    private func requests(_ status: Int) -> Counter {
+        registry.makeCounter(name: "sightline_requests_total", labels: [("status", String(status))], help: "API requests by status")
+    }
+
+    func record(status: Int, duration: Duration) {
+        requests(status).increment()
+        requestDuration.record(duration)
+    }
+
+    public func exposition() -> [UInt8] {
+        var buffer: [UInt8] = []
+        registry.emit(into: &buffer)
+        return buffer
+    }
+}

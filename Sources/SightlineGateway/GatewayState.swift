@@ -1,0 +1,57 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import SightlineCore
+import SightlineStore
+
+/// Everything a request handler needs, built once at start. The participants file can be
+/// swapped at run time (SIGHUP); everything else is fixed for the life of the process.
+public final class GatewayState: Sendable {
+    public let config: GatewayConfig
+    public let policy: Policy
+    public let store: any SightlineStore
+    public let pseudonymiser: Pseudonymiser
+    public let sealer: Sealer
+    public let metrics: GatewayMetrics
+    public let logger: Logger
+    private let registry: NIOLockedValueBox<ParticipantRegistry>
+    /// Injected clock, so tests can fix "now".
+    let now: @Sendable () -> Date
+
+    public init(config: GatewayConfig, store: any SightlineStore, keys: KeyMaterial, policy: Policy,
+                participants: ParticipantRegistry, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }) {
+        self.config = config
+        self.policy = policy
+        self.store = store
+        self.pseudonymiser = Pseudonymiser(keys: keys)
+        self.sealer = Sealer(keys: keys)
+        self.metrics = GatewayMetrics()
+        self.logger = logger
+        self.registry = NIOLockedValueBox(participants)
+        self.now = now
+    }
+
+    private let listening = NIOLockedValueBox(false)
+    /// True once the API listener accepts connections: /readyz says ready only then.
+    public var isListening: Bool { listening.withLockedValue { $0 } }
+    func markListening() { listening.withLockedValue { $0 = true } }
+
+    public var participants: ParticipantRegistry { registry.withLockedValue { $0 } }
+
+    /// Re-reads the participants file. On error the current list stays in force.
+    public func reloadParticipants() throws(SightlineError) {
+        let fresh = try ParticipantRegistry.load(path: config.participantsPath)
+        registry.withLockedValue { $0 = fresh }
+        logger.notice("participants reloaded", metadata: ["participants": "\(fresh.participants.count)"])
+    }
+
+    /// Records a refused request in the audit log. Failure to audit is logged, never silent.
+    func auditRefusal(actor: String, action: String, rule: String, reason: String, requestDigest: String) async {
+        metrics.refusals.increment()
+        let entry = AuditEntry(time: now(), actor: actor, action: action, policyVersion: policy.version,
+                               decision: .deny, rule: rule, requestDigest: requestDigest, detail: ["reason": reason])
+        do { try await store.appendAudit(entry) } catch {
+            logger.error("could not append audit entry for a refusal", metadata: ["rule": "\(rule)"])
+        }
+    }
+}

@@ -1,0 +1,203 @@
+import Foundation
+import GRDB
+import SightlineCore
+
+/// The embedded store: one SQLite file in WAL mode, through GRDB. Serves one LA (up to about
+/// 500k children); writes are serialised by SQLite, reads run concurrently beside them.
+public final class SQLiteStore: SightlineStore {
+    let pool: DatabasePool
+    public let path: String
+
+    public init(path: String, readOnly: Bool = false) throws {
+        self.path = path
+        var config = Configuration()
+        config.readonly = readOnly
+        config.label = "sightline"
+        config.prepareDatabase { db in
+            // FULL: a receipt is only sent after its transaction is on disk, so an acknowledged
+            // record survives a crash or power loss.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            // Deleted content is overwritten, so retention deletes leave no readable remains.
+            try db.execute(sql: "PRAGMA secure_delete = ON")
+        }
+        pool = try DatabasePool(path: path, configuration: config)
+        if !readOnly { try Self.migrator.migrate(pool) }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(sql: """
+            CREATE TABLE submission (
+              id TEXT PRIMARY KEY,
+              participant TEXT NOT NULL,
+              idempotency_key TEXT NOT NULL,
+              body_digest TEXT NOT NULL,
+              received_at REAL NOT NULL,
+              audit_index INTEGER NOT NULL,
+              receipt BLOB NOT NULL,            -- AES-GCM sealed: it names the agency's own references
+              UNIQUE (participant, idempotency_key)
+            );
+            CREATE TABLE subject (
+              id INTEGER PRIMARY KEY AUTOINCREMENT,
+              created_at REAL NOT NULL
+            );
+            CREATE TABLE linkage_key (
+              digest BLOB PRIMARY KEY,          -- HMAC-SHA256 with the link key; never a raw identifier
+              basis TEXT NOT NULL,
+              subject_id INTEGER NOT NULL REFERENCES subject(id)
+            ) WITHOUT ROWID;
+            CREATE INDEX linkage_key_subject ON linkage_key(subject_id);
+            CREATE TABLE record (
+              id INTEGER PRIMARY KEY,
+              subject_id INTEGER NOT NULL REFERENCES subject(id),
+              kind TEXT NOT NULL,
+              source TEXT NOT NULL,
+              reference_key BLOB NOT NULL,      -- keyed digest of the source's localRef
+              submission_id TEXT NOT NULL,
+              observed_at REAL NOT NULL,
+              received_at REAL NOT NULL,
+              birth_year_month TEXT,
+              postcode_district TEXT,
+              fields TEXT NOT NULL,             -- JSON, only fields some purpose uses
+              UNIQUE (source, kind, reference_key)
+            );
+            CREATE INDEX record_subject ON record(subject_id);
+            CREATE INDEX record_kind ON record(kind);
+            CREATE TABLE audit_entry (
+              idx INTEGER PRIMARY KEY,
+              time REAL NOT NULL,
+              actor TEXT NOT NULL,
+              action TEXT NOT NULL,
+              decision TEXT NOT NULL,
+              rule TEXT NOT NULL,
+              purpose TEXT,
+              entry BLOB NOT NULL,              -- canonical JSON, the bytes that are hashed
+              leaf_hash BLOB NOT NULL,
+              chain_hash BLOB NOT NULL
+            );
+            CREATE TRIGGER audit_entry_no_update BEFORE UPDATE ON audit_entry
+              BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+            CREATE TRIGGER audit_entry_no_delete BEFORE DELETE ON audit_entry
+              BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+            """)
+        }
+        return m
+    }
+
+    public func commit(_ s: SubmissionCommit) async throws -> SubmissionCommitResult {
+        try await pool.write { db in
+            if let row = try Row.fetchOne(db, sql: "SELECT body_digest, receipt FROM submission WHERE participant = ? AND idempotency_key = ?",
+                                          arguments: [s.participant, s.idempotencyKey]) {
+                let digest: String = row["body_digest"]
+                return digest == s.bodyDigest ? .replayed(receipt: row["receipt"]) : .conflict
+            }
+            var outcomes: [RecordOutcome] = []
+            outcomes.reserveCapacity(s.records.count)
+            let received = s.receivedAt.timeIntervalSince1970
+            for record in s.records {
+                let subject = try Self.link(db, record.linkageKeys, at: received)
+                outcomes.append(try Self.upsert(db, record, subject: subject, source: s.participant, submissionID: s.id, at: received))
+            }
+            let index = try Self.append(db, s.buildAudit(outcomes))
+            let receipt = try s.buildReceipt(outcomes, index)
+            try db.execute(sql: """
+                INSERT INTO submission (id, participant, idempotency_key, body_digest, received_at, audit_index, receipt)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [s.id, s.participant, s.idempotencyKey, s.bodyDigest, received, index, receipt])
+            return .committed(receipt: receipt, auditIndex: index)
+        }
+    }
+
+    /// The subject that the record's linkage keys point to, creating one if none does. Keys the
+    /// subject did not have yet are added, so later records link through any of them.
+    static func link(_ db: Database, _ keys: [LinkageKey], at time: Double) throws -> Int64 {
+        let find = try db.cachedStatement(sql: "SELECT subject_id FROM linkage_key WHERE digest = ?")
+        var found: [Int64] = []
+        for key in keys {
+            if let id = try Int64.fetchOne(find, arguments: [key.digest]) { found.append(id) }
+        }
+        let subject: Int64
+        if let existing = found.min() {
+            subject = existing
+        } else {
+            try db.cachedStatement(sql: "INSERT INTO subject (created_at) VALUES (?)").execute(arguments: [time])
+            subject = db.lastInsertedRowID
+        }
+        let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO linkage_key (digest, basis, subject_id) VALUES (?, ?, ?)")
+        for key in keys { try insert.execute(arguments: [key.digest, key.basis.rawValue, subject]) }
+        return subject
+    }
+
+    /// A record a source sends again under the same reference replaces the earlier version.
+    static func upsert(_ db: Database, _ r: PseudonymisedRecord, subject: Int64, source: String, submissionID: String, at time: Double) throws -> RecordOutcome {
+        let fields = String(decoding: try CanonicalJSON.encode(r.fields), as: UTF8.self)
+        let existing = try Int64.fetchOne(
+            db.cachedStatement(sql: "SELECT id FROM record WHERE source = ? AND kind = ? AND reference_key = ?"),
+            arguments: [source, r.kind.rawValue, r.referenceKey])
+        let args: StatementArguments = [subject, submissionID, r.observedAt.timeIntervalSince1970, time, r.birthYearMonth, r.postcodeDistrict, fields]
+        if let id = existing {
+            try db.cachedStatement(sql: """
+                UPDATE record SET subject_id = ?, submission_id = ?, observed_at = ?, received_at = ?,
+                  birth_year_month = ?, postcode_district = ?, fields = ? WHERE id = ?
+                """).execute(arguments: args + [id])
+            return RecordOutcome(subjectID: subject, change: .updated)
+        }
+        try db.cachedStatement(sql: """
+            INSERT INTO record (subject_id, submission_id, observed_at, received_at, birth_year_month, postcode_district, fields, kind, source, reference_key)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: args + [r.kind.rawValue, source, r.referenceKey])
+        return RecordOutcome(subjectID: subject, change: .created)
+    }
+
+    static func append(_ db: Database, _ entry: AuditEntry) throws -> Int64 {
+        let last = try Row.fetchOne(db.cachedStatement(sql: "SELECT idx, chain_hash FROM audit_entry ORDER BY idx DESC LIMIT 1"))
+        let index: Int64 = last.map { ($0["idx"] as Int64) + 1 } ?? 0
+        let previous: Data = last?["chain_hash"] ?? AuditHash.genesis
+        let bytes = entry.canonicalBytes()
+        let leaf = AuditHash.leaf(bytes)
+        try db.cachedStatement(sql: """
+            INSERT INTO audit_entry (idx, time, actor, action, decision, rule, purpose, entry, leaf_hash, chain_hash)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [index, entry.time.timeIntervalSince1970, entry.actor, entry.action, entry.decision.rawValue,
+                                     entry.rule, entry.purpose, bytes, leaf, AuditHash.chain(previous: previous, leaf: leaf)])
+        return index
+    }
+
+    public func receipt(submissionID: String, participant: String) async throws -> Data? {
+        try await pool.read { db in
+            try Data.fetchOne(db, sql: "SELECT receipt FROM submission WHERE id = ? AND participant = ?", arguments: [submissionID, participant])
+        }
+    }
+
+    @discardableResult
+    public func appendAudit(_ entry: AuditEntry) async throws -> Int64 {
+        try await pool.write { db in try Self.append(db, entry) }
+    }
+
+    public func auditEntries(from index: Int64, limit: Int) async throws -> [StoredAuditEntry] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT idx, entry, leaf_hash, chain_hash FROM audit_entry WHERE idx >= ? ORDER BY idx LIMIT ?",
+                             arguments: [index, limit]).map {
+                StoredAuditEntry(index: $0["idx"], entry: $0["entry"], leafHash: $0["leaf_hash"], chainHash: $0["chain_hash"])
+            }
+        }
+    }
+
+    public func auditCount() async throws -> Int64 {
+        try await pool.read { db in try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM audit_entry") ?? 0 }
+    }
+
+    public func counts() async throws -> StoreCounts {
+        try await pool.read { db in
+            StoreCounts(subjects: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM subject") ?? 0,
+                        records: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM record") ?? 0,
+                        submissions: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM submission") ?? 0,
+                        auditEntries: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM audit_entry") ?? 0)
+        }
+    }
+
+    public func isReady() async -> Bool {
+        (try? await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }) == 1
+    }
+}

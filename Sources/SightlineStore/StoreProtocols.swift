@@ -1,0 +1,68 @@
+import Foundation
+import SightlineCore
+
+/// A submission to commit: its records, and how to build its audit entry and receipt once the
+/// records are linked. Records, audit entry and idempotency entry commit in one transaction.
+public struct SubmissionCommit: Sendable {
+    public let id: String
+    public let participant: String
+    public let idempotencyKey: String
+    public let bodyDigest: String
+    public let receivedAt: Date
+    public let records: [PseudonymisedRecord]
+    public let buildAudit: @Sendable (_ outcomes: [RecordOutcome]) -> AuditEntry
+    public let buildReceipt: @Sendable (_ outcomes: [RecordOutcome], _ auditIndex: Int64) throws -> Data
+
+    public init(id: String, participant: String, idempotencyKey: String, bodyDigest: String, receivedAt: Date,
+                records: [PseudonymisedRecord],
+                buildAudit: @escaping @Sendable ([RecordOutcome]) -> AuditEntry,
+                buildReceipt: @escaping @Sendable ([RecordOutcome], Int64) throws -> Data) {
+        self.id = id; self.participant = participant; self.idempotencyKey = idempotencyKey
+        self.bodyDigest = bodyDigest; self.receivedAt = receivedAt; self.records = records
+        self.buildAudit = buildAudit; self.buildReceipt = buildReceipt
+    }
+}
+
+/// What happened to one stored record.
+public struct RecordOutcome: Sendable {
+    public enum Change: String, Sendable { case created, updated }
+    public let subjectID: Int64
+    public let change: Change
+}
+
+public enum SubmissionCommitResult: Sendable {
+    /// Stored now; the (sealed) receipt and its audit index.
+    case committed(receipt: Data, auditIndex: Int64)
+    /// The same participant sent the same idempotency key and body before: the earlier receipt.
+    case replayed(receipt: Data)
+    /// The same idempotency key with a different body.
+    case conflict
+}
+
+public struct StoredAuditEntry: Sendable {
+    public let index: Int64
+    public let entry: Data
+    public let leafHash: Data
+    public let chainHash: Data
+}
+
+/// Persistence of submissions and the audit log. SQLite is the embedded default; a second
+/// backend (PostgreSQL) implements the same protocol.
+public protocol SightlineStore: Sendable {
+    func commit(_ submission: SubmissionCommit) async throws -> SubmissionCommitResult
+    /// The sealed receipt of a submission, if it belongs to `participant`.
+    func receipt(submissionID: String, participant: String) async throws -> Data?
+    @discardableResult
+    func appendAudit(_ entry: AuditEntry) async throws -> Int64
+    func auditEntries(from index: Int64, limit: Int) async throws -> [StoredAuditEntry]
+    func auditCount() async throws -> Int64
+    func counts() async throws -> StoreCounts
+    func isReady() async -> Bool
+}
+
+public struct StoreCounts: Sendable, Codable {
+    public var subjects: Int
+    public var records: Int
+    public var submissions: Int
+    public var auditEntries: Int
+}

@@ -1,0 +1,98 @@
+import ArgumentParser
+import Foundation
+import SightlineCore
+
+struct Keys: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Manage the gateway's key file.", subcommands: [Init.self])
+
+    struct Init: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write fresh random keys (HMAC link key, recipient key, sealing key, Ed25519 audit key) at mode 0600.")
+        @Option(help: "Key file to create; never overwritten.") var out: String
+
+        func run() throws {
+            let keys = KeyMaterial.generate()
+            do { try keys.write(to: out) } catch { fail(error.message) }
+            print("wrote \(out) (mode 0600): link key \(keys.linkKeyID), recipient key \(keys.recipientKeyID), sealing key \(keys.sealingKeyID), audit key \(keys.auditSigningKeyID)")
+            print("Keep it with the gateway only; back it up encrypted. Anyone holding it can re-identify pseudonyms.")
+        }
+    }
+}
+
+struct Certs: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "A partnership CA and participant certificates (P-256).",
+                                                    subcommands: [InitCA.self, Issue.self])
+
+    struct InitCA: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "init-ca", abstract: "Create a partnership CA in --dir (ca.pem, ca-key.pem at 0600).")
+        @Option(help: "Directory for the CA.") var dir: String
+        @Option(help: "CA name.") var name = "Sightline partnership CA"
+        @Option(help: "Validity in days.") var days = 3650
+
+        func run() throws {
+            guard !FileManager.default.fileExists(atPath: dir + "/ca-key.pem") else { fail("\(dir)/ca-key.pem exists; a CA is never overwritten") }
+            let ca = try PartnershipCA.create(name: name, validityDays: days)
+            try writeCA(ca)
+            print("created CA '\(name)' in \(dir): ca.pem (give to participants), ca-key.pem (keep offline, mode 0600)")
+        }
+
+        func writeCA(_ ca: PartnershipCA) throws {
+            let fm = FileManager.default
+            try fm.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try Data(ca.certificatePEM.utf8).write(to: URL(fileURLWithPath: dir + "/ca.pem"))
+            fm.createFile(atPath: dir + "/ca-key.pem", contents: Data(ca.privateKeyPEM.utf8), attributes: [.posixPermissions: 0o600])
+        }
+    }
+
+    struct Issue: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Issue a participant certificate whose URI SAN is spiffe://<trust-domain>/<role>/<id>.",
+            discussion: "Writes cert.pem, key.pem (0600) and ca.pem into --out: the layout --identity reads.")
+        @Option(help: "Role: \(Role.allCases.map(\.rawValue).joined(separator: ", ")).") var role: String
+        @Option(help: "Participant id, e.g. a school URN or an ODS code.") var id: String
+        @Option(name: .customLong("ca-dir"), help: "CA directory from init-ca.") var caDir: String
+        @Option(help: "Output identity directory.") var out: String
+        @Option(name: .customLong("trust-domain"), help: "Trust domain of the partnership.") var trustDomain = "brent.sightline"
+        @Option(help: "Validity in days.") var days = 397
+
+        func validate() throws {
+            guard Role(rawValue: role) != nil else { throw ValidationError("unknown --role \(role); expected one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))") }
+            guard ParticipantIdentity(uri: "spiffe://\(trustDomain)/\(role)/\(id)") != nil else {
+                throw ValidationError("--id and --trust-domain may hold letters, digits, '-' and '_' (and '.' in the domain)")
+            }
+        }
+
+        func run() throws {
+            let ca: PartnershipCA
+            do { ca = try PartnershipCA.load(directory: caDir) } catch { fail(error.message) }
+            let identity = ParticipantIdentity(uri: "spiffe://\(trustDomain)/\(role)/\(id)")!
+            try IdentityDirectory.write(try ca.issueParticipant(identity, validityDays: days), caPEM: ca.certificatePEM, to: out)
+            print("issued \(identity.uri) into \(out) (cert.pem, key.pem, ca.pem); add '\(identity.shortName)' to the participants file")
+        }
+    }
+}
+
+struct PolicyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "policy", abstract: "Read and check the sharing policy.",
+                                                    subcommands: [Lint.self])
+
+    struct Lint: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Check the policy files; print file:line: problem and exit 1 on the first problem.")
+        @Option(help: "Policy directory.") var policy = "Policies"
+
+        func run() throws {
+            let loaded: Policy
+            do { loaded = try PolicyLoader.load(directory: policy) } catch { fail(error.message) }
+            print("policy \(loaded.version): OK")
+            print("  \(loaded.submissionRules.count) submission rules, \(loaded.legalGateways.count) legal gateways")
+            for purpose in loaded.purposes.values.sorted(by: { $0.name < $1.name }) {
+                print("  purpose \(purpose.name): \(purpose.title); gateways \(purpose.legalGateways.joined(separator: ", ")); kinds \(purpose.uses.keys.map(\.rawValue).sorted().joined(separator: ", ")); retention \(purpose.retention)")
+            }
+            for kind in RecordKind.allCases {
+                let kept = loaded.fieldsInUse[kind] ?? []
+                let dropped = kind.schema.fieldNames.filter { !kept.contains($0) }
+                if !dropped.isEmpty { print("  dropped at ingress from \(kind.rawValue): \(dropped.joined(separator: ", "))") }
+            }
+        }
+    }
+}
