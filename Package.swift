@@ -96,6 +96,9 @@ let package = Package(
                 "SightlineGateway", "SightlineCore", "SightlineStore", "SightlineClient",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "SightlineClientTests", dependencies: ["SightlineClient", "SightlineCore"]),

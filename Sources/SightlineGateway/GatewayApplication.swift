@@ -77,9 +77,13 @@ public struct Gateway: Sendable {
 
     /// Runs until SIGTERM or SIGINT, then drains: stop accepting, finish in-flight requests, exit.
     public func run() async throws {
-        let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) },
-                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: state.logger))
-        try await group.run()
+        try await serviceGroup(gracefulShutdownSignals: [.sigterm, .sigint]).run()
+    }
+
+    /// The ServiceGroup of all the gateway's services; tests trigger its graceful shutdown.
+    public func serviceGroup(gracefulShutdownSignals: [UnixSignal]) -> ServiceGroup {
+        ServiceGroup(configuration: .init(services: services.map { .init(service: $0) },
+                                          gracefulShutdownSignals: gracefulShutdownSignals, logger: state.logger))
     }
 }
 

@@ -1,0 +1,109 @@
+import Foundation
+import Testing
+@testable import SightlineCore
+
+/// Each test breaks one thing in a copy of the shipped policy and expects the load to stop with
+/// `file:line: ... problem`.
+@Suite("Policy lint")
+struct PolicyLintTests {
+    /// Copies Policies/ to a temporary directory, applies `change`, loads it, and returns the error.
+    func lint(_ change: (URL) throws -> Void) throws -> SightlineError? {
+        try withTemporaryDirectory { dir in
+            let copy = dir.appendingPathComponent("Policies")
+            try FileManager.default.copyItem(at: Fixture.policiesDirectory, to: copy)
+            try change(copy)
+            return sightlineError { _ = try PolicyLoader.load(directory: copy.path) }
+        }
+    }
+
+    /// Replaces the first occurrence of `old` in `file`; fails the test if `old` is not there.
+    func edit(_ dir: URL, _ file: String, _ old: String, _ new: String) throws {
+        let url = dir.appendingPathComponent(file)
+        let text = try String(contentsOf: url, encoding: .utf8)
+        let range = try #require(text.range(of: old), "\(file) no longer contains \(old)")
+        try text.replacingCharacters(in: range, with: new).write(to: url, atomically: true, encoding: .utf8)
+    }
+
+    func expectError(_ error: SightlineError?, at location: String, mentioning problem: String,
+                     sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let error = try #require(error, "the policy loaded", sourceLocation: sourceLocation)
+        #expect(error.code == .policy, sourceLocation: sourceLocation)
+        #expect(error.message.contains(location), "\(error.message)", sourceLocation: sourceLocation)
+        #expect(error.message.contains(problem), "\(error.message)", sourceLocation: sourceLocation)
+    }
+
+    @Test("an unmodified copy loads")
+    func copyLoads() throws {
+        #expect(try lint { _ in } == nil)
+    }
+
+    @Test("a field removed from every purpose is no longer in use, so it is dropped at ingress")
+    func fieldOutOfUse() throws {
+        try withTemporaryDirectory { dir in
+            let copy = dir.appendingPathComponent("Policies")
+            try FileManager.default.copyItem(at: Fixture.policiesDirectory, to: copy)
+            try edit(copy, "purposes/s17.yaml", "youngCarer, freeSchoolMeals,", "youngCarer,")
+            let policy = try PolicyLoader.load(directory: copy.path)
+            #expect(policy.fieldsInUse[.schoolEnrolment]?.contains("freeSchoolMeals") == false)
+            #expect(policy.fieldsInUse[.schoolEnrolment]?.contains("youngCarer") == true)
+        }
+    }
+
+    @Test("a purpose using a field its kind does not have")
+    func unknownField() throws {
+        let error = try lint { try edit($0, "purposes/cme.yaml", "tenancyTo, movedOutOfArea]", "tenancyTo, movedOutOfArea, rentArrears]") }
+        try expectError(error, at: "cme.yaml:10:", mentioning: "'rentArrears' is not a field of housing.tenancy")
+    }
+
+    @Test("a purpose citing a legal gateway that is not defined")
+    func unknownGateway() throws {
+        let error = try lint { try edit($0, "purposes/cme.yaml", "education-act-1996-s436a", "education-act-1996-s436z") }
+        try expectError(error, at: "cme.yaml:5:", mentioning: "unknown legal gateway 'education-act-1996-s436z'")
+    }
+
+    @Test("a purpose in a file not named after it")
+    func fileNameMismatch() throws {
+        let error = try lint { dir in
+            let purposes = dir.appendingPathComponent("purposes")
+            try FileManager.default.moveItem(at: purposes.appendingPathComponent("cme.yaml"),
+                                             to: purposes.appendingPathComponent("missing-education.yaml"))
+        }
+        try expectError(error, at: "missing-education.yaml:3:", mentioning: "must be in a file named cme.yaml")
+    }
+
+    @Test("a misspelt key in a purpose")
+    func unknownKey() throws {
+        let error = try lint { try edit($0, "purposes/cme.yaml", "retention: P2Y", "retension: P2Y") }
+        try expectError(error, at: "cme.yaml:13:", mentioning: "retension: unknown key")
+    }
+
+    @Test("police notifications used without citing uk-gdpr-10")
+    func criminalOffenceData() throws {
+        let error = try lint { try edit($0, "purposes/encompass.yaml", "uk-gdpr-10, ", "") }
+        try expectError(error, at: "encompass.yaml:6:", mentioning: "must cite uk-gdpr-10")
+    }
+
+    @Test("senStatus used without citing uk-gdpr-9-2-g")
+    func specialCategoryData() throws {
+        let error = try lint { try edit($0, "purposes/s17.yaml", "uk-gdpr-9-2-g, ", "") }
+        try expectError(error, at: "s17.yaml:5:", mentioning: "must cite uk-gdpr-9-2-g")
+    }
+
+    @Test("a submission rule giving school.enrolment to the nhs role")
+    func wrongSubmitter() throws {
+        let error = try lint { try edit($0, "policy.yaml", "roles: [school]", "roles: [school, nhs]") }
+        try expectError(error, at: "policy.yaml:9:", mentioning: "school.enrolment records come from school participants, not nhs")
+    }
+
+    @Test("a retention that is not an ISO 8601 period", arguments: ["2 years", "P0Y", "P2W", "2Y", "P1Y6M"])
+    func malformedRetention(_ retention: String) throws {
+        let error = try lint { try edit($0, "purposes/cme.yaml", "retention: P2Y", "retention: \(retention)") }
+        try expectError(error, at: "cme.yaml:13:", mentioning: "retention must be an ISO 8601 period")
+    }
+
+    @Test("a purpose file that is not valid YAML")
+    func invalidYAML() throws {
+        let error = try lint { try edit($0, "purposes/cme.yaml", "recipients: [partner]", "recipients: [partner]]") }
+        try expectError(error, at: "cme.yaml", mentioning: "not valid YAML: line 6")
+    }
+}

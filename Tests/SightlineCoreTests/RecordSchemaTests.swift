@@ -1,0 +1,72 @@
+import Foundation
+import Testing
+@testable import SightlineCore
+
+@Suite("Record kind schemas")
+struct RecordSchemaTests {
+    let validator = RecordValidator(now: Fixture.now)
+
+    /// A value of the right type for a field, chosen so that the kind's cross-field checks pass.
+    static func sample(_ type: FieldSpec.FieldType) -> JSONValue {
+        switch type {
+        case .date: .string("2026-01-05")
+        case .instant: .string("2026-01-05T10:00:00Z")
+        case .boolean: .bool(true)
+        case .integer(let range): .number(Double(range.lowerBound))
+        case .oneOf(let allowed): .string(allowed[0])
+        case .code: .string("Y12345")
+        }
+    }
+
+    static func minimalRecord(_ kind: RecordKind) -> JSONValue {
+        var fields: [String: JSONValue] = [:]
+        for spec in kind.schema.fields where spec.required { fields[spec.name] = sample(spec.type) }
+        return .object([
+            "kind": .string(kind.rawValue), "localRef": .string("REF-1"), "observedAt": .string("2026-11-01T10:00:00Z"),
+            "identifiers": .object(["nhsNumber": .string("9434765919")]), "fields": .object(fields),
+        ])
+    }
+
+    @Test("every kind has a schema with at least one required field", arguments: RecordKind.allCases)
+    func schemaHasRequiredFields(_ kind: RecordKind) {
+        #expect(kind.schema.fields.contains { $0.required })
+        #expect(Set(kind.schema.fieldNames).count == kind.schema.fields.count, "field names are unique")
+    }
+
+    @Test("a record with only the required fields validates", arguments: RecordKind.allCases)
+    func minimalRecordValidates(_ kind: RecordKind) throws {
+        let record = try validator.validate(Self.minimalRecord(kind), line: 1).get()
+        #expect(record.kind == kind)
+    }
+
+    @Test("each missing required field is reported as fields.<name>: required", arguments: RecordKind.allCases)
+    func missingRequiredField(_ kind: RecordKind) throws {
+        for spec in kind.schema.fields where spec.required {
+            let value = Self.minimalRecord(kind).setting("fields.\(spec.name)", to: nil)
+            guard case .failure(let r) = validator.validate(value, line: 3) else {
+                Issue.record("\(kind.rawValue) accepted without \(spec.name)")
+                continue
+            }
+            #expect(r.field == "fields.\(spec.name)")
+            #expect(r.reason == "required")
+        }
+    }
+
+    @Test("a required field given as null counts as missing")
+    func nullIsMissing() throws {
+        let value = Self.minimalRecord(.laRegister).setting("fields.register", to: .null)
+        guard case .failure(let r) = validator.validate(value, line: 1) else { Issue.record("accepted"); return }
+        #expect(r.field == "fields.register")
+    }
+
+    @Test("the kinds' source roles match DESIGN.md")
+    func sourceRoles() {
+        #expect(RecordKind.schoolEnrolment.sourceRole == .school)
+        #expect(RecordKind.schoolAttendance.sourceRole == .school)
+        #expect(RecordKind.schoolExclusion.sourceRole == .school)
+        #expect(RecordKind.gpRegistration.sourceRole == .nhs)
+        #expect(RecordKind.policeNotification.sourceRole == .police)
+        #expect(RecordKind.housingTenancy.sourceRole == .housing)
+        #expect(RecordKind.laRegister.sourceRole == .la)
+    }
+}
