@@ -89,7 +89,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SightlineCoreTests", dependencies: ["SightlineCore"]),
-        .testTarget(name: "SightlineStoreTests", dependencies: ["SightlineStore", "SightlineCore"]),
+        .testTarget(name: "SightlineStoreTests", dependencies: ["SightlineStore", "SightlineCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "SightlineGatewayTests",
             dependencies: [

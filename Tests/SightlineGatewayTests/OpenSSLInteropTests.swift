@@ -1,0 +1,31 @@
+import Foundation
+import SightlineCore
+import Testing
+@testable import SightlineGateway
+
+/// The system OpenSSL is a second, independent TLS and PKI stack: certificates it makes, from a
+/// CA it makes, must work when that CA is the configured trust root.
+@Suite("openssl-made certificates", .serialized)
+struct OpenSSLInteropTests {
+    @Test func certificateFromAnOpenSSLCAIsAccepted() async throws {
+        var p = try TestPartnership(); defer { p.remove() }
+        let script = TestPartnership.repoRoot + "/certs/openssl-pki.sh"
+        let caDir = p.dir + "/openssl-ca", identity = p.dir + "/openssl-school"
+        let made = try runTool("/bin/bash", [script, "init-ca", caDir])
+        #expect(made.status == 0, "\(made.output)")
+        let issued = try runTool("/bin/bash", [script, "issue", caDir, TestPartnership.trustDomain, "school", "100001", identity])
+        #expect(issued.status == 0, "\(issued.output)")
+        // The gateway now trusts the openssl CA for clients; its own server certificate stays
+        // from the swift-certificates CA, which the client uses to verify the gateway.
+        p.config.tls.ca = caDir + "/ca.pem"
+        try Data(contentsOf: URL(fileURLWithPath: p.dir + "/ca/ca.pem")).write(to: URL(fileURLWithPath: identity + "/ca.pem"))
+        let partnership = p
+        try await partnership.withGateway { gw in
+            let r = try await gw.request(identity, "POST", "/v1/submissions", body: Data(SampleRecords.enrolment().utf8))
+            #expect(r.status == 201, "\(String(decoding: r.body, as: UTF8.self))")
+            // A certificate from the swift-certificates CA is no longer trusted: the roots are exactly the configured file.
+            let other = try partnership.identity(TestPartnership.id(.school, "100001"))
+            await expectHandshakeRefused { try await gw.request(other, "POST", "/v1/submissions", body: Data(SampleRecords.enrolment("X-2").utf8)) }
+        }
+    }
+}

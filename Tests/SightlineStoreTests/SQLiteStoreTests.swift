@@ -1,0 +1,96 @@
+import Foundation
+import GRDB
+@testable import SightlineCore
+import Testing
+@testable import SightlineStore
+
+@Suite("SQLite store")
+struct SQLiteStoreTests {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sightline-store-\(UUID().uuidString)").path
+
+    init() throws { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+
+    func record(_ keys: [LinkageKey], ref: UInt8, kind: RecordKind = .gpRegistration) -> PseudonymisedRecord {
+        PseudonymisedRecord(kind: kind, referenceKey: Data([ref]), observedAt: Date(timeIntervalSince1970: 1_790_000_000),
+                            linkageKeys: keys, birthYearMonth: "2014-03", postcodeDistrict: "NW6",
+                            fields: ["practice": .string("Y12345")], droppedFields: [])
+    }
+
+    func key(_ basis: LinkageKey.Basis, _ byte: UInt8) -> LinkageKey { LinkageKey(basis: basis, digest: Data(repeating: byte, count: 32)) }
+
+    func commit(_ store: SQLiteStore, id: String, key: String = UUID().uuidString, digest: String = "d", records: [PseudonymisedRecord]) async throws -> SubmissionCommitResult {
+        try await store.commit(SubmissionCommit(
+            id: id, participant: "nhs/Y12345", idempotencyKey: key, bodyDigest: digest, receivedAt: Date(), records: records,
+            buildAudit: { outcomes in
+                AuditEntry(time: Date(), actor: "nhs/Y12345", action: "submission", policyVersion: "test", decision: .allow,
+                           rule: "r", counts: ["accepted": outcomes.count], subjects: outcomes.map(\.subjectID), requestDigest: digest)
+            },
+            buildReceipt: { outcomes, index in Data("\(outcomes.count)@\(index)".utf8) }))
+    }
+
+    @Test func recordsSharingALinkageKeyJoinOneSubject() async throws {
+        let store = try SQLiteStore(path: dir + "/s.sqlite")
+        // GP record: NHS number + name/dob. School record: UPN + the same name/dob. Housing: NHS only.
+        _ = try await commit(store, id: "s1", records: [
+            record([key(.nhsNumber, 1), key(.nameAndBirthDate, 2)], ref: 1),
+            record([key(.upn, 3), key(.nameAndBirthDate, 2)], ref: 2, kind: .schoolEnrolment),
+            record([key(.nhsNumber, 1)], ref: 3, kind: .housingTenancy),
+            record([key(.nhsNumber, 9)], ref: 4),
+        ])
+        let counts = try await store.counts()
+        #expect(counts.records == 4 && counts.subjects == 2)
+    }
+
+    @Test func resubmittedReferenceUpdatesInsteadOfDuplicating() async throws {
+        let store = try SQLiteStore(path: dir + "/s.sqlite")
+        guard case .committed(let first, _) = try await commit(store, id: "s1", records: [record([key(.nhsNumber, 1)], ref: 1)]) else {
+            Issue.record("not committed"); return
+        }
+        #expect(String(decoding: first, as: UTF8.self) == "1@0")
+        _ = try await commit(store, id: "s2", records: [record([key(.nhsNumber, 1)], ref: 1)])
+        #expect(try await store.counts().records == 1)
+    }
+
+    @Test func idempotencyReplaysAndConflicts() async throws {
+        let store = try SQLiteStore(path: dir + "/s.sqlite")
+        let r1 = try await commit(store, id: "s1", key: "k", digest: "A", records: [record([key(.nhsNumber, 1)], ref: 1)])
+        let r2 = try await commit(store, id: "s2", key: "k", digest: "A", records: [record([key(.nhsNumber, 1)], ref: 1)])
+        let r3 = try await commit(store, id: "s3", key: "k", digest: "B", records: [record([key(.nhsNumber, 2)], ref: 2)])
+        guard case .committed(let receipt, _) = r1, case .replayed(let again) = r2, case .conflict = r3 else {
+            Issue.record("expected committed, replayed, conflict: \(r1) \(r2) \(r3)"); return
+        }
+        #expect(receipt == again)
+        let counts = try await store.counts()
+        #expect(counts.submissions == 1 && counts.auditEntries == 1 && counts.records == 1)
+    }
+
+    @Test func auditLogIsHashChainedAndAppendOnly() async throws {
+        let store = try SQLiteStore(path: dir + "/s.sqlite")
+        for i in 0..<5 {
+            try await store.appendAudit(AuditEntry(time: Date(), actor: "a\(i)", action: "request", policyVersion: "v", decision: .deny,
+                                                   rule: "r", requestDigest: "x"))
+        }
+        let entries = try await store.auditEntries(from: 0, limit: 100)
+        #expect(entries.map(\.index) == [0, 1, 2, 3, 4])
+        var chain = AuditHash.genesis
+        for e in entries {
+            #expect(e.leafHash == AuditHash.leaf(e.entry))
+            chain = AuditHash.chain(previous: chain, leaf: e.leafHash)
+            #expect(e.chainHash == chain)
+        }
+        // The database itself refuses to rewrite or delete history.
+        await #expect(throws: DatabaseError.self) {
+            try await store.pool.write { db in try db.execute(sql: "UPDATE audit_entry SET actor = 'someone else' WHERE idx = 2") }
+        }
+        await #expect(throws: DatabaseError.self) {
+            try await store.pool.write { db in try db.execute(sql: "DELETE FROM audit_entry WHERE idx = 4") }
+        }
+        #expect(try await store.auditCount() == 5)
+    }
+
+    @Test func databaseRunsInWALMode() async throws {
+        let store = try SQLiteStore(path: dir + "/s.sqlite")
+        let mode = try await store.pool.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
+        #expect(mode == "wal")
+    }
+}
