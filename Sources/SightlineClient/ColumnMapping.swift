@@ -39,7 +39,7 @@ public struct ColumnMapping: Sendable {
             case "fields" where parts.count == 2 && kind.schema.field(parts[1]) != nil: break
             case let p? where parts.count == 1 && topLevel.contains(p): break
             default:
-                throw node.error("not a record path; use localRef, observedAt, identifiers.<\(RecordValidator.identifierNames.sorted().joined(separator: "|"))> or fields.<\(kind.schema.fieldNames.joined(separator: "|"))>")
+                throw node.keyError("not a record path; use localRef, observedAt, identifiers.<\(RecordValidator.identifierNames.sorted().joined(separator: "|"))> or fields.<\(kind.schema.fieldNames.joined(separator: "|"))>")
             }
             if node.isScalar {
                 targets.append(Target(path: path, source: .column(try node.string()), values: nil, dateFormat: nil))

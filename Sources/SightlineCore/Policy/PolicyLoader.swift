@@ -112,7 +112,7 @@ public enum PolicyLoader {
         let usesNode = try root.required("uses", in: rootNode)
         for (kindName, fieldsNode) in try usesNode.mapping() {
             guard let kind = RecordKind(rawValue: kindName) else {
-                throw fieldsNode.error("unknown record kind; expected one of \(RecordKind.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw fieldsNode.keyError("unknown record kind; expected one of \(RecordKind.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             var fields = Set<String>()
             for f in try fieldsNode.sequence() {

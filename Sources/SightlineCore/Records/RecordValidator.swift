@@ -41,7 +41,7 @@ public struct RecordValidator: Sendable {
         let identifiers: SubjectIdentifiers
         switch validateIdentifiers(rawIdentifiers) {
         case .success(let ids): identifiers = ids
-        case .failure(let problem): return reject("identifiers." + problem.field, problem.reason)
+        case .failure(let problem): return reject(problem.field.isEmpty ? "identifiers" : "identifiers." + problem.field, problem.reason)
         }
 
         let rawFields: [String: JSONValue]

@@ -57,13 +57,21 @@ public struct YAMLNode: @unchecked Sendable {
     let node: Node
     public let path: String
     public let file: YAMLFile
+    /// For a mapping value: the line of its key (a block value starts on the next line).
+    let keyLine: Int?
+
+    init(node: Node, path: String, file: YAMLFile, keyLine: Int? = nil) {
+        self.node = node; self.path = path; self.file = file; self.keyLine = keyLine
+    }
 
     public var line: Int? { node.mark?.line }
 
     public func error(_ problem: String) -> SightlineError { file.error(line, path, problem) }
+    /// An error about the key that holds this value, reported on the key's line.
+    public func keyError(_ problem: String) -> SightlineError { file.error(keyLine ?? line, path, problem) }
 
-    func child(_ node: Node, _ component: String) -> YAMLNode {
-        YAMLNode(node: node, path: path.isEmpty ? component : "\(path).\(component)", file: file)
+    func child(_ node: Node, _ component: String, keyLine: Int? = nil) -> YAMLNode {
+        YAMLNode(node: node, path: path.isEmpty ? component : "\(path).\(component)", file: file, keyLine: keyLine)
     }
 
     /// Key-value pairs of a mapping, in file order.
@@ -73,7 +81,7 @@ public struct YAMLNode: @unchecked Sendable {
         var seen = Set<String>()
         for (k, v) in m {
             guard let key = k.string else { throw error("keys must be plain text") }
-            let child = child(v, key)
+            let child = child(v, key, keyLine: k.mark?.line)
             if let allowedKeys, !allowedKeys.contains(key) {
                 throw file.error(k.mark?.line, child.path, "unknown key; expected one of \(allowedKeys.sorted().joined(separator: ", "))")
             }
