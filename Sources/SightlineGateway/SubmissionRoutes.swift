@@ -91,18 +91,24 @@ struct SubmissionRoutes {
             id: submissionID, participant: participant.shortName, idempotencyKey: key, bodyDigest: bodyDigest,
             receivedAt: receivedAt, records: kept,
             buildAudit: { outcomes in
-                let subjects = Array(Set(outcomes.map(\.subjectID))).sorted()
+                let merges = outcomes.flatMap(\.merges), conflicts = outcomes.flatMap(\.conflicts)
+                let subjects = Array(Set(outcomes.map(\.subjectID) + merges.map(\.from))).sorted()
+                let linkedBy = Dictionary(grouping: outcomes, by: \.linkedBy).map { "\($0.key)=\($0.value.count)" }.sorted().joined(separator: ",")
                 let primaryRule = rules.keys.filter { !$0.hasPrefix("minimise") }.sorted().first ?? "record-validation"
                 return AuditEntry(
                     time: receivedAt, actor: participant.shortName, action: "submission", policyVersion: policyVersion,
                     decision: outcomes.isEmpty ? .deny : .allow, rule: primaryRule,
                     counts: ["records": total, "accepted": outcomes.count, "rejected": rejectedList.count,
                              "created": outcomes.filter { $0.change == .created }.count,
-                             "updated": outcomes.filter { $0.change == .updated }.count, "subjects": subjects.count],
+                             "updated": outcomes.filter { $0.change == .updated }.count, "subjects": subjects.count,
+                             "merges": merges.count, "conflicts": conflicts.count],
                     subjects: subjects, requestDigest: bodyDigest,
                     detail: ["submission": submissionID,
                              "rules": rules.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","),
                              "dropped": droppedLists.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value.joined(separator: "+"))" }.joined(separator: ","),
+                             "linkedBy": linkedBy,
+                             "merges": merges.map { "\($0.from)->\($0.into) via \($0.basis)" }.joined(separator: ","),
+                             "conflicts": conflicts.map { "\($0.subjectA)/\($0.subjectB) \($0.reason)" }.joined(separator: ","),
                              "rejections": Dictionary(grouping: rejectedList, by: \.field).map { "\($0.key.isEmpty ? "record" : $0.key)=\($0.value.count)" }.sorted().joined(separator: ",")])
             },
             buildReceipt: { outcomes, auditIndex in

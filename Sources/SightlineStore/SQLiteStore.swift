@@ -82,6 +82,36 @@ public final class SQLiteStore: SightlineStore {
               BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
             """)
         }
+        m.registerMigration("v2-linkage") { db in
+            try db.execute(sql: """
+            ALTER TABLE record ADD COLUMN linked_by TEXT NOT NULL DEFAULT 'new';
+            ALTER TABLE record ADD COLUMN dob_key BLOB;        -- keyed digest of the date of birth, for conflict checks only
+            CREATE INDEX record_kind_subject ON record(kind, subject_id);
+            CREATE TABLE ambiguous_key (
+              digest BLOB PRIMARY KEY,          -- a name + date of birth key shared by different children
+              basis TEXT NOT NULL,
+              marked_at REAL NOT NULL
+            ) WITHOUT ROWID;
+            CREATE TABLE subject_merge (
+              from_subject INTEGER NOT NULL,
+              into_subject INTEGER NOT NULL,
+              merged_at REAL NOT NULL
+            );
+            CREATE TABLE subject_conflict (
+              subject_a INTEGER NOT NULL,
+              subject_b INTEGER NOT NULL,
+              reason TEXT NOT NULL,
+              found_at REAL NOT NULL,
+              PRIMARY KEY (subject_a, subject_b, reason)
+            );
+            CREATE TABLE issued_pseudonym (
+              pseudonym TEXT PRIMARY KEY,       -- what one recipient was given for a subject
+              recipient TEXT NOT NULL,
+              subject_id INTEGER NOT NULL
+            );
+            CREATE INDEX issued_pseudonym_subject ON issued_pseudonym(subject_id, recipient);
+            """)
+        }
         return m
     }
 
@@ -95,9 +125,10 @@ public final class SQLiteStore: SightlineStore {
             var outcomes: [RecordOutcome] = []
             outcomes.reserveCapacity(s.records.count)
             let received = s.receivedAt.timeIntervalSince1970
+            let linker = SubjectLinker(db: db, time: received)
             for record in s.records {
-                let subject = try Self.link(db, record.linkageKeys, at: received)
-                outcomes.append(try Self.upsert(db, record, subject: subject, source: s.participant, submissionID: s.id, at: received))
+                let decision = try linker.link(record)
+                outcomes.append(try Self.upsert(db, record, decision: decision, source: s.participant, submissionID: s.id, at: received))
             }
             let index = try Self.append(db, s.buildAudit(outcomes))
             let receipt = try s.buildReceipt(outcomes, index)
@@ -109,45 +140,27 @@ public final class SQLiteStore: SightlineStore {
         }
     }
 
-    /// The subject that the record's linkage keys point to, creating one if none does. Keys the
-    /// subject did not have yet are added, so later records link through any of them.
-    static func link(_ db: Database, _ keys: [LinkageKey], at time: Double) throws -> Int64 {
-        let find = try db.cachedStatement(sql: "SELECT subject_id FROM linkage_key WHERE digest = ?")
-        var found: [Int64] = []
-        for key in keys {
-            if let id = try Int64.fetchOne(find, arguments: [key.digest]) { found.append(id) }
-        }
-        let subject: Int64
-        if let existing = found.min() {
-            subject = existing
-        } else {
-            try db.cachedStatement(sql: "INSERT INTO subject (created_at) VALUES (?)").execute(arguments: [time])
-            subject = db.lastInsertedRowID
-        }
-        let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO linkage_key (digest, basis, subject_id) VALUES (?, ?, ?)")
-        for key in keys { try insert.execute(arguments: [key.digest, key.basis.rawValue, subject]) }
-        return subject
-    }
-
     /// A record a source sends again under the same reference replaces the earlier version.
-    static func upsert(_ db: Database, _ r: PseudonymisedRecord, subject: Int64, source: String, submissionID: String, at time: Double) throws -> RecordOutcome {
+    static func upsert(_ db: Database, _ r: PseudonymisedRecord, decision: SubjectLinker.Decision, source: String, submissionID: String, at time: Double) throws -> RecordOutcome {
+        let subject = decision.subject
         let fields = String(decoding: try CanonicalJSON.encode(r.fields), as: UTF8.self)
         let existing = try Int64.fetchOne(
             db.cachedStatement(sql: "SELECT id FROM record WHERE source = ? AND kind = ? AND reference_key = ?"),
             arguments: [source, r.kind.rawValue, r.referenceKey])
-        let args: StatementArguments = [subject, submissionID, r.observedAt.timeIntervalSince1970, time, r.birthYearMonth, r.postcodeDistrict, fields]
+        let args: StatementArguments = [subject, submissionID, r.observedAt.timeIntervalSince1970, time, r.birthYearMonth, r.postcodeDistrict, fields,
+                                        decision.linkedBy, r.birthDateKey]
         if let id = existing {
             try db.cachedStatement(sql: """
                 UPDATE record SET subject_id = ?, submission_id = ?, observed_at = ?, received_at = ?,
-                  birth_year_month = ?, postcode_district = ?, fields = ? WHERE id = ?
+                  birth_year_month = ?, postcode_district = ?, fields = ?, linked_by = ?, dob_key = ? WHERE id = ?
                 """).execute(arguments: args + [id])
-            return RecordOutcome(subjectID: subject, change: .updated)
+            return RecordOutcome(subjectID: subject, change: .updated, linkedBy: decision.linkedBy, merges: decision.merges, conflicts: decision.conflicts)
         }
         try db.cachedStatement(sql: """
-            INSERT INTO record (subject_id, submission_id, observed_at, received_at, birth_year_month, postcode_district, fields, kind, source, reference_key)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO record (subject_id, submission_id, observed_at, received_at, birth_year_month, postcode_district, fields, linked_by, dob_key, kind, source, reference_key)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """).execute(arguments: args + [r.kind.rawValue, source, r.referenceKey])
-        return RecordOutcome(subjectID: subject, change: .created)
+        return RecordOutcome(subjectID: subject, change: .created, linkedBy: decision.linkedBy, merges: decision.merges, conflicts: decision.conflicts)
     }
 
     static func append(_ db: Database, _ entry: AuditEntry) throws -> Int64 {

@@ -28,6 +28,12 @@ public struct RecordOutcome: Sendable {
     public enum Change: String, Sendable { case created, updated }
     public let subjectID: Int64
     public let change: Change
+    /// The key basis that joined the record to an existing subject, or "new".
+    public let linkedBy: String
+    /// Subjects this record showed to be one child, merged while linking it.
+    public let merges: [SubjectMerge]
+    /// Links refused because identifiers disagree (same UPN, different date of birth).
+    public let conflicts: [SubjectConflict]
 }
 
 public enum SubmissionCommitResult: Sendable {

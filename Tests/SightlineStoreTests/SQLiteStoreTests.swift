@@ -12,7 +12,7 @@ struct SQLiteStoreTests {
 
     func record(_ keys: [LinkageKey], ref: UInt8, kind: RecordKind = .gpRegistration) -> PseudonymisedRecord {
         PseudonymisedRecord(kind: kind, referenceKey: Data([ref]), observedAt: Date(timeIntervalSince1970: 1_790_000_000),
-                            linkageKeys: keys, birthYearMonth: "2014-03", postcodeDistrict: "NW6",
+                            linkageKeys: keys, birthYearMonth: "2014-03", birthDateKey: Data([7]), postcodeDistrict: "NW6",
                             fields: ["practice": .string("Y12345")], droppedFields: [])
     }
 

@@ -12,6 +12,10 @@ public struct LinkageKey: Hashable, Sendable, Codable {
         case nameAndBirthDate = "name-dob"
         /// as above, plus postcode district: a stricter key for ambiguous names
         case nameBirthDateAndDistrict = "name-dob-district"
+
+        /// Identifiers that name one child on their own. Two of the same basis that differ mean
+        /// two children, whatever their names say.
+        public var isStrong: Bool { self == .nhsNumber || self == .upn || self == .niNumber }
     }
 
     public let basis: Basis

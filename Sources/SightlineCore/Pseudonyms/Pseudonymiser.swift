@@ -67,6 +67,7 @@ public struct Pseudonymiser: Sendable {
             observedAt: record.observedAt,
             linkageKeys: linkageKeys(for: ids),
             birthYearMonth: ids.dateOfBirth?.yearMonth,
+            birthDateKey: ids.dateOfBirth.map { mac(linkHMAC, domain: "dob", $0.description) },
             postcodeDistrict: ids.postcode?.district,
             fields: fields,
             droppedFields: dropped.sorted())
@@ -75,12 +76,22 @@ public struct Pseudonymiser: Sendable {
 
 /// A record as it may be stored: no identifier values, only keys and coarse attributes.
 public struct PseudonymisedRecord: Sendable {
+    public init(kind: RecordKind, referenceKey: Data, observedAt: Date, linkageKeys: [LinkageKey], birthYearMonth: String?,
+                birthDateKey: Data?, postcodeDistrict: String?, fields: [String: JSONValue], droppedFields: [String]) {
+        self.kind = kind; self.referenceKey = referenceKey; self.observedAt = observedAt; self.linkageKeys = linkageKeys
+        self.birthYearMonth = birthYearMonth; self.birthDateKey = birthDateKey; self.postcodeDistrict = postcodeDistrict
+        self.fields = fields; self.droppedFields = droppedFields
+    }
+
     public let kind: RecordKind
     public let referenceKey: Data
     public let observedAt: Date
     public let linkageKeys: [LinkageKey]
     /// "2014-03": year and month of birth.
     public let birthYearMonth: String?
+    /// Keyed digest of the full date of birth: lets linkage notice "same UPN, different date of
+    /// birth" without storing the date. Never used to join records on its own.
+    public let birthDateKey: Data?
     /// "NW6": postcode district.
     public let postcodeDistrict: String?
     public let fields: [String: JSONValue]
