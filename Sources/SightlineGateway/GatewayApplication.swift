@@ -55,6 +55,7 @@ public struct Gateway: Sendable {
         router.add(middleware: IdentityMiddleware(state: state))
         let v1 = router.group("v1", context: ParticipantContext.self)
         SubmissionRoutes(state: state).register(on: v1)
+        PartnerRoutes(state: state).register(on: v1)
         return router
     }
 

@@ -11,12 +11,18 @@ public final class GatewayMetrics: Sendable {
     let submissions: Counter
     let refusals: Counter
     let requestDuration: DurationHistogram
+    let matchHits: Counter
+    let matchMisses: Counter
+    let matchRateLimited: Counter
 
     init() {
         recordsAccepted = registry.makeCounter(name: "sightline_records_accepted_total", help: "Records accepted and stored")
         recordsRejected = registry.makeCounter(name: "sightline_records_rejected_total", help: "Records rejected by validation or policy")
         submissions = registry.makeCounter(name: "sightline_submissions_total", help: "Submissions committed")
         refusals = registry.makeCounter(name: "sightline_requests_refused_total", help: "Requests refused for identity or role")
+        matchHits = registry.makeCounter(name: "sightline_match_hits_total", help: "Matches that found a subject")
+        matchMisses = registry.makeCounter(name: "sightline_match_misses_total", help: "Matches that found no subject (watch for enumeration)")
+        matchRateLimited = registry.makeCounter(name: "sightline_match_rate_limited_total", help: "Match requests refused by the rate limit")
         requestDuration = registry.makeDurationHistogram(
             name: "sightline_request_duration_seconds",
             buckets: [.milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100), .milliseconds(500),

@@ -17,6 +17,7 @@ public final class GatewayState: Sendable {
     private let registry: NIOLockedValueBox<ParticipantRegistry>
     /// Injected clock, so tests can fix "now".
     let now: @Sendable () -> Date
+    let matchLimiter: RateLimiter
 
     public init(config: GatewayConfig, store: any SightlineStore, keys: KeyMaterial, policy: Policy,
                 participants: ParticipantRegistry, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }) {
@@ -29,6 +30,7 @@ public final class GatewayState: Sendable {
         self.logger = logger
         self.registry = NIOLockedValueBox(participants)
         self.now = now
+        self.matchLimiter = RateLimiter(perMinute: config.limits.matchesPerMinute, burst: config.limits.matchBurst, now: now)
     }
 
     private let listening = NIOLockedValueBox(false)
@@ -46,9 +48,9 @@ public final class GatewayState: Sendable {
     }
 
     /// Records a refused request in the audit log. Failure to audit is logged, never silent.
-    func auditRefusal(actor: String, action: String, rule: String, reason: String, requestDigest: String) async {
+    func auditRefusal(actor: String, action: String, rule: String, reason: String, requestDigest: String, purpose: String? = nil) async {
         metrics.refusals.increment()
-        let entry = AuditEntry(time: now(), actor: actor, action: action, policyVersion: policy.version,
+        let entry = AuditEntry(time: now(), actor: actor, action: action, purpose: purpose, policyVersion: policy.version,
                                decision: .deny, rule: rule, requestDigest: requestDigest, detail: ["reason": reason])
         do { try await store.appendAudit(entry) } catch {
             logger.error("could not append audit entry for a refusal", metadata: ["rule": "\(rule)"])

@@ -64,6 +64,33 @@ public protocol SightlineStore: Sendable {
     func auditCount() async throws -> Int64
     func counts() async throws -> StoreCounts
     func isReady() async -> Bool
+
+    // Partner reads
+    /// The subject whose linkage keys match, strongest key first; name + DOB keys marked
+    /// ambiguous are not used.
+    func findSubject(keys: [LinkageKey]) async throws -> SubjectMatch
+    func records(ofSubject subject: Int64) async throws -> [SubjectRecord]
+    /// Every subject holding a record of one of `kinds`, with all its records of those kinds.
+    func records(ofKinds kinds: [RecordKind]) async throws -> [Int64: [SubjectRecord]]
+    /// Subjects with an unresolved identifier conflict.
+    func uncertainSubjects() async throws -> Set<Int64>
+    /// Remembers pseudonyms given to recipients so that they keep resolving after merges.
+    func recordIssuedPseudonyms(_ issued: [IssuedPseudonym]) async throws
+    func resolvePseudonym(_ pseudonym: String, recipient: String) async throws -> Int64?
+}
+
+public enum SubjectMatch: Sendable, Equatable {
+    case found(subject: Int64, basis: LinkageKey.Basis)
+    case notFound
+}
+
+public struct IssuedPseudonym: Sendable {
+    public let pseudonym: String
+    public let recipient: String
+    public let subject: Int64
+    public init(pseudonym: String, recipient: String, subject: Int64) {
+        self.pseudonym = pseudonym; self.recipient = recipient; self.subject = subject
+    }
 }
 
 public struct StoreCounts: Sendable, Codable {

@@ -76,3 +76,29 @@ struct CivilDateTests {
         #expect(CivilDate(late).description == "2026-03-02")
     }
 }
+
+@Suite("Instants")
+struct InstantTests {
+    @Test("ISO 8601 instants with a zone are read", arguments: [
+        ("2026-09-08T08:30:00Z", "2026-09-08T08:30:00Z"),
+        ("2026-09-08T09:30:00+01:00", "2026-09-08T08:30:00Z"),
+        ("2026-09-08T08:30:00.250Z", "2026-09-08T08:30:00Z"),
+    ])
+    func parses(_ text: String, _ utc: String) throws {
+        #expect(Instant.format(try #require(Instant.parse(text))) == utc)
+    }
+
+    @Test("instants without a zone, or not ISO 8601, are refused", arguments: [
+        "2026-09-08T08:30:00", "2026-09-08T08:30:00.000", "2026-09-08", "08/09/2026 08:30", "2026-13-01T10:00:00Z",
+        "2026-09-08 08:30:00Z", "",
+    ])
+    func refused(_ text: String) {
+        #expect(Instant.parse(text) == nil)
+    }
+
+    @Test("impossible instants are refused, not rolled over into the next day, hour or minute",
+          arguments: ["2026-02-30T10:00:00Z", "2026-09-08T25:30:00Z", "2026-09-08T08:61:00Z", "2026-09-08T08:30:61Z"])
+    func impossibleRefused(_ text: String) {
+        #expect(Instant.parse(text) == nil)
+    }
+}

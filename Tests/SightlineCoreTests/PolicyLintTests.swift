@@ -95,15 +95,30 @@ struct PolicyLintTests {
         try expectError(error, at: "policy.yaml:9:", mentioning: "school.enrolment records come from school participants, not nhs")
     }
 
-    @Test("a retention that is not an ISO 8601 period", arguments: ["2 years", "P0Y", "P2W", "2Y", "P1Y6M"])
+    @Test("a retention that is not an ISO 8601 period", arguments: ["2 years", "P0Y", "2Y", "P", "P-1Y", "p2y"])
     func malformedRetention(_ retention: String) throws {
         let error = try lint { try edit($0, "purposes/cme.yaml", "retention: P2Y", "retention: \(retention)") }
         try expectError(error, at: "cme.yaml:13:", mentioning: "retention must be an ISO 8601 period")
     }
 
-    @Test("a purpose file that is not valid YAML")
+    @Test("a purpose file that is not valid YAML names the file and the line")
     func invalidYAML() throws {
         let error = try lint { try edit($0, "purposes/cme.yaml", "recipients: [partner]", "recipients: [partner]]") }
-        try expectError(error, at: "cme.yaml", mentioning: "not valid YAML: line 6")
+        try expectError(error, at: "cme.yaml", mentioning: "not valid YAML")
+        #expect(error?.message.contains("cme.yaml:6:") == true, "\(error?.message ?? "")")
+    }
+
+    @Test("a YAML syntax error uses the same file:line: form as every other policy problem")
+    func invalidYAMLLocationForm() throws {
+        let error = try lint { try edit($0, "purposes/cme.yaml", "recipients: [partner]", "recipients: [partner]]") }
+        try expectError(error, at: "cme.yaml:6:", mentioning: "not valid YAML")
+    }
+
+    @Test("an unknown record kind in a block-style uses list names the kind's own line")
+    func unknownKindBlockStyle() throws {
+        let error = try lint {
+            try edit($0, "purposes/cme.yaml", "  la.register: [register, from, to]\n", "  la.registers:\n    - register\n    - from\n")
+        }
+        try expectError(error, at: "cme.yaml:11:", mentioning: "unknown record kind")
     }
 }

@@ -70,3 +70,42 @@ struct RecordSchemaTests {
         #expect(RecordKind.laRegister.sourceRole == .la)
     }
 }
+
+@Suite("Canonical field values")
+struct CanonicalFieldTests {
+    let validator = RecordValidator(now: Fixture.now)
+
+    @Test("an instant with an offset is stored in UTC; an organisation code in upper case")
+    func canonicalForms() throws {
+        let police = RecordSchemaTests.minimalRecord(.policeNotification)
+            .setting("fields.occurredAt", to: .string("2026-11-01T23:15:00+01:00"))
+        #expect(try validator.validate(police, line: 1).get().fields["occurredAt"] == .string("2026-11-01T22:15:00Z"))
+        let gp = RecordSchemaTests.minimalRecord(.gpRegistration).setting("fields.practice", to: .string("y12345"))
+        #expect(try validator.validate(gp, line: 1).get().fields["practice"] == .string("Y12345"))
+    }
+
+    @Test("an organisation code is letters and digits, at most 10", arguments: ["Y-12345", "", "Y1234567890", "Y 12345"])
+    func badCode(_ code: String) throws {
+        let gp = RecordSchemaTests.minimalRecord(.gpRegistration).setting("fields.practice", to: .string(code))
+        guard case .failure(let r) = validator.validate(gp, line: 1) else { Issue.record("accepted"); return }
+        #expect(r.field == "fields.practice")
+    }
+
+    @Test("dates far outside a child's record are refused", arguments: ["1989-12-31", "2028-01-01"])
+    func dateRange(_ date: String) throws {
+        let value = Fixture.designExample.setting("fields.onRollFrom", to: .string(date))
+        guard case .failure(let r) = validator.validate(value, line: 1) else { Issue.record("accepted"); return }
+        #expect(r.field == "fields.onRollFrom")
+    }
+
+    @Test("an impossible occurredAt is rejected, not stored as another day")
+    func impossibleInstantRejected() throws {
+        let police = RecordSchemaTests.minimalRecord(.policeNotification)
+            .setting("fields.occurredAt", to: .string("2026-02-30T10:00:00Z"))
+        guard case .failure(let r) = validator.validate(police, line: 1) else { Issue.record("accepted"); return }
+        #expect(r.field == "fields.occurredAt")
+        let observed = RecordSchemaTests.minimalRecord(.policeNotification).setting("observedAt", to: .string("2026-11-31T10:00:00Z"))
+        guard case .failure(let o) = validator.validate(observed, line: 1) else { Issue.record("accepted"); return }
+        #expect(o.field == "observedAt")
+    }
+}

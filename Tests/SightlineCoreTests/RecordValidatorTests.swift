@@ -129,7 +129,7 @@ struct RecordValidatorTests {
     }
 
     @Test("records without enough identifiers are rejected on the field \"identifiers\"",
-          .disabled("BUG: RecordValidator.validate prefixes \"identifiers.\" to an empty Problem.field, giving field \"identifiers.\""),
+          
           arguments: [
             Fixture.designExample.setting("identifiers", to: .object([:])),
             Fixture.designExample.setting("identifiers.upn", to: nil).setting("identifiers.dateOfBirth", to: nil),

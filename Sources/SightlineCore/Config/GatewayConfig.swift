@@ -20,6 +20,10 @@ public struct GatewayConfig: Sendable {
         public var maxBodyBytes = 32 * 1024 * 1024
         /// Records in one submission; bounds the work of one transaction.
         public var maxRecordsPerSubmission = 50_000
+        /// Matches per partner per minute: enough for a caseworker, too few to enumerate children.
+        public var matchesPerMinute = 60
+        /// Matches allowed at once before the per-minute rate applies.
+        public var matchBurst = 20
     }
     public struct LocalAuthority: Sendable {
         public var code: String
@@ -69,7 +73,9 @@ public struct GatewayConfig: Sendable {
         config.listen = try listener("listen", config.listen)
         config.ops = try listener("ops", config.ops)
         if let n = root["limits"] {
-            let d = try n.dictionary(allowedKeys: ["max-body-bytes", "max-records-per-submission"])
+            let d = try n.dictionary(allowedKeys: ["max-body-bytes", "max-records-per-submission", "matches-per-minute", "match-burst"])
+            if let v = d["matches-per-minute"] { config.limits.matchesPerMinute = try v.int() }
+            if let v = d["match-burst"] { config.limits.matchBurst = try v.int() }
             if let v = d["max-body-bytes"] { config.limits.maxBodyBytes = try v.int() }
             if let v = d["max-records-per-submission"] { config.limits.maxRecordsPerSubmission = try v.int() }
         }
@@ -99,6 +105,8 @@ public struct GatewayConfig: Sendable {
         limits:
           max-body-bytes: \(limits.maxBodyBytes)
           max-records-per-submission: \(limits.maxRecordsPerSubmission)
+          matches-per-minute: \(limits.matchesPerMinute)
+          match-burst: \(limits.matchBurst)
         local-authorities:
 
         """

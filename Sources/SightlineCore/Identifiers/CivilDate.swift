@@ -76,9 +76,23 @@ public struct CivilDate: Hashable, Comparable, Sendable, CustomStringConvertible
 /// ISO 8601 instants ("2026-09-08T08:30:00Z", optional fractional seconds, offset or Z).
 public enum Instant {
     public static func parse(_ text: String) -> Date? {
-        guard text.count >= 20, text.count <= 35 else { return nil }
+        guard text.count >= 20, text.count <= 35, fieldsAreInRange(text) else { return nil }
         if let d = try? Date.ISO8601FormatStyle().parse(text) { return d }
         return try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text)
+    }
+
+    /// The parser rolls 2026-02-30 over into March and 25:30 into the next day; a date nobody
+    /// wrote must be refused instead.
+    static func fieldsAreInRange(_ text: String) -> Bool {
+        let u = Array(text.utf8)
+        guard u.count >= 19, u[10] == UInt8(ascii: "T") || u[10] == UInt8(ascii: "t"), u[13] == UInt8(ascii: ":"), u[16] == UInt8(ascii: ":"),
+              CivilDate(iso: String(decoding: u[0..<10], as: UTF8.self)) != nil else { return false }
+        func two(_ i: Int) -> Int? {
+            guard u[i] >= 48, u[i] <= 57, u[i + 1] >= 48, u[i + 1] <= 57 else { return nil }
+            return Int(u[i] - 48) * 10 + Int(u[i + 1] - 48)
+        }
+        guard let h = two(11), let m = two(14), let s = two(17) else { return false }
+        return h < 24 && m < 60 && s < 60
     }
 
     public static func format(_ date: Date) -> String {

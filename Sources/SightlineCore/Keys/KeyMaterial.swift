@@ -59,10 +59,13 @@ public struct KeyMaterial: Sendable {
         }
         let data: Data
         do { data = try fileContents() } catch { throw SightlineError(.keyFile, "could not encode keys") }
-        let created = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
-        guard created, let handle = FileHandle(forWritingAtPath: path) else {
-            throw SightlineError(.keyFile, "cannot create \(path); check the directory exists and is writable")
+        // O_EXCL: if another process creates the file between the check above and here, fail
+        // rather than overwrite someone's keys. Mode 0600 from the first byte.
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard fd >= 0 else {
+            throw SightlineError(.keyFile, "cannot create \(path) (it may exist already); check the directory exists and is writable")
         }
+        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         defer { try? handle.close() }
         do { try handle.write(contentsOf: data); try handle.synchronize() } catch {
             throw SightlineError(.keyFile, "cannot write \(path)")

@@ -87,6 +87,8 @@ public struct Purpose: Sendable {
     public let minimise: [String: Minimisation]
     public let retention: String
     public let file: String
+    /// Reports a recipient may run under this purpose, with their settings. Deny by default.
+    public let reports: [ReportKind: ReportSettings]
 
     /// May this participant use the purpose? Names the rule either way.
     public func access(for participant: ParticipantIdentity) -> PolicyDecision {

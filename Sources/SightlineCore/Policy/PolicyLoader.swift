@@ -86,7 +86,7 @@ public enum PolicyLoader {
 
     static func loadPurpose(_ file: YAMLFile, gateways: [String: LegalGateway]) throws(SightlineError) -> Purpose {
         let rootNode = try file.root()
-        let root = try rootNode.dictionary(allowedKeys: ["purpose", "title", "legal-gateways", "recipients", "uses", "minimise", "retention"])
+        let root = try rootNode.dictionary(allowedKeys: ["purpose", "title", "legal-gateways", "recipients", "uses", "minimise", "retention", "reports"])
         let nameNode = try root.required("purpose", in: rootNode)
         let name = try nameNode.string()
         let expected = (file.path.split(separator: "/").last ?? "").replacingOccurrences(of: ".yaml", with: "")
@@ -151,7 +151,27 @@ public enum PolicyLoader {
         guard retention.range(of: #"^P[1-9][0-9]*[YMD]$"#, options: .regularExpression) != nil else {
             throw retentionNode.error("retention must be an ISO 8601 period such as P2Y, P18M or P90D")
         }
+        var reports: [ReportKind: ReportSettings] = [:]
+        if let reportsNode = root["reports"] {
+            for (reportName, node) in try reportsNode.mapping() {
+                guard let report = ReportKind(rawValue: reportName) else {
+                    throw node.keyError("unknown report; expected one of \(ReportKind.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                for (kind, fields) in report.fieldsRead {
+                    let missing = fields.subtracting(uses[kind] ?? [])
+                    if !missing.isEmpty {
+                        throw node.keyError("report \(reportName) reads \(kind.rawValue) \(missing.sorted().joined(separator: ", ")), which this purpose does not use; add them to uses or drop the report")
+                    }
+                }
+                var settings = ReportSettings()
+                if node.isScalar == false, case let d = try node.dictionary(allowedKeys: ["suppress-below", "school-days"]) {
+                    if let v = d["suppress-below"] { settings.suppressBelow = try v.int() }
+                    if let v = d["school-days"] { settings.schoolDays = try v.int() }
+                }
+                reports[report] = settings
+            }
+        }
         return Purpose(name: name, title: try root.required("title", in: rootNode).string(), legalGateways: cited,
-                       recipients: recipients, uses: uses, minimise: minimise, retention: retention, file: file.path)
+                       recipients: recipients, uses: uses, minimise: minimise, retention: retention, file: file.path, reports: reports)
     }
 }

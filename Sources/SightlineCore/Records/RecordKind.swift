@@ -52,6 +52,7 @@ public enum RecordKind: String, CaseIterable, Codable, Sendable {
                 .init("practice", .code(maxLength: 10), required: true),
                 .init("registeredFrom", .date, required: true),
                 .init("deregisteredOn", .date),
+                .init("youngCarer", .boolean),  // on the practice's carers register
             ], checks: [.notBefore("deregisteredOn", "registeredFrom")])
         case .policeNotification:
             RecordSchema(fields: [

@@ -58,9 +58,9 @@ public struct RecordValidator: Sendable {
         }
     }
 
-    struct Problem: Error { let field: String; let reason: String }
+    public struct Problem: Error, Sendable { public let field: String; public let reason: String }
 
-    func validateIdentifiers(_ raw: [String: JSONValue]) -> Result<SubjectIdentifiers, Problem> {
+    public func validateIdentifiers(_ raw: [String: JSONValue]) -> Result<SubjectIdentifiers, Problem> {
         if let unknown = raw.keys.sorted().first(where: { !Self.identifierKeys.contains($0) }) {
             return .failure(Problem(field: String(unknown.prefix(40)), reason: "unknown identifier; expected one of \(Self.identifierKeys.sorted().joined(separator: ", "))"))
         }

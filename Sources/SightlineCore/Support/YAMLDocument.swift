@@ -30,19 +30,20 @@ public struct YAMLFile: Sendable {
         } catch let error as SightlineError {
             throw error
         } catch let error as YamlError {
-            throw SightlineError(errorCode, "\(path): not valid YAML: \(Self.describe(error))")
+            let (line, problem) = Self.describe(error)
+            throw SightlineError(errorCode, "\(path)\(line.map { ":\($0)" } ?? ""): not valid YAML: \(problem)")
         } catch {
             throw SightlineError(errorCode, "\(path): not valid YAML")
         }
     }
 
-    static func describe(_ error: YamlError) -> String {
+    static func describe(_ error: YamlError) -> (line: Int?, problem: String) {
         switch error {
         case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
              .composer(_, let problem, let mark, _):
-            return "line \(mark.line): \(problem)"
+            return (mark.line, problem)
         default:
-            return "\(error)"
+            return (nil, "\(error)")
         }
     }
 

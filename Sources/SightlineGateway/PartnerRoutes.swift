@@ -1,0 +1,163 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import SightlineCore
+import SightlineStore
+
+/// What LA safeguarding partners ask: match a child they already know, view a subject under a
+/// purpose, run reports. Every answer is limited to the purpose's fields and the partner's own
+/// pseudonyms, and every question is an audit entry.
+struct PartnerRoutes {
+    let state: GatewayState
+    static let partnerRoles: Set<Role> = [.partner]
+
+    func register(on group: RouterGroup<ParticipantContext>) {
+        group.on("match", method: .post, roles: Self.partnerRoles, state: state) { request, context in try await match(request, context) }
+        group.on("subjects/{pseudonym}", method: .get, roles: Self.partnerRoles, state: state) { request, context in try await subject(request, context) }
+        group.on("reports/{name}", method: .get, roles: Self.partnerRoles, state: state) { request, context in try await report(request, context) }
+    }
+
+    /// The purpose named in the request, if this participant may use it; 403 naming the rule otherwise.
+    func purpose(_ name: String?, _ context: ParticipantContext, action: String, digest: String) async throws -> Purpose {
+        guard let name, !name.isEmpty else {
+            throw APIError.badRequest("name a purpose (?purpose=P or \"purpose\"); this policy has \(state.policy.purposes.keys.sorted().joined(separator: ", "))")
+        }
+        guard let purpose = state.policy.purposes[name] else {
+            throw APIError.badRequest("unknown purpose '\(name)'; this policy has \(state.policy.purposes.keys.sorted().joined(separator: ", "))")
+        }
+        let decision = purpose.access(for: context.participant.identity)
+        guard decision.isAllowed else {
+            await state.auditRefusal(actor: context.participant.identity.shortName, action: action, rule: decision.rule,
+                                     reason: decision.reason, requestDigest: digest, purpose: name)
+            throw APIError.forbidden("purpose-not-allowed", "\(decision.reason) (rule \(decision.rule))")
+        }
+        return purpose
+    }
+
+    func pseudonym(for subject: Int64, _ context: ParticipantContext) -> String {
+        state.pseudonymiser.recipientPseudonym(subjectID: subject, recipient: context.participant.identity)
+    }
+
+    struct MatchRequest: Decodable {
+        var purpose: String?
+        var identifiers: [String: JSONValue]?
+    }
+
+    func match(_ request: Request, _ context: ParticipantContext) async throws -> Response {
+        let actor = context.participant.identity.shortName
+        // Refuse before reading anything: the limit is what stops enumeration.
+        guard state.matchLimiter.allow(actor) else {
+            state.metrics.matchRateLimited.increment()
+            await state.auditRefusal(actor: actor, action: "match", rule: "match-rate-limit", reason: "rate limit exceeded",
+                                     requestDigest: AuditHash.digest(Data("POST /v1/match".utf8)))
+            throw APIError(.tooManyRequests, "rate-limited", "too many match requests; at most \(Int(state.matchLimiter.perMinute)) a minute per participant")
+        }
+        let body = Data(buffer: try await request.body.collect(upTo: 16 * 1024))
+        let digest = AuditHash.digest(body)
+        guard let parsed = try? JSONDecoder().decode(MatchRequest.self, from: body) else {
+            throw APIError.badRequest("expected {\"purpose\": P, \"identifiers\": {...}} with identifiers as in records")
+        }
+        let purpose = try await purpose(parsed.purpose, context, action: "match", digest: digest)
+        let ids: SubjectIdentifiers
+        switch RecordValidator(now: state.now()).validateIdentifiers(parsed.identifiers ?? [:]) {
+        case .success(let v): ids = v
+        case .failure(let problem):
+            throw APIError.badRequest("identifiers\(problem.field.isEmpty ? "" : "." + problem.field): \(problem.reason)")
+        }
+        let found = try await state.store.findSubject(keys: state.pseudonymiser.linkageKeys(for: ids))
+        guard case .found(let subject, let basis) = found else {
+            state.metrics.matchMisses.increment()
+            try await state.store.appendAudit(AuditEntry(time: state.now(), actor: actor, action: "match", purpose: purpose.name,
+                                                         policyVersion: state.policy.version, decision: .deny, rule: "match-no-subject",
+                                                         requestDigest: digest))
+            throw APIError.notFound("no child matches these identifiers")
+        }
+        let view = try await view(subject: subject, purpose: purpose, context)
+        state.metrics.matchHits.increment()
+        try await state.store.appendAudit(AuditEntry(time: state.now(), actor: actor, action: "match", purpose: purpose.name,
+                                                     policyVersion: state.policy.version, decision: .allow, rule: "purpose:\(purpose.name)",
+                                                     subjects: [subject], requestDigest: digest, detail: ["linkedBy": basis.rawValue]))
+        return try json(MatchResponse(pseudonym: view.pseudonym, matchedBy: basis.rawValue, view: view))
+    }
+
+    struct MatchResponse: Encodable {
+        let pseudonym: String
+        let matchedBy: String
+        let view: SubjectView
+    }
+
+    func view(subject: Int64, purpose: Purpose, _ context: ParticipantContext) async throws -> SubjectView {
+        let pseudonym = pseudonym(for: subject, context)
+        try await state.store.recordIssuedPseudonyms([IssuedPseudonym(pseudonym: pseudonym, recipient: context.participant.identity.shortName, subject: subject)])
+        let records = try await state.store.records(ofSubject: subject)
+        let uncertain = try await state.store.uncertainSubjects().contains(subject)
+        return SubjectView(pseudonym: pseudonym, purpose: purpose, records: records, uncertain: uncertain, today: CivilDate(state.now()))
+    }
+
+    func subject(_ request: Request, _ context: ParticipantContext) async throws -> Response {
+        let given = try context.parameters.require("pseudonym")
+        let digest = AuditHash.digest(Data("GET /v1/subjects/\(given)".utf8))
+        let purpose = try await purpose(request.uri.queryParameters["purpose"].map(String.init), context, action: "subject.view", digest: digest)
+        guard let subject = try await state.store.resolvePseudonym(given, recipient: context.participant.identity.shortName) else {
+            throw APIError.notFound("no subject \(given) for \(context.participant.identity.shortName)")
+        }
+        // The pseudonym the partner holds keeps resolving after a merge; the view names the current one.
+        let view = try await view(subject: subject, purpose: purpose, context)
+        try await state.store.appendAudit(AuditEntry(time: state.now(), actor: context.participant.identity.shortName, action: "subject.view",
+                                                     purpose: purpose.name, policyVersion: state.policy.version, decision: .allow,
+                                                     rule: "purpose:\(purpose.name)", subjects: [subject], requestDigest: digest))
+        return try json(view)
+    }
+
+    struct ReportResponse: Encodable {
+        let report: String
+        let purpose: String
+        let la: String
+        let generatedAt: Date
+        let rows: [[String: JSONValue]]
+        let summary: [String: JSONValue]
+    }
+
+    func report(_ request: Request, _ context: ParticipantContext) async throws -> Response {
+        let name = try context.parameters.require("name")
+        let digest = AuditHash.digest(Data("GET /v1/reports/\(name)".utf8))
+        guard let kind = ReportKind(rawValue: name) else {
+            throw APIError.notFound("no report \(name); reports are \(ReportKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let purpose = try await purpose(request.uri.queryParameters["purpose"].map(String.init), context, action: "report", digest: digest)
+        guard let settings = purpose.reports[kind] else {
+            let rule = "purpose:\(purpose.name):reports"
+            await state.auditRefusal(actor: context.participant.identity.shortName, action: "report", rule: rule,
+                                     reason: "purpose \(purpose.name) does not offer report \(name)", requestDigest: digest, purpose: purpose.name)
+            throw APIError.forbidden("report-not-allowed", "purpose \(purpose.name) does not offer report \(name) (rule \(rule)); offered: \(purpose.reports.keys.map(\.rawValue).sorted().joined(separator: ", "))")
+        }
+        guard let laCode = context.participant.la, let la = state.config.localAuthorities.first(where: { $0.code == laCode }) else {
+            throw APIError.forbidden("no-local-authority", "participant \(context.participant.identity.shortName) has no local authority configured; reports are limited to the partner's own LA")
+        }
+        let now = state.now()
+        let input = ReportInput(subjects: try await state.store.records(ofKinds: kind.kindsRead),
+                                uncertain: try await state.store.uncertainSubjects(), today: CivilDate(now), la: la, settings: settings)
+        let result = input.run(kind)
+        let recipient = context.participant.identity.shortName
+        var issued: [IssuedPseudonym] = []
+        let rows: [[String: JSONValue]] = result.rows.map { row in
+            let p = pseudonym(for: row.subjectID, context)
+            issued.append(IssuedPseudonym(pseudonym: p, recipient: recipient, subject: row.subjectID))
+            var values = row.values
+            values["pseudonym"] = .string(p)
+            return values
+        }
+        try await state.store.recordIssuedPseudonyms(issued)
+        try await state.store.appendAudit(AuditEntry(time: now, actor: recipient, action: "report", purpose: purpose.name,
+                                                     policyVersion: state.policy.version, decision: .allow, rule: "purpose:\(purpose.name):reports",
+                                                     counts: ["rows": rows.count], subjects: result.rows.map(\.subjectID).sorted(),
+                                                     requestDigest: digest, detail: ["report": name, "la": la.code]))
+        return try json(ReportResponse(report: name, purpose: purpose.name, la: la.code, generatedAt: now, rows: rows, summary: result.summary))
+    }
+
+    func json<T: Encodable>(_ value: T) throws -> Response {
+        let data = try SubmissionReceipt.encoder.encode(value)
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(data: data)))
+    }
+}

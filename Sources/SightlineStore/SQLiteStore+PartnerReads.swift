@@ -1,0 +1,72 @@
+import Foundation
+import GRDB
+import SightlineCore
+
+extension SQLiteStore {
+    public func findSubject(keys: [LinkageKey]) async throws -> SubjectMatch {
+        try await pool.read { db in
+            let find = try db.cachedStatement(sql: "SELECT subject_id FROM linkage_key WHERE digest = ?")
+            let ambiguous = try db.cachedStatement(sql: "SELECT 1 FROM ambiguous_key WHERE digest = ?")
+            for key in keys.sorted(by: { $0.basis.isStrong && !$1.basis.isStrong }) {
+                if !key.basis.isStrong, try Bool.fetchOne(ambiguous, arguments: [key.digest]) == true { continue }
+                if let subject = try Int64.fetchOne(find, arguments: [key.digest]) { return .found(subject: subject, basis: key.basis) }
+            }
+            return .notFound
+        }
+    }
+
+    static let recordColumns = "subject_id, kind, source, observed_at, fields, birth_year_month, postcode_district, linked_by"
+
+    static func subjectRecord(_ row: Row) -> SubjectRecord? {
+        guard let kind = RecordKind(rawValue: row["kind"]) else { return nil }
+        let fieldsText: String = row["fields"]
+        let fields = (try? JSONDecoder().decode([String: JSONValue].self, from: Data(fieldsText.utf8))) ?? [:]
+        return SubjectRecord(subjectID: row["subject_id"], kind: kind, source: row["source"],
+                             observedAt: Date(timeIntervalSince1970: row["observed_at"]), fields: fields,
+                             birthYearMonth: row["birth_year_month"], postcodeDistrict: row["postcode_district"], linkedBy: row["linked_by"])
+    }
+
+    public func records(ofSubject subject: Int64) async throws -> [SubjectRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT \(Self.recordColumns) FROM record WHERE subject_id = ? ORDER BY observed_at", arguments: [subject])
+                .compactMap(Self.subjectRecord)
+        }
+    }
+
+    public func records(ofKinds kinds: [RecordKind]) async throws -> [Int64: [SubjectRecord]] {
+        try await pool.read { db in
+            let placeholders = kinds.map { _ in "?" }.joined(separator: ",")
+            var out: [Int64: [SubjectRecord]] = [:]
+            let cursor = try Row.fetchCursor(db, sql: "SELECT \(Self.recordColumns) FROM record WHERE kind IN (\(placeholders))",
+                                             arguments: StatementArguments(kinds.map(\.rawValue)))
+            while let row = try cursor.next() {
+                if let r = Self.subjectRecord(row) { out[r.subjectID, default: []].append(r) }
+            }
+            return out
+        }
+    }
+
+    public func uncertainSubjects() async throws -> Set<Int64> {
+        try await pool.read { db in
+            var out = Set<Int64>()
+            for row in try Row.fetchAll(db, sql: "SELECT subject_a, subject_b FROM subject_conflict") {
+                out.insert(row["subject_a"]); out.insert(row["subject_b"])
+            }
+            return out
+        }
+    }
+
+    public func recordIssuedPseudonyms(_ issued: [IssuedPseudonym]) async throws {
+        guard !issued.isEmpty else { return }
+        try await pool.write { db in
+            let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO issued_pseudonym (pseudonym, recipient, subject_id) VALUES (?, ?, ?)")
+            for i in issued { try insert.execute(arguments: [i.pseudonym, i.recipient, i.subject]) }
+        }
+    }
+
+    public func resolvePseudonym(_ pseudonym: String, recipient: String) async throws -> Int64? {
+        try await pool.read { db in
+            try Int64.fetchOne(db, sql: "SELECT subject_id FROM issued_pseudonym WHERE pseudonym = ? AND recipient = ?", arguments: [pseudonym, recipient])
+        }
+    }
+}

@@ -1,0 +1,215 @@
+import Foundation
+import SightlineCore
+import SightlineStore
+import Testing
+@testable import SightlineGateway
+
+/// Partners see the linked, minimised picture: their own pseudonyms, their purpose's fields.
+@Suite("Partner queries", .serialized)
+struct PartnerTests {
+    struct MatchAnswer: Decodable { var pseudonym: String; var matchedBy: String; var view: View }
+    struct View: Decodable {
+        struct Known: Decodable { var kind: String; var records: Int }
+        struct Rec: Decodable { var kind: String; var linkedBy: String; var fields: [String: JSONValue] }
+        var pseudonym: String; var purpose: String; var uncertain: Bool
+        var attributes: [String: JSONValue]; var knownTo: [Known]; var records: [Rec]
+    }
+    struct ReportAnswer: Decodable { var report: String; var purpose: String; var rows: [[String: JSONValue]]; var summary: [String: JSONValue] }
+
+    static func matchBody(_ purpose: String, _ identifiers: String) -> Data {
+        Data("{\"purpose\":\"\(purpose)\",\"identifiers\":\(identifiers)}".utf8)
+    }
+
+    static func record(_ kind: String, _ ref: String, _ ids: String, _ fields: String) -> String {
+        "{\"kind\":\"\(kind)\",\"localRef\":\"\(ref)\",\"observedAt\":\"2026-11-01T09:00:00Z\",\"identifiers\":\(ids),\"fields\":\(fields)}"
+    }
+
+    @Test func partnersSeeTheirOwnPseudonymsOnly() async throws {
+        let p = try TestPartnership(); defer { p.remove() }
+        try p.addParticipant(.init(identity: TestPartnership.id(.partner, "304-mash"), name: "MASH", status: .active, la: "304"))
+        let gp = try p.identity(TestPartnership.id(.nhs, "Y12345"))
+        let cme = try p.identity(TestPartnership.id(.partner, "304-cme"))
+        let mash = try p.identity(TestPartnership.id(.partner, "304-mash"))
+        try await p.withGateway { gw in
+            #expect(try await gw.request(gp, "POST", "/v1/submissions", body: Data(SampleRecords.gp().utf8)).status == 201)
+            let a = try JSONDecoder().decode(MatchAnswer.self, from: try await gw.request(cme, "POST", "/v1/match", body: Self.matchBody("cme", "{\"nhsNumber\":\"943 476 5919\"}")).body)
+            let b = try JSONDecoder().decode(MatchAnswer.self, from: try await gw.request(mash, "POST", "/v1/match", body: Self.matchBody("cme", "{\"nhsNumber\":\"9434765919\"}")).body)
+            #expect(a.pseudonym != b.pseudonym)
+            #expect(a.matchedBy == "nhs")
+            #expect(try await gw.request(mash, "GET", "/v1/subjects/\(a.pseudonym)?purpose=cme").status == 404)
+            #expect(try await gw.request(cme, "GET", "/v1/subjects/\(b.pseudonym)?purpose=cme").status == 404)
+            let again = try await gw.request(cme, "GET", "/v1/subjects/\(a.pseudonym)?purpose=cme")
+            #expect(again.status == 200)
+            let view = try JSONDecoder().decode(View.self, from: again.body)
+            #expect(view.pseudonym == a.pseudonym && view.knownTo.map(\.kind) == ["nhs.gp-registration"])
+            // Identifiers never come back, only the purpose's minimised attributes.
+            let text = String(decoding: again.body, as: UTF8.self)
+            for raw in ["9434765919", "Okafor", "Amara", "2014-03-02", "NW6 4DP"] { #expect(!text.contains(raw)) }
+            #expect(Set(view.attributes.keys) == ["schoolYearGroup", "postcodeDistrict"])
+        }
+    }
+
+    @Test func aMissIs404AuditedAndCounted() async throws {
+        let p = try TestPartnership(); defer { p.remove() }
+        let cme = try p.identity(TestPartnership.id(.partner, "304-cme"))
+        try await p.withGateway { gw in
+            let r = try await gw.request(cme, "POST", "/v1/match", body: Self.matchBody("cme", "{\"nhsNumber\":\"9434765919\"}"))
+            #expect(r.status == 404)
+            let entry = try await lastAuditEntry(gw)
+            #expect(entry.action == "match" && entry.rule == "match-no-subject" && entry.decision == .deny && entry.purpose == "cme")
+            let metrics = try runTool(which("curl"), ["-sf", "http://127.0.0.1:\(gw.opsPort)/metrics"]).output
+            #expect(metrics.contains("sightline_match_misses_total 1"))
+            // Bad identifiers are a 400 that names the field, not a miss.
+            let bad = try await gw.request(cme, "POST", "/v1/match", body: Self.matchBody("cme", "{\"nhsNumber\":\"9434765918\"}"))
+            #expect(bad.status == 400)
+            #expect(try JSONDecoder().decode(ErrorBody.self, from: bad.body).message.hasPrefix("identifiers.nhsNumber"))
+            // Name alone never matches.
+            let nameOnly = try await gw.request(cme, "POST", "/v1/match", body: Self.matchBody("cme", "{\"givenName\":\"Amara\",\"familyName\":\"Okafor\"}"))
+            #expect(nameOnly.status == 400)
+        }
+    }
+
+    @Test func matchIsRateLimitedPerParticipant() async throws {
+        let p = try TestPartnership(); defer { p.remove() }
+        p.config.limits.matchBurst = 3
+        p.config.limits.matchesPerMinute = 1
+        let cme = try p.identity(TestPartnership.id(.partner, "304-cme"))
+        try p.addParticipant(.init(identity: TestPartnership.id(.partner, "304-mash"), name: "MASH", status: .active, la: "304"))
+        let mash = try p.identity(TestPartnership.id(.partner, "304-mash"))
+        try await p.withGateway { gw in
+            var statuses: [Int] = []
+            for _ in 0..<5 { statuses.append(try await gw.request(cme, "POST", "/v1/match", body: Self.matchBody("cme", "{\"upn\":\"H801200001001\"}")).status) }
+            #expect(statuses == [404, 404, 404, 429, 429])
+            // Another partner has its own budget.
+            #expect(try await gw.request(mash, "POST", "/v1/match", body: Self.matchBody("cme", "{\"upn\":\"H801200001001\"}")).status == 404)
+            #expect(try await lastAuditEntry(gw).actor == "partner/304-mash")
+        }
+    }
+
+    @Test func aPurposeThePartnerMayNotUseIs403NamingTheRule() async throws {
+        let p = try TestPartnership(); defer { p.remove() }
+        let policy = p.dir + "/policy"
+        try FileManager.default.copyItem(atPath: TestPartnership.repoRoot + "/Policies", toPath: policy)
+        let s47 = policy + "/purposes/s47.yaml"
+        try String(contentsOfFile: s47, encoding: .utf8).replacingOccurrences(of: "recipients: [partner]", with: "recipients: [partner/304-mash]")
+            .write(toFile: s47, atomically: true, encoding: .utf8)
+        p.config.policyDirectory = policy
+        let gp = try p.identity(TestPartnership.id(.nhs, "Y12345"))
+        let cme = try p.identity(TestPartnership.id(.partner, "304-cme"))
+        try await p.withGateway { gw in
+            _ = try await gw.request(gp, "POST", "/v1/submissions", body: Data(SampleRecords.gp().utf8))
+            let a = try JSONDecoder().decode(MatchAnswer.self, from: try await gw.request(cme, "POST", "/v1/match", body: Self.matchBody("cme", "{\"nhsNumber\":\"9434765919\"}")).body)
+            let r = try await gw.request(cme, "GET", "/v1/subjects/\(a.pseudonym)?purpose=s47")
+            #expect(r.status == 403)
+            let error = try JSONDecoder().decode(ErrorBody.self, from: r.body)
+            #expect(error.error == "purpose-not-allowed" && error.message.contains("purpose:s47"))
+            #expect(try await lastAuditEntry(gw).rule == "purpose:s47")
+            #expect(try await gw.request(cme, "GET", "/v1/reports/absence?purpose=cme").status == 403)
+            #expect(try await gw.request(cme, "GET", "/v1/reports/nonsense?purpose=cme").status == 404)
+        }
+    }
+
+    @Test func aPseudonymKeepsResolvingAfterTwoSubjectsMerge() async throws {
+        let p = try TestPartnership(); defer { p.remove() }
+        let gp = try p.identity(TestPartnership.id(.nhs, "Y12345"))
+        let school = try p.identity(TestPartnership.id(.school, "100001"))
+        let cme = try p.identity(TestPartnership.id(.partner, "304-cme"))
+        try await p.withGateway { gw in
+            // Two records with nothing in common: two subjects.
+            _ = try await gw.request(gp, "POST", "/v1/submissions", body: Data(Self.record("nhs.gp-registration", "G1", "{\"nhsNumber\":\"9434765919\"}", "{\"practice\":\"Y12345\",\"registeredFrom\":\"2014-03-20\"}").utf8))
+            _ = try await gw.request(school, "POST", "/v1/submissions", body: Data(Self.record("school.enrolment", "S1", "{\"upn\":\"H801200001001\"}", "{\"onRollFrom\":\"2025-09-03\"}").utf8))
+            #expect(try await gw.state.store.counts().subjects == 2)
+            let viaUPN = try JSONDecoder().decode(MatchAnswer.self, from: try await gw.request(cme, "POST", "/v1/match", body: Self.matchBody("cme", "{\"upn\":\"H801200001001\"}")).body)
+            let viaNHS = try JSONDecoder().decode(MatchAnswer.self, from: try await gw.request(cme, "POST", "/v1/match", body: Self.matchBody("cme", "{\"nhsNumber\":\"9434765919\"}")).body)
+            #expect(viaUPN.pseudonym != viaNHS.pseudonym)
+            // A housing record carrying both identifiers shows they are one child.
+            let housing = try p.identity(TestPartnership.id(.housing, "brent"))
+            _ = try await gw.request(housing, "POST", "/v1/submissions", body: Data(Self.record("housing.tenancy", "H1", "{\"nhsNumber\":\"9434765919\"}", "{\"tenancyFrom\":\"2025-01-10\"}").utf8))
+            let linkRecord = Self.record("school.exclusion", "X1", "{\"upn\":\"H801200001001\",\"nhsNumber\":\"9434765919\"}", "{\"category\":\"internal\",\"startDate\":\"2026-10-01\"}")
+            _ = try await gw.request(school, "POST", "/v1/submissions", body: Data(linkRecord.utf8))
+            #expect(try await gw.state.store.counts().subjects == 1)
+            let entry = try await lastAuditEntry(gw)
+            #expect(entry.counts["merges"] == 1 && entry.detail["merges"]?.contains("via") == true)
+            for old in [viaUPN.pseudonym, viaNHS.pseudonym] {
+                let r = try await gw.request(cme, "GET", "/v1/subjects/\(old)?purpose=cme")
+                #expect(r.status == 200)
+                let view = try JSONDecoder().decode(View.self, from: r.body)
+                #expect(Set(view.knownTo.map(\.kind)) == ["nhs.gp-registration", "school.enrolment", "housing.tenancy"])
+            }
+        }
+    }
+
+    @Test func sameUPNWithADifferentBirthDateIsFlaggedNotMerged() async throws {
+        let p = try TestPartnership(); defer { p.remove() }
+        let school = try p.identity(TestPartnership.id(.school, "100001"))
+        let other = try p.identity(TestPartnership.id(.school, "100002"))
+        let cme = try p.identity(TestPartnership.id(.partner, "304-cme"))
+        try await p.withGateway { gw in
+            _ = try await gw.request(school, "POST", "/v1/submissions", body: Data(SampleRecords.enrolment("A1", dob: "2014-03-02").utf8))
+            _ = try await gw.request(other, "POST", "/v1/submissions", body: Data(SampleRecords.enrolment("B1", dob: "2013-07-19").utf8))
+            #expect(try await gw.state.store.counts().subjects == 2)
+            #expect(try await lastAuditEntry(gw).counts["conflicts"] == 1)
+            let m = try JSONDecoder().decode(MatchAnswer.self, from: try await gw.request(cme, "POST", "/v1/match", body: Self.matchBody("cme", "{\"upn\":\"H801200001001\"}")).body)
+            #expect(m.view.uncertain)
+        }
+    }
+
+    /// No field outside the purpose leaves, over every kind and every purpose.
+    @Test func subjectViewsCarryOnlyThePurposesFields() async throws {
+        let p = try TestPartnership(); defer { p.remove() }
+        let ids = "{\"nhsNumber\":\"9434765919\",\"upn\":\"H801200001001\",\"givenName\":\"Amara\",\"familyName\":\"Okafor\",\"dateOfBirth\":\"2014-03-02\",\"postcode\":\"NW6 4DP\"}"
+        let submissions: [(ParticipantIdentity, String)] = [
+            (TestPartnership.id(.school, "100001"), Self.record("school.enrolment", "E", ids, "{\"onRollFrom\":\"2025-09-03\",\"offRollOn\":\"2026-07-01\",\"offRollReason\":\"moved-away\",\"partTimeTimetable\":true,\"senStatus\":\"ehcp\",\"youngCarer\":true,\"freeSchoolMeals\":true}")),
+            (TestPartnership.id(.school, "100001"), Self.record("school.attendance", "A", ids, "{\"periodStart\":\"2026-09-03\",\"periodEnd\":\"2026-10-17\",\"sessionsPossible\":62,\"sessionsAttended\":40,\"sessionsUnauthorised\":10}")),
+            (TestPartnership.id(.school, "100001"), Self.record("school.exclusion", "X", ids, "{\"category\":\"suspension\",\"startDate\":\"2026-10-01\",\"days\":3}")),
+            (TestPartnership.id(.nhs, "Y12345"), Self.record("nhs.gp-registration", "G", ids, "{\"practice\":\"Y12345\",\"registeredFrom\":\"2014-03-20\",\"youngCarer\":true}")),
+            (TestPartnership.id(.police, "MPS"), Self.record("police.notification", "P", ids, "{\"category\":\"domestic-abuse\",\"occurredAt\":\"2026-10-31T22:10:00Z\",\"childPresent\":true}")),
+            (TestPartnership.id(.housing, "brent"), Self.record("housing.tenancy", "H", ids, "{\"tenancyFrom\":\"2025-01-10\",\"temporaryAccommodation\":true,\"movedOutOfArea\":false}")),
+            (TestPartnership.id(.la, "304"), Self.record("la.register", "L", ids, "{\"register\":\"cin\",\"from\":\"2026-01-05\"}")),
+        ]
+        var dirs: [ParticipantIdentity: String] = [:]
+        for (who, _) in submissions where dirs[who] == nil { dirs[who] = try p.identity(who) }
+        let cme = try p.identity(TestPartnership.id(.partner, "304-cme"))
+        let identityDirs = dirs
+        var fieldsByKind: [String: Set<String>] = [:]
+        for (_, body) in submissions {
+            guard case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: Data(body.utf8)),
+                  let kind = o["kind"]?.stringValue, case .object(let f)? = o["fields"] else { continue }
+            fieldsByKind[kind] = Set(f.keys)
+        }
+        let submittedFields = fieldsByKind
+        try await p.withGateway { gw in
+            for (who, body) in submissions {
+                let r = try JSONDecoder().decode(Receipt.self, from: try await gw.request(identityDirs[who]!, "POST", "/v1/submissions", body: Data(body.utf8)).body)
+                #expect(r.accepted == 1, "\(body)")
+            }
+            #expect(try await gw.state.store.counts().subjects == 1)
+            for purpose in gw.state.policy.purposes.values {
+                let m = try await gw.request(cme, "POST", "/v1/match", body: Self.matchBody(purpose.name, "{\"upn\":\"H801200001001\"}"))
+                #expect(m.status == 200)
+                let view = try JSONDecoder().decode(MatchAnswer.self, from: m.body).view
+                #expect(Set(view.knownTo.map(\.kind)) == Set(purpose.uses.keys.map(\.rawValue)), "\(purpose.name)")
+                for record in view.records {
+                    let allowed = purpose.uses[RecordKind(rawValue: record.kind)!] ?? []
+                    #expect(Set(record.fields.keys).isSubset(of: allowed), "\(purpose.name) \(record.kind) \(record.fields.keys)")
+                    #expect(Set(record.fields.keys) == allowed.intersection(submittedFields[record.kind] ?? []), "\(purpose.name) \(record.kind)")
+                }
+                var allowedAttributes: Set<String> = switch purpose.minimise["dateOfBirth"] {
+                    case .schoolYearGroup: ["schoolYearGroup"]
+                    case .ageBand: ["ageBand"]
+                    case .yearMonth: ["birthYearMonth"]
+                    default: []
+                }
+                if purpose.minimise["postcode"] == .district { allowedAttributes.insert("postcodeDistrict") }
+                #expect(Set(view.attributes.keys) == allowedAttributes, "\(purpose.name)")
+            }
+        }
+    }
+}
+
+extension TestPartnership {
+    func addParticipant(_ participant: Participant) throws {
+        try Data(ParticipantRegistry.render(trustDomain: Self.trustDomain, participants: Self.participants + [participant]).utf8)
+            .write(to: URL(fileURLWithPath: config.participantsPath))
+    }
+}
