@@ -112,6 +112,9 @@ public final class SQLiteStore: SightlineStore {
             CREATE INDEX issued_pseudonym_subject ON issued_pseudonym(subject_id, recipient);
             """)
         }
+        // Later parts of the schema live beside the code that uses them; order matters.
+        registerAuditMigrations(&m)
+        registerOutboxMigrations(&m)
         return m
     }
 
