@@ -60,9 +60,23 @@ set +e
 "$BIN/sightline" submit --gateway "$GATEWAY" --identity "$ID/school-100001" --kind police.notification "$DATA/police/notifications.ndjson" | head -3
 set -e
 
+PARTNER=(--gateway "$GATEWAY" --identity "$ID/partner-304-cme")
+echo
+echo "== the CME team matches a child it already knows (identifiers pseudonymised in memory, never stored)"
+"$BIN/sightline" match "${PARTNER[@]}" --purpose cme --nhs-number "$(head -1 "$DATA/nhs/gp-registrations.ndjson" | sed 's/.*"nhsNumber":"\([0-9]*\)".*/\1/')" | head -12
+
+echo
+echo "== what the CME team may see under purpose cme (policy explain, from the policy files alone)"
+"$BIN/sightline" policy explain --purpose cme --participant partner/304-cme | sed -n '1,2p;/visible record kinds/,$p'
+
 echo
 echo "== the gateway's counts (ops listener, /metrics)"
 curl -sf "http://127.0.0.1:$OPS_PORT/metrics" | grep -E '^sightline_(audit_entries|subjects|records|records_accepted_total|records_rejected_total) '
+
+echo
+echo "== children known to health, housing or the LA but to no school: the missing-education report"
+"$BIN/sightline" report missing-education "${PARTNER[@]}" --purpose cme | head -40
+echo "(full report: sightline report missing-education --purpose cme --format csv)"
 
 echo
 echo "== stopping the gateway (SIGTERM: drain, then exit)"

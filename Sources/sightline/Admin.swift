@@ -74,7 +74,7 @@ struct Certs: ParsableCommand {
 
 struct PolicyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "policy", abstract: "Read and check the sharing policy.",
-                                                    subcommands: [Lint.self])
+                                                    subcommands: [Lint.self, Explain.self])
 
     struct Lint: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Check the policy files; print file:line: problem and exit 1 on the first problem.")
@@ -93,6 +93,56 @@ struct PolicyCommand: ParsableCommand {
                 let dropped = kind.schema.fieldNames.filter { !kept.contains($0) }
                 if !dropped.isEmpty { print("  dropped at ingress from \(kind.rawValue): \(dropped.joined(separator: ", "))") }
             }
+        }
+    }
+}
+
+extension PolicyCommand {
+    struct Explain: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "From the policy files alone: what a participant can see under a purpose, and why.")
+        @Option(help: "Policy directory.") var policy = "Policies"
+        @Option(help: "Purpose name.") var purpose: String
+        @Option(help: "Participant as <role>/<id>, e.g. partner/304-cme.") var participant: String
+        @Option(help: "Only this record kind.") var kind: String?
+
+        func run() throws {
+            let loaded: Policy
+            do { loaded = try PolicyLoader.load(directory: policy) } catch { fail(error.message) }
+            guard let p = loaded.purposes[purpose] else {
+                fail("no purpose '\(purpose)' in \(policy); purposes: \(loaded.purposes.keys.sorted().joined(separator: ", "))")
+            }
+            guard let identity = ParticipantIdentity(uri: "spiffe://policy.explain/\(participant)") else {
+                fail("--participant is <role>/<id> with role one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            if let kind, RecordKind(rawValue: kind) == nil { fail("unknown --kind \(kind)") }
+            print("policy \(loaded.version), purpose \(p.name): \(p.title)  (\(p.file))")
+            let decision = p.access(for: identity)
+            print("\(participant): \(decision.isAllowed ? "MAY" : "MAY NOT") use \(p.name) - \(decision.reason) (rule \(decision.rule); recipients: \(p.recipients.joined(separator: ", ")))")
+            print("legal gateways:")
+            for id in p.legalGateways {
+                let g = loaded.legalGateways[id]
+                print("  \(id): \(g?.title ?? "?") - \(g?.permits ?? "")")
+            }
+            guard decision.isAllowed else {
+                print("Nothing is visible to \(participant) under \(p.name): deny by default.")
+                return
+            }
+            print("identifiers: never shown; date of birth -> \(p.minimise["dateOfBirth"]?.rawValue ?? "drop"), postcode -> \(p.minimise["postcode"]?.rawValue ?? "drop"); retention \(p.retention)")
+            print("visible record kinds and fields:")
+            for k in RecordKind.allCases where kind == nil || kind == k.rawValue {
+                let submitters = loaded.submissionRules.filter { $0.kind == k }.map { "\($0.roles.map(\.rawValue).sorted().joined(separator: "/")) via rule \($0.name)" }
+                if let fields = p.uses[k] {
+                    let hidden = k.schema.fieldNames.filter { !fields.contains($0) }
+                    print("  \(k.rawValue): \(k.schema.fieldNames.filter(fields.contains).joined(separator: ", "))")
+                    if !hidden.isEmpty { print("      not visible: \(hidden.joined(separator: ", "))") }
+                    print("      submitted by \(submitters.isEmpty ? "nobody (no submission rule)" : submitters.joined(separator: "; "))")
+                } else {
+                    print("  \(k.rawValue): not visible (the purpose does not use it)")
+                }
+            }
+            let reports = p.reports.keys.map(\.rawValue).sorted()
+            print("reports: \(reports.isEmpty ? "none" : reports.joined(separator: ", "))")
         }
     }
 }
