@@ -13,9 +13,10 @@ Every child, name, NHS number and UPN here is invented. NHS numbers all start wi
 NHS England uses for test and synthetic patients; none is issued to a real person.
 
 Standard library only; one random.Random(seed) drives everything and the clock is never read, so
-the output is byte-identical across runs for the same arguments. Rows are streamed to their files
-as each family is generated, so 1,000,000 children need little more memory than the sets that keep
-NHS numbers and UPNs unique.
+the output is byte-identical across runs for the same arguments. (GP carers registers, the optional
+`youngCarer` of a GP registration, draw from a second Random seeded from the same seed, so adding
+them changed no other byte.) Rows are streamed to their files as each family is generated, so
+1,000,000 children need little more memory than the sets that keep NHS numbers and UPNs unique.
 
     python3 ops/sample-data/generate.py                         # 2,000 children into this folder
     python3 ops/sample-data/generate.py --children 100000 --out /tmp/sightline-100k
@@ -97,6 +98,8 @@ P_TENANCY_FAMILY = 0.25
 P_POLICE_CHILD = 0.03
 P_EXCLUDED = 0.02
 P_YOUNG_CARER = 0.04
+P_GP_YOUNG_CARER = 0.60          # of young carers with a GP: on the practice's carers register
+P_GP_ONLY_YOUNG_CARER = 0.01     # of children whose school records them as not a young carer
 P_FSM = 0.24
 P_PART_TIME = 0.01
 P_ABSENCE_SEVERE = 0.015         # part-time timetables add about 0.5%
@@ -373,12 +376,13 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
         """Bernoulli draws at rate p, nudged towards p by the running shortfall, so that a small
         sample still shows the advertised rate while which records are hit stays random."""
 
-        def __init__(self, p: float):
+        def __init__(self, p: float, draw=None):
             self.p, self.n, self.k = p, 0, 0
+            self.draw = r if draw is None else draw
 
         def __call__(self, weight: int = 1) -> bool:
             self.n += weight
-            hit = r() < self.p + 0.1 * (self.p * self.n - self.k) / weight
+            hit = self.draw() < self.p + 0.1 * (self.p * self.n - self.k) / weight
             if hit:
                 self.k += weight
             return hit
@@ -400,6 +404,11 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
     on_roll_in_rate = Rate(P_ON_ROLL_IN_AREA)
     on_roll_out_rate = Rate(P_ON_ROLL_OUT_OF_AREA)
     excluded_rate = Rate(P_EXCLUDED)
+    # GP carers registers: their own stream, so that every draw above (and every other file) is
+    # unchanged by them.
+    carers_rng = Random(f"{seed}/gp-carers-register")
+    gp_young_carer_rate = Rate(P_GP_YOUNG_CARER, carers_rng.random)
+    gp_only_young_carer_rate = Rate(P_GP_ONLY_YOUNG_CARER, carers_rng.random)
 
     def pick(table):
         items, cum = table
@@ -608,6 +617,9 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
         "children_on_register": 0, "children_with_police": 0, "children_with_gp": 0,
         "children_excluded_on_roll": 0, "enrolments_young_carer": 0, "enrolments_part_time": 0,
         "families_with_tenancy": 0,
+        "young_carers_with_gp": 0, "gp_young_carer_children": 0,
+        "not_young_carer_pupils_with_gp": 0, "gp_only_young_carers": 0,
+        "gp_young_carer_records": 0, "young_carers_report_expected": 0,
     }
     fault_counts: dict[str, int] = {}
 
@@ -805,6 +817,8 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
                 if xrej:
                     stats["reject"] += 1
                     note_fault(xs, xline, ref, cid, *xrej)
+        # Whether the gateway will accept the enrolment record itself (valid UPN, not spoiled).
+        return rej is None and not upn_bad
 
     child_no = 0
     family_no = 0
@@ -900,6 +914,7 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
             # ---- School -------------------------------------------------------------------
             upn = None
             on_roll_now = False
+            current_enrolment_accepted = False      # a current enrolment the gateway will accept
             off_reason = None
             off_o = None
             school_age = 5 <= age31 <= 16
@@ -942,16 +957,18 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
                     leave = move_o if is_weekday(move_o) else rand_weekday(move_o, move_o)
                     off_reason = "moved-away"
                 off_o = leave
-                emit_enrolment(cid, urn, given, family, dob_o, school_pc, upn, entry, leave,
-                               off_reason, sen, yc, fsm, ptt, absence)
+                accepted = emit_enrolment(cid, urn, given, family, dob_o, school_pc, upn, entry, leave,
+                                          off_reason, sen, yc, fsm, ptt, absence)
                 on_roll_now = leave is None
+                current_enrolment_accepted = on_roll_now and accepted
                 if off_reason == "other-school" and r() < P_REAPPEAR and leave + 3 <= T - 1:
                     urn2 = choice([u for u in (primary_t[0] if yg <= 6 else secondary_t[0]) if u != urn])
                     entry2 = rand_weekday(leave + 1, min(leave + 21, T - 1))
                     stats["reappeared"] += 1
-                    emit_enrolment(cid, urn2, given, family, dob_o, school_pc, upn, entry2, None,
-                                   None, sen, yc, fsm, ptt, absence)
+                    accepted2 = emit_enrolment(cid, urn2, given, family, dob_o, school_pc, upn, entry2, None,
+                                               None, sen, yc, fsm, ptt, absence)
                     on_roll_now = True
+                    current_enrolment_accepted = current_enrolment_accepted or accepted2
 
             # ---- GP -----------------------------------------------------------------------
             if r() < (P_GP_IN_AREA if lives_in_area else P_GP_OUT_OF_AREA):
@@ -969,7 +986,20 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
                 if dereg is not None and r() < P_GP_REREGISTERED and dereg + 1 < T - 2:
                     p2 = choice([p for p, _ in PRACTICES if p != practice])
                     registrations.append((p2, min(dereg + 1 + rr(30), T - 2), None))
-                for practice, reg_from, dereg in registrations:
+                # The practice's carers register: most young carers are on it; a few children
+                # whose school records them as not young carers are on it too (the young-carers
+                # report finds these). The flag is on the latest registration only.
+                gp_carer = False
+                if yc:
+                    stats["young_carers_with_gp"] += 1
+                    gp_carer = gp_young_carer_rate()
+                    stats["gp_young_carer_children"] += gp_carer
+                elif upn is not None:
+                    stats["not_young_carer_pupils_with_gp"] += 1
+                    gp_carer = gp_only_young_carer_rate()
+                    stats["gp_only_young_carers"] += gp_carer
+                gp_carer_accepted = False
+                for i, (practice, reg_from, dereg) in enumerate(registrations):
                     gp_counter[practice] += 1
                     ref = f"GP-{practice}-{gp_counter[practice]:06d}"
                     g, f, nf = faulty_names(given, family)
@@ -977,6 +1007,9 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
                     fields = {"practice": practice, "registeredFrom": iso(reg_from)}
                     if dereg is not None:
                         fields["deregisteredOn"] = iso(dereg)
+                    flagged = gp_carer and i == len(registrations) - 1
+                    if flagged:
+                        fields["youngCarer"] = True
                     rec = {"kind": "nhs.gp-registration", "localRef": ref, "observedAt": obs_nhs,
                            "identifiers": {"nhsNumber": corrupt_nhs(nhs) if bad_nhs else nhs,
                                            "givenName": g, "familyName": f,
@@ -1000,6 +1033,13 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
                     if rej:
                         stats["reject"] += 1
                         note_fault(gp_sink, line, ref, cid, *rej)
+                    if flagged:
+                        stats["gp_young_carer_records"] += 1
+                        gp_carer_accepted = rej is None and not bad_nhs
+                # What the young-carers report should find: a GP says young carer, the school the
+                # child is on roll at now says not, and the gateway accepts both records.
+                if gp_carer and not yc and current_enrolment_accepted and gp_carer_accepted:
+                    stats["young_carers_report_expected"] += 1
 
             # ---- Housing ------------------------------------------------------------------
             if tenancy is not None:
@@ -1221,6 +1261,12 @@ def write_manifest(out_dir: str, st: dict, children: int, today: dt.date, seed: 
         f"- Enrolments with an exclusion (besides permanent): {_pct(st['children_excluded_on_roll'], st['enrolments'])}",
         f"- Enrolments flagged young carer: {_pct(st['enrolments_young_carer'], st['enrolments'])};"
         f" part-time timetable: {_pct(st['enrolments_part_time'], st['enrolments'])}",
+        f"- GP carers registers (`youngCarer: true` on the child's latest GP registration; omitted when not):"
+        f" {st['gp_young_carer_records']} records",
+        f"  - young carers (school flag) with a GP registration: {_pct(st['gp_young_carer_children'], st['young_carers_with_gp'])}",
+        f"  - pupils their school records as not young carers, with a GP: {_pct(st['gp_only_young_carers'], st['not_young_carer_pupils_with_gp'])}",
+        f"  - the young-carers report should find {st['young_carers_report_expected']} of these: on roll now, and the GP and"
+        f" current enrolment records both accepted (no invalid NHS number or UPN, not spoiled)",
         "",
     ]
     with open(os.path.join(out_dir, "MANIFEST.md"), "w", encoding="utf-8", newline="\n") as f:
