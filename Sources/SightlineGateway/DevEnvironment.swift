@@ -19,6 +19,7 @@ public enum DevEnvironment {
         .init(identity: id(.housing, "brent"), name: "Brent Housing", status: .active, la: "304"),
         .init(identity: id(.la, "304"), name: "Brent Council (registers)", status: .active, la: "304"),
         .init(identity: id(.partner, "304-cme"), name: "Brent children missing education team", status: .active, la: "304"),
+        .init(identity: id(.partner, "304-mash"), name: "Brent multi-agency safeguarding hub", status: .active, la: "304"),
         .init(identity: id(.auditor, "dpo"), name: "Brent data protection officer", status: .active, la: "304"),
     ]
 

@@ -27,6 +27,7 @@ public struct Gateway: Sendable {
 
     public init(state: GatewayState, onListening: @escaping @Sendable (_ api: Int, _ ops: Int) async -> Void = { _, _ in }) throws {
         self.state = state
+        _ = try state.checkpoints.verifierKey()  // an audit origin that cannot name a key stops the start
         let ports = PortReporter(onListening: onListening)
         let config = state.config
         let api = Application(
@@ -45,7 +46,8 @@ public struct Gateway: Sendable {
             configuration: .init(address: .hostname(config.ops.host, port: config.ops.port), serverName: nil),
             onServerRunning: { channel in await ports.report(ops: channel.localAddress?.port ?? 0) },
             logger: state.logger)
-        services = [api, ops, ParticipantReloadService(state: state)]
+        services = [CheckpointService(state: state), api, ops, ParticipantReloadService(state: state),
+                    ForwardDeliveryService(state: state, transport: try ForwardTransport(config: config))]
     }
 
     public static func buildAPIRouter(state: GatewayState) -> Router<GatewayRequestContext> {
@@ -56,6 +58,8 @@ public struct Gateway: Sendable {
         let v1 = router.group("v1", context: ParticipantContext.self)
         SubmissionRoutes(state: state).register(on: v1)
         PartnerRoutes(state: state).register(on: v1)
+        AuditRoutes(state: state).register(on: v1)
+        InboxRoutes(state: state).register(on: v1)
         return router
     }
 
@@ -70,6 +74,7 @@ public struct Gateway: Sendable {
         }
         router.get("metrics") { _, _ -> Response in
             if let counts = try? await state.store.counts() { state.metrics.setStoreCounts(counts) }
+            if let counts = try? await state.store.outboxCounts() { state.metrics.setOutboxCounts(counts) }
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                      body: .init(byteBuffer: ByteBuffer(bytes: state.metrics.exposition())))
         }

@@ -14,6 +14,12 @@ public final class GatewayMetrics: Sendable {
     let matchHits: Counter
     let matchMisses: Counter
     let matchRateLimited: Counter
+    let forwardsCreated: Counter
+    let forwardsDelivered: Counter
+    let forwardAttemptFailures: Counter
+    let forwardsDeadLettered: Counter
+    let forwardsOverdue: Counter
+    let forwardLatency: DurationHistogram
 
     init() {
         recordsAccepted = registry.makeCounter(name: "sightline_records_accepted_total", help: "Records accepted and stored")
@@ -23,11 +29,25 @@ public final class GatewayMetrics: Sendable {
         matchHits = registry.makeCounter(name: "sightline_match_hits_total", help: "Matches that found a subject")
         matchMisses = registry.makeCounter(name: "sightline_match_misses_total", help: "Matches that found no subject (watch for enumeration)")
         matchRateLimited = registry.makeCounter(name: "sightline_match_rate_limited_total", help: "Match requests refused by the rate limit")
+        forwardsCreated = registry.makeCounter(name: "sightline_forwards_created_total", help: "Forwards written to the outbox")
+        forwardsDelivered = registry.makeCounter(name: "sightline_forwards_delivered_total", help: "Forwards delivered (push or acknowledged pull)")
+        forwardAttemptFailures = registry.makeCounter(name: "sightline_forward_attempt_failures_total", help: "Failed delivery attempts")
+        forwardsDeadLettered = registry.makeCounter(name: "sightline_forwards_dead_lettered_total", help: "Forwards dead-lettered after the policy's attempts")
+        forwardsOverdue = registry.makeCounter(name: "sightline_forwards_overdue_total", help: "Forwards past their deadline (e.g. Encompass 08:00) before delivery")
+        forwardLatency = registry.makeDurationHistogram(
+            name: "sightline_forward_delivery_seconds",
+            buckets: [.milliseconds(10), .milliseconds(50), .milliseconds(250), .seconds(1), .seconds(5), .seconds(60), .seconds(600), .seconds(3600)],
+            help: "Time from a forward's creation to its delivery")
         requestDuration = registry.makeDurationHistogram(
             name: "sightline_request_duration_seconds",
             buckets: [.milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100), .milliseconds(500),
                       .seconds(1), .seconds(5), .seconds(30)],
             help: "Time to answer an API request")
+    }
+
+    func setOutboxCounts(_ counts: OutboxCounts) {
+        registry.makeGauge(name: "sightline_forwards_pending", help: "Forwards waiting for delivery").set(Double(counts.pending))
+        registry.makeGauge(name: "sightline_forwards_dead", help: "Dead-lettered forwards waiting for an operator's retry").set(Double(counts.dead))
     }
 
     func setStoreCounts(_ counts: StoreCounts) {

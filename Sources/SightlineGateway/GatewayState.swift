@@ -12,6 +12,8 @@ public final class GatewayState: Sendable {
     public let store: any SightlineStore
     public let pseudonymiser: Pseudonymiser
     public let sealer: Sealer
+    /// Signs audit checkpoints with the key file's audit key (never exposed beyond it).
+    public let checkpoints: CheckpointSigner
     public let metrics: GatewayMetrics
     public let logger: Logger
     private let registry: NIOLockedValueBox<ParticipantRegistry>
@@ -26,6 +28,8 @@ public final class GatewayState: Sendable {
         self.store = store
         self.pseudonymiser = Pseudonymiser(keys: keys)
         self.sealer = Sealer(keys: keys)
+        self.checkpoints = CheckpointSigner(store: store, signingKey: keys.auditSigningKey,
+                                            origin: config.audit.origin(trustDomain: participants.trustDomain), now: now)
         self.metrics = GatewayMetrics()
         self.logger = logger
         self.registry = NIOLockedValueBox(participants)

@@ -137,7 +137,9 @@ struct PartnerRoutes {
         }
         let now = state.now()
         let input = ReportInput(subjects: try await state.store.records(ofKinds: kind.kindsRead),
-                                uncertain: try await state.store.uncertainSubjects(), today: CivilDate(now), la: la, settings: settings)
+                                uncertain: try await state.store.uncertainSubjects(), today: CivilDate(now), la: la, settings: settings,
+                                schools: Set(state.participants.participants.values.filter { $0.identity.role == .school && $0.la == la.code }
+                                    .map(\.identity.shortName)))
         let result = input.run(kind)
         let recipient = context.participant.identity.shortName
         var issued: [IssuedPseudonym] = []

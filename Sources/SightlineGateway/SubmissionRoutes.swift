@@ -71,7 +71,10 @@ struct SubmissionRoutes {
                 continue
             }
             let minimisation = state.policy.ingressMinimisation(kind: record.kind)
-            let p = state.pseudonymiser.pseudonymise(record, source: participant, keptFields: minimisation.kept)
+            var p = state.pseudonymiser.pseudonymise(record, source: participant, keptFields: minimisation.kept)
+            if ForwardPlanner.keepsReference(record.kind, policy: state.policy) {
+                p.sealedReference = try state.sealer.seal(Data(record.localRef.utf8))
+            }
             if !p.droppedFields.isEmpty {
                 dropped[record.kind.rawValue, default: []].formUnion(p.droppedFields)
                 ruleCounts[minimisation.rule, default: 0] += 1
@@ -87,7 +90,9 @@ struct SubmissionRoutes {
         let total = lines.count
         let rules = ruleCounts
         let sealer = state.sealer
-        let commit = SubmissionCommit(
+        let planner = ForwardPlanner(policy: state.policy, participants: state.participants, pseudonymiser: state.pseudonymiser,
+                                     sealer: sealer, source: participant, now: receivedAt)
+        var commit = SubmissionCommit(
             id: submissionID, participant: participant.shortName, idempotencyKey: key, bodyDigest: bodyDigest,
             receivedAt: receivedAt, records: kept,
             buildAudit: { outcomes in
@@ -122,8 +127,12 @@ struct SubmissionRoutes {
                 return try sealer.seal(SubmissionReceipt.encoder.encode(receipt))
             })
 
+        if !state.policy.forwarding.rules.isEmpty {
+            commit.planForwards = { records, outcomes, lookup in try planner.plan(records: records, outcomes: outcomes, lookup: lookup) }
+        }
         switch try await state.store.commit(commit) {
-        case .committed(let sealed, let index):
+        case .committed(let sealed, let index, let forwards):
+            if forwards > 0 { state.metrics.forwardsCreated.increment(by: Int64(forwards)) }
             state.metrics.submissions.increment()
             state.metrics.recordsAccepted.increment(by: Int64(kept.count))
             state.metrics.recordsRejected.increment(by: Int64(rejected.count))

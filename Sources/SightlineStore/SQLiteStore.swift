@@ -135,11 +135,18 @@ public final class SQLiteStore: SightlineStore {
             }
             let index = try Self.append(db, s.buildAudit(outcomes))
             let receipt = try s.buildReceipt(outcomes, index)
+            var forwards = 0
+            if let plan = s.planForwards {
+                for forward in try plan(s.records, outcomes, SQLiteForwardLookup(db: db)) {
+                    try Self.enqueue(db, forward, at: received)
+                    forwards += 1
+                }
+            }
             try db.execute(sql: """
                 INSERT INTO submission (id, participant, idempotency_key, body_digest, received_at, audit_index, receipt)
                 VALUES (?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [s.id, s.participant, s.idempotencyKey, s.bodyDigest, received, index, receipt])
-            return .committed(receipt: receipt, auditIndex: index)
+            return .committed(receipt: receipt, auditIndex: index, forwards: forwards)
         }
     }
 
@@ -151,25 +158,32 @@ public final class SQLiteStore: SightlineStore {
             db.cachedStatement(sql: "SELECT id FROM record WHERE source = ? AND kind = ? AND reference_key = ?"),
             arguments: [source, r.kind.rawValue, r.referenceKey])
         let args: StatementArguments = [subject, submissionID, r.observedAt.timeIntervalSince1970, time, r.birthYearMonth, r.postcodeDistrict, fields,
-                                        decision.linkedBy, r.birthDateKey]
+                                        decision.linkedBy, r.birthDateKey, r.sealedReference]
         if let id = existing {
             try db.cachedStatement(sql: """
                 UPDATE record SET subject_id = ?, submission_id = ?, observed_at = ?, received_at = ?,
-                  birth_year_month = ?, postcode_district = ?, fields = ?, linked_by = ?, dob_key = ? WHERE id = ?
+                  birth_year_month = ?, postcode_district = ?, fields = ?, linked_by = ?, dob_key = ?, sealed_ref = ? WHERE id = ?
                 """).execute(arguments: args + [id])
             return RecordOutcome(subjectID: subject, change: .updated, linkedBy: decision.linkedBy, merges: decision.merges, conflicts: decision.conflicts)
         }
         try db.cachedStatement(sql: """
-            INSERT INTO record (subject_id, submission_id, observed_at, received_at, birth_year_month, postcode_district, fields, linked_by, dob_key, kind, source, reference_key)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO record (subject_id, submission_id, observed_at, received_at, birth_year_month, postcode_district, fields, linked_by, dob_key, sealed_ref, kind, source, reference_key)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """).execute(arguments: args + [r.kind.rawValue, source, r.referenceKey])
         return RecordOutcome(subjectID: subject, change: .created, linkedBy: decision.linkedBy, merges: decision.merges, conflicts: decision.conflicts)
     }
 
+    /// Appends inside the caller's transaction: the entry, the Merkle nodes it completes (O(log n)
+    /// hashes, from the saved right edge of the tree) and the new tree state commit or roll back
+    /// together with whatever the entry records.
     static func append(_ db: Database, _ entry: AuditEntry) throws -> Int64 {
         let last = try Row.fetchOne(db.cachedStatement(sql: "SELECT idx, chain_hash FROM audit_entry ORDER BY idx DESC LIMIT 1"))
         let index: Int64 = last.map { ($0["idx"] as Int64) + 1 } ?? 0
         let previous: Data = last?["chain_hash"] ?? AuditHash.genesis
+        var tree = try loadTree(db)
+        guard tree.size == index else {
+            throw AuditLogError(.treeState, "the audit tree holds \(tree.size) entries but the log \(index); the audit store is damaged, run `sightline audit verify --database`")
+        }
         let bytes = entry.canonicalBytes()
         let leaf = AuditHash.leaf(bytes)
         try db.cachedStatement(sql: """
@@ -177,6 +191,12 @@ public final class SQLiteStore: SightlineStore {
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """).execute(arguments: [index, entry.time.timeIntervalSince1970, entry.actor, entry.action, entry.decision.rawValue,
                                      entry.rule, entry.purpose, bytes, leaf, AuditHash.chain(previous: previous, leaf: leaf)])
+        for node in tree.append(leafHash: leaf) where node.level >= lowestStoredNodeLevel {
+            try db.cachedStatement(sql: "INSERT INTO audit_node (level, idx, hash) VALUES (?, ?, ?)")
+                .execute(arguments: [node.level, node.index, node.hash])
+        }
+        try db.cachedStatement(sql: "UPDATE audit_tree SET size = ?, frontier = ? WHERE id = 1")
+            .execute(arguments: [tree.size, Data(tree.frontier.joined())])
         return index
     }
 

@@ -12,6 +12,8 @@ public struct SubmissionCommit: Sendable {
     public let records: [PseudonymisedRecord]
     public let buildAudit: @Sendable (_ outcomes: [RecordOutcome]) -> AuditEntry
     public let buildReceipt: @Sendable (_ outcomes: [RecordOutcome], _ auditIndex: Int64) throws -> Data
+    /// Plans forwards from the linked records; they are written to the outbox in the same transaction.
+    public var planForwards: (@Sendable (_ records: [PseudonymisedRecord], _ outcomes: [RecordOutcome], _ lookup: any ForwardLookup) throws -> [NewForward])? = nil
 
     public init(id: String, participant: String, idempotencyKey: String, bodyDigest: String, receivedAt: Date,
                 records: [PseudonymisedRecord],
@@ -38,7 +40,7 @@ public struct RecordOutcome: Sendable {
 
 public enum SubmissionCommitResult: Sendable {
     /// Stored now; the (sealed) receipt and its audit index.
-    case committed(receipt: Data, auditIndex: Int64)
+    case committed(receipt: Data, auditIndex: Int64, forwards: Int)
     /// The same participant sent the same idempotency key and body before: the earlier receipt.
     case replayed(receipt: Data)
     /// The same idempotency key with a different body.
@@ -54,7 +56,7 @@ public struct StoredAuditEntry: Sendable {
 
 /// Persistence of submissions and the audit log. SQLite is the embedded default; a second
 /// backend (PostgreSQL) implements the same protocol.
-public protocol SightlineStore: Sendable {
+public protocol SightlineStore: ForwardOutbox {
     func commit(_ submission: SubmissionCommit) async throws -> SubmissionCommitResult
     /// The sealed receipt of a submission, if it belongs to `participant`.
     func receipt(submissionID: String, participant: String) async throws -> Data?
@@ -63,6 +65,18 @@ public protocol SightlineStore: Sendable {
     func auditEntries(from index: Int64, limit: Int) async throws -> [StoredAuditEntry]
     func auditCount() async throws -> Int64
     func counts() async throws -> StoreCounts
+
+    // The audit log as a Merkle log (SQLiteStore+AuditLog.swift). Proofs throw
+    // AuditLogError(.proofRange) for sizes or indexes the tree does not have.
+    func auditTreeHead() async throws -> AuditTreeHead
+    func auditInclusionProof(index: Int64, size: Int64) async throws -> AuditInclusionProof
+    func auditConsistencyProof(from: Int64, to: Int64) async throws -> AuditConsistencyProof
+    /// Entries from `filter.from` on that match every filter given, in index order.
+    func auditEntries(matching filter: AuditEntryFilter) async throws -> [StoredAuditEntry]
+    func saveCheckpoint(_ checkpoint: StoredCheckpoint) async throws
+    func latestCheckpoint() async throws -> StoredCheckpoint?
+    /// Every signed checkpoint of at most `maxSize` entries, oldest first.
+    func checkpoints(upTo maxSize: Int64) async throws -> [StoredCheckpoint]
     func isReady() async -> Bool
 
     // Partner reads

@@ -43,7 +43,7 @@ struct SQLiteStoreTests {
 
     @Test func resubmittedReferenceUpdatesInsteadOfDuplicating() async throws {
         let store = try SQLiteStore(path: dir + "/s.sqlite")
-        guard case .committed(let first, _) = try await commit(store, id: "s1", records: [record([key(.nhsNumber, 1)], ref: 1)]) else {
+        guard case .committed(let first, _, _) = try await commit(store, id: "s1", records: [record([key(.nhsNumber, 1)], ref: 1)]) else {
             Issue.record("not committed"); return
         }
         #expect(String(decoding: first, as: UTF8.self) == "1@0")
@@ -56,7 +56,7 @@ struct SQLiteStoreTests {
         let r1 = try await commit(store, id: "s1", key: "k", digest: "A", records: [record([key(.nhsNumber, 1)], ref: 1)])
         let r2 = try await commit(store, id: "s2", key: "k", digest: "A", records: [record([key(.nhsNumber, 1)], ref: 1)])
         let r3 = try await commit(store, id: "s3", key: "k", digest: "B", records: [record([key(.nhsNumber, 2)], ref: 2)])
-        guard case .committed(let receipt, _) = r1, case .replayed(let again) = r2, case .conflict = r3 else {
+        guard case .committed(let receipt, _, _) = r1, case .replayed(let again) = r2, case .conflict = r3 else {
             Issue.record("expected committed, replayed, conflict: \(r1) \(r2) \(r3)"); return
         }
         #expect(receipt == again)

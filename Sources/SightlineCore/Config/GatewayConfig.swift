@@ -25,6 +25,31 @@ public struct GatewayConfig: Sendable {
         /// Matches allowed at once before the per-minute rate applies.
         public var matchBurst = 20
     }
+    public struct Forwarding: Sendable {
+        /// How often the delivery service looks for due forwards.
+        public var pollIntervalMilliseconds = 500
+        /// First retry delay; doubles per failed attempt.
+        public var baseDelayMilliseconds = 1000
+        /// Longest wait between attempts.
+        public var maxDelaySeconds = 300
+        public init() {}
+    }
+
+    /// The audit log's signed checkpoints (see AuditCheckpoint).
+    public struct Audit: Sendable {
+        /// Sign a checkpoint once this many entries were added since the last one...
+        public var checkpointEveryEntries = 1000
+        /// ...or once this many seconds passed with entries added: bounds how long a change could
+        /// go unsigned, so an operator cannot quietly rewrite recent history.
+        public var checkpointEverySeconds = 60
+        /// The log's name in checkpoints and its key name; nil: "<trust-domain>/sightline/audit".
+        public var origin: String?
+        public init() {}
+
+        /// The origin for a partnership whose trust domain is `trustDomain`.
+        public func origin(trustDomain: String) -> String { origin ?? "\(trustDomain)/sightline/audit" }
+    }
+
     public struct LocalAuthority: Sendable {
         public var code: String
         public var name: String
@@ -40,6 +65,8 @@ public struct GatewayConfig: Sendable {
     public var policyDirectory: String
     public var databasePath: String
     public var limits = Limits()
+    public var audit = Audit()
+    public var forwarding = Forwarding()
     public var localAuthorities: [LocalAuthority] = []
 
     public init(tls: TLSFiles, keysPath: String, participantsPath: String, policyDirectory: String, databasePath: String) {
@@ -52,7 +79,7 @@ public struct GatewayConfig: Sendable {
         let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
         func resolve(_ p: String) -> String { p.hasPrefix("/") ? p : base + "/" + p }
         let rootNode = try file.root()
-        let root = try rootNode.dictionary(allowedKeys: ["listen", "ops", "tls", "keys", "participants", "policy", "database", "limits", "local-authorities"])
+        let root = try rootNode.dictionary(allowedKeys: ["listen", "ops", "tls", "keys", "participants", "policy", "database", "limits", "audit", "local-authorities", "forwarding"])
         func listener(_ key: String, _ fallback: Listener) throws(SightlineError) -> Listener {
             guard let n = root[key] else { return fallback }
             let d = try n.dictionary(allowedKeys: ["host", "port"])
@@ -78,6 +105,30 @@ public struct GatewayConfig: Sendable {
             if let v = d["match-burst"] { config.limits.matchBurst = try v.int() }
             if let v = d["max-body-bytes"] { config.limits.maxBodyBytes = try v.int() }
             if let v = d["max-records-per-submission"] { config.limits.maxRecordsPerSubmission = try v.int() }
+        }
+        if let n = root["forwarding"] {
+            let d = try n.dictionary(allowedKeys: ["poll-interval-ms", "base-delay-ms", "max-delay-s"])
+            if let v = d["poll-interval-ms"] { config.forwarding.pollIntervalMilliseconds = try v.int() }
+            if let v = d["base-delay-ms"] { config.forwarding.baseDelayMilliseconds = try v.int() }
+            if let v = d["max-delay-s"] { config.forwarding.maxDelaySeconds = try v.int() }
+        }
+        if let n = root["audit"] {
+            let d = try n.dictionary(allowedKeys: ["checkpoint-every-entries", "checkpoint-every-seconds", "origin"])
+            if let v = d["checkpoint-every-entries"] {
+                config.audit.checkpointEveryEntries = try v.int()
+                guard config.audit.checkpointEveryEntries >= 1 else { throw v.error("checkpoint-every-entries must be at least 1") }
+            }
+            if let v = d["checkpoint-every-seconds"] {
+                config.audit.checkpointEverySeconds = try v.int()
+                guard config.audit.checkpointEverySeconds >= 1 else { throw v.error("checkpoint-every-seconds must be at least 1") }
+            }
+            if let v = d["origin"] {
+                let origin = try v.string()
+                guard NoteVerifierKey.isValidName(origin) else {
+                    throw v.error("origin must be one word without spaces or '+', such as brent.sightline/sightline/audit")
+                }
+                config.audit.origin = origin
+            }
         }
         if let n = root["local-authorities"] {
             for (code, node) in try n.mapping() {
@@ -107,6 +158,14 @@ public struct GatewayConfig: Sendable {
           max-records-per-submission: \(limits.maxRecordsPerSubmission)
           matches-per-minute: \(limits.matchesPerMinute)
           match-burst: \(limits.matchBurst)
+        audit:                       # signed checkpoints of the audit log
+          checkpoint-every-entries: \(audit.checkpointEveryEntries)
+          checkpoint-every-seconds: \(audit.checkpointEverySeconds)
+        \(audit.origin.map { "  origin: \($0)" } ?? "  # origin: <trust-domain>/sightline/audit (the default; also the signing key's name)")
+        forwarding:
+          poll-interval-ms: \(forwarding.pollIntervalMilliseconds)
+          base-delay-ms: \(forwarding.baseDelayMilliseconds)    # first retry; doubles per failure, with jitter
+          max-delay-s: \(forwarding.maxDelaySeconds)
         local-authorities:
 
         """

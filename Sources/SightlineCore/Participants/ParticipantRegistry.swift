@@ -9,9 +9,12 @@ public struct Participant: Sendable, Equatable {
     public let status: Status
     /// The DfE LA code the participant belongs to (a partner team's area, a school's LA).
     public let la: String?
+    /// Where forwards are pushed (`https://host:port`; the gateway POSTs to /forwards). Without
+    /// one, the participant pulls forwards from /v1/inbox.
+    public let endpoint: String?
 
-    public init(identity: ParticipantIdentity, name: String, status: Status, la: String?) {
-        self.identity = identity; self.name = name; self.status = status; self.la = la
+    public init(identity: ParticipantIdentity, name: String, status: Status, la: String?, endpoint: String? = nil) {
+        self.identity = identity; self.name = name; self.status = status; self.la = la; self.endpoint = endpoint
     }
 }
 
@@ -46,7 +49,7 @@ public struct ParticipantRegistry: Sendable {
         var list: [Participant] = []
         var seen = Set<ParticipantIdentity>()
         for node in try root.required("participants", in: rootNode).sequence() {
-            let d = try node.dictionary(allowedKeys: ["id", "name", "status", "la"])
+            let d = try node.dictionary(allowedKeys: ["id", "name", "status", "la", "endpoint"])
             let idNode = try d.required("id", in: node)
             guard let identity = ParticipantIdentity(uri: "spiffe://\(domain)/\(try idNode.string())") else {
                 throw idNode.error("expected <role>/<id> with role one of \(Role.allCases.map(\.rawValue).joined(separator: ", ")), e.g. school/100001")
@@ -57,8 +60,16 @@ public struct ParticipantRegistry: Sendable {
                 guard let parsed = Participant.Status(rawValue: try s.string()) else { throw s.error("status is active or suspended") }
                 status = parsed
             }
+            var endpoint: String? = nil
+            if let e = d["endpoint"] {
+                let text = try e.string()
+                guard let url = URL(string: text), url.scheme == "https", url.host != nil, url.port != nil else {
+                    throw e.error("endpoint must be https://host:port")
+                }
+                endpoint = text
+            }
             list.append(Participant(identity: identity, name: try d["name"]?.string() ?? identity.shortName,
-                                    status: status, la: try d["la"]?.string()))
+                                    status: status, la: try d["la"]?.string(), endpoint: endpoint))
         }
         return ParticipantRegistry(trustDomain: domain, participants: list)
     }
@@ -71,6 +82,7 @@ public struct ParticipantRegistry: Sendable {
         for p in participants {
             out += "  - id: \(p.identity.shortName)\n    name: \"\(p.name)\"\n    status: \(p.status.rawValue)\n"
             if let la = p.la { out += "    la: \"\(la)\"\n" }
+            if let endpoint = p.endpoint { out += "    endpoint: \(endpoint)\n" }
         }
         return out
     }

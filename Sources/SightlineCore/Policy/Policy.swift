@@ -10,9 +10,12 @@ public struct Policy: Sendable {
     public let legalGateways: [String: LegalGateway]
     /// Per kind, the fields that at least one purpose uses: everything else is dropped at ingress.
     public let fieldsInUse: [RecordKind: Set<String>]
+    public let forwarding: ForwardingPolicy
 
-    init(version: String, submissionRules: [SubmissionRule], purposes: [String: Purpose], legalGateways: [String: LegalGateway]) {
+    init(version: String, submissionRules: [SubmissionRule], purposes: [String: Purpose], legalGateways: [String: LegalGateway],
+         forwarding: ForwardingPolicy = .none) {
         self.version = version
+        self.forwarding = forwarding
         self.submissionRules = submissionRules
         self.purposes = purposes
         self.legalGateways = legalGateways

@@ -39,8 +39,13 @@ public enum PolicyLoader {
             }
             purposes[purpose.name] = purpose
         }
+        var forwarding = ForwardingPolicy.none
+        let forwardingPath = directory + "/forwarding.yaml"
+        if fm.fileExists(atPath: forwardingPath) {
+            forwarding = try ForwardingPolicy.load(read(forwardingPath), purposes: purposes)
+        }
         let version = "\(label)+\(Data(digest.finalize()).prefix(6).hexString)"
-        return Policy(version: version, submissionRules: rules, purposes: purposes, legalGateways: gateways)
+        return Policy(version: version, submissionRules: rules, purposes: purposes, legalGateways: gateways, forwarding: forwarding)
     }
 
     static func loadGateways(_ file: YAMLFile) throws(SightlineError) -> [String: LegalGateway] {

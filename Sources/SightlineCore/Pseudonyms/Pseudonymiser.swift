@@ -97,4 +97,7 @@ public struct PseudonymisedRecord: Sendable {
     public let fields: [String: JSONValue]
     /// Field names removed at ingress because no purpose uses them.
     public let droppedFields: [String]
+    /// The source's own reference, sealed (AES-GCM), kept only where a forward must name the
+    /// child in the source's terms (a school's admission number for Operation Encompass).
+    public var sealedReference: Data? = nil
 }

@@ -11,6 +11,7 @@ struct AbsenceReport {
         for (subject, records) in input.subjects {
             let periods = records.filter { $0.kind == .schoolAttendance && ($0.int("sessionsPossible") ?? 0) > 0 }
             guard let latest = periods.max(by: { ($0.string("periodEnd") ?? "", $0.source) < ($1.string("periodEnd") ?? "", $1.source) }),
+                  input.isLASchool(latest.source),
                   let possible = latest.int("sessionsPossible"), let attended = latest.int("sessionsAttended") else { continue }
             let rate = Double(possible - attended) / Double(possible)
             let band = rate >= 0.5 ? "severe" : rate >= 0.1 ? "persistent" : nil

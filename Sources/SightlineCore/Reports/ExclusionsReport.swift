@@ -1,7 +1,8 @@
 import Foundation
 
 /// Children permanently excluded, or suspended for more than five days (provision is due from
-/// the sixth), with no new enrolment within the policy's number of school days. Children on a
+/// the sixth), once the policy's number of school days has passed and no new enrolment at
+/// another school has been recorded since the exclusion (a late one still ends the concern). Children on a
 /// child-in-need or child-protection register come first.
 struct ExclusionsReport {
     let input: ReportInput
@@ -15,7 +16,7 @@ struct ExclusionsReport {
                 return category == "permanent" || (category == "suspension" && (r.int("days") ?? 0) > 5)
             }
             guard let latest = exclusions.max(by: { ($0.date("startDate") ?? today) < ($1.date("startDate") ?? today) }),
-                  let start = latest.date("startDate") else { continue }
+                  input.isLASchool(latest.source), let start = latest.date("startDate") else { continue }
             let deadline = SchoolDays.adding(input.settings.schoolDays, to: start)
             guard deadline <= today else { continue }
             let enrolledSince = records.contains { r in

@@ -66,7 +66,10 @@ struct MissingEducationReport {
 
         let status: String
         let priority: Int
-        if let last = enrolments.max(by: { ($0.date("offRollOn") ?? today) < ($1.date("offRollOn") ?? today) }), let off = last.string("offRollOn") {
+        // The latest enrolment that ended; a pending admission (starting after today) has no end
+        // and says nothing about where the child was.
+        if let last = enrolments.filter({ $0.date("offRollOn") != nil }).max(by: { $0.date("offRollOn")! < $1.date("offRollOn")! }),
+           let off = last.string("offRollOn") {
             let why = last.string("offRollReason") ?? "no reason given"
             reasons.append("off roll at \(last.source) on \(off) (\(why)); no current enrolment received")
             (status, priority) = why == "other-school" ? ("transfer-unconfirmed", 2) : ("off-roll", 1)

@@ -65,10 +65,17 @@ public struct ReportInput: Sendable {
     public let today: CivilDate
     public let la: GatewayConfig.LocalAuthority
     public let settings: ReportSettings
+    /// The LA's schools ("school/100001"): school-based reports (absence, exclusions, young
+    /// carers) cover pupils of these schools; nil means no school filter.
+    public let schools: Set<String>?
 
-    public init(subjects: [Int64: [SubjectRecord]], uncertain: Set<Int64>, today: CivilDate, la: GatewayConfig.LocalAuthority, settings: ReportSettings) {
+    public init(subjects: [Int64: [SubjectRecord]], uncertain: Set<Int64>, today: CivilDate, la: GatewayConfig.LocalAuthority,
+                settings: ReportSettings, schools: Set<String>? = nil) {
         self.subjects = subjects; self.uncertain = uncertain; self.today = today; self.la = la; self.settings = settings
+        self.schools = schools
     }
+
+    func isLASchool(_ source: String) -> Bool { schools?.contains(source) ?? true }
 
     public func run(_ report: ReportKind) -> ReportResult {
         switch report {

@@ -8,7 +8,8 @@ struct YoungCarersReport {
     func run() -> ReportResult {
         var rows: [ReportRow] = []
         for (subject, records) in input.subjects {
-            let current = records.filter { $0.kind == .schoolEnrolment && $0.isCurrent(from: "onRollFrom", to: "offRollOn", on: input.today) }
+            let current = records.filter { $0.kind == .schoolEnrolment && $0.isCurrent(from: "onRollFrom", to: "offRollOn", on: input.today)
+                && input.isLASchool($0.source) }
             guard !current.isEmpty, !current.contains(where: { $0.bool("youngCarer") == true }) else { continue }
             let currentSources = Set(current.map(\.source))
             let recordedBy = records.filter { $0.bool("youngCarer") == true && !currentSources.contains($0.source) }

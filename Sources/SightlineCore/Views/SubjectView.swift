@@ -34,7 +34,9 @@ public struct SubjectView: Codable, Sendable {
         self.uncertain = uncertain
         // Only kinds the purpose uses are visible at all, and of those only the listed fields.
         let visible = all.filter { purpose.uses[$0.kind] != nil }
-        attributes = SubjectAttributes(records: all).minimised(for: purpose, on: today)
+        // Attributes too come only from records the purpose may use: a district or birth month
+        // held by an agency outside the purpose must not show through.
+        attributes = SubjectAttributes(records: visible).minimised(for: purpose, on: today)
         knownTo = Dictionary(grouping: visible, by: \.kind).map { kind, rs in
             KnownTo(kind: kind.rawValue, role: kind.sourceRole.rawValue, records: rs.count,
                     firstSeen: rs.map(\.observedAt).min()!, lastSeen: rs.map(\.observedAt).max()!)

@@ -1,0 +1,62 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import SightlineCore
+import SightlineStore
+
+/// Pull as well as push: GET /v1/inbox lists the caller's forwards after a cursor; POST
+/// /v1/inbox/ack moves the cursor, which counts those forwards as delivered.
+struct InboxRoutes {
+    let state: GatewayState
+    static let recipientRoles: Set<Role> = [.partner, .school]
+
+    struct InboxItem: Encodable {
+        let id: Int64
+        let state: String
+        let forward: JSONValue
+    }
+    struct InboxPage: Encodable {
+        let acknowledged: Int64
+        let next: Int64
+        let forwards: [InboxItem]
+    }
+    struct Ack: Decodable { let upTo: Int64 }
+
+    func register(on group: RouterGroup<ParticipantContext>) {
+        group.on("inbox", method: .get, roles: Self.recipientRoles, state: state) { request, context in
+            let recipient = context.participant.identity.shortName
+            let after = request.uri.queryParameters["after"].flatMap { Int64(String($0)) }
+            let limit = min(1000, max(1, request.uri.queryParameters["limit"].flatMap { Int(String($0)) } ?? 100))
+            let (forwards, acknowledged) = try await state.store.inbox(recipient: recipient, after: after, limit: limit)
+            let items = try forwards.map { f in
+                InboxItem(id: f.id, state: f.state.rawValue,
+                          forward: try JSONDecoder().decode(JSONValue.self, from: state.sealer.open(f.sealedPayload)))
+            }
+            try await state.store.appendAudit(AuditEntry(
+                time: state.now(), actor: recipient, action: "inbox.read", policyVersion: state.policy.version, decision: .allow,
+                rule: "inbox-own-forwards", counts: ["forwards": items.count], subjects: forwards.map(\.subjectID),
+                requestDigest: AuditHash.digest(Data("GET /v1/inbox \(after ?? -1)".utf8))))
+            let page = InboxPage(acknowledged: acknowledged, next: forwards.last?.id ?? max(after ?? 0, acknowledged), forwards: items)
+            let data = try SubmissionReceipt.encoder.encode(page)
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(data: data)))
+        }
+        group.on("inbox/ack", method: .post, roles: Self.recipientRoles, state: state) { request, context in
+            let recipient = context.participant.identity.shortName
+            let body = Data(buffer: try await request.body.collect(upTo: 4096))
+            guard let ack = try? JSONDecoder().decode(Ack.self, from: body), ack.upTo >= 0 else {
+                throw APIError.badRequest("expected {\"upTo\": <forward id>}")
+            }
+            let now = state.now()
+            let metrics = state.metrics
+            let version = state.policy.version
+            let count = try await state.store.acknowledgeInbox(recipient: recipient, upTo: ack.upTo) { f in
+                metrics.forwardsDelivered.increment()
+                return AuditEntry(time: now, actor: recipient, action: "forward.delivered", purpose: f.purpose, policyVersion: version,
+                                  decision: .allow, rule: f.rule, subjects: [f.subjectID], requestDigest: AuditHash.digest(f.sealedPayload),
+                                  detail: ["forward": f.publicID, "recipient": recipient, "via": "inbox"])
+            }
+            let data = try JSONEncoder().encode(["acknowledged": ack.upTo, "delivered": Int64(count)])
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(data: data)))
+        }
+    }
+}
