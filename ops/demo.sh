@@ -11,7 +11,7 @@ STATE="${STATE:-$(mktemp -d "${TMPDIR:-/tmp}/sightline-demo.XXXXXX")}"
 GATEWAY="https://127.0.0.1:$PORT"
 
 echo "== building"
-swift build
+swift build -q 2>&1 | grep -v "unhandled\|CMakeLists" || true
 BIN="$(swift build --show-bin-path)"
 
 echo "== starting the gateway (state in $STATE)"
@@ -27,6 +27,12 @@ curl -sf "http://127.0.0.1:$OPS_PORT/readyz" >/dev/null || { echo "gateway not r
 head -8 "$STATE/gateway.log"
 
 ID="$STATE/identities"
+echo
+echo "== school 100001 listens for pushed forwards (Operation Encompass) on port $((PORT + 1))"
+"$BIN/sightline" partner listen --port $((PORT + 1)) --identity "$ID/school-100001" --out "$STATE/school-100001-forwards.ndjson" \
+  >"$STATE/partner-listen.log" 2>&1 &
+LISTENER=$!
+trap 'kill -TERM $GW $LISTENER 2>/dev/null || true' EXIT
 DATA=ops/sample-data
 MAP=ops/mappings
 submit() { # identity kind file [mapping]
@@ -60,6 +66,14 @@ set +e
 "$BIN/sightline" submit --gateway "$GATEWAY" --identity "$ID/school-100001" --kind police.notification "$DATA/police/notifications.ndjson" | head -3
 set -e
 
+echo
+echo "== Operation Encompass: police notices reach the pupil's current school, named by the school's own admission number"
+for _ in $(seq 1 50); do [ -s "$STATE/school-100001-forwards.ndjson" ] && break; sleep 0.2; done
+sleep 1
+echo "school 100001 received $(wc -l <"$STATE/school-100001-forwards.ndjson" 2>/dev/null || echo 0) notice(s); the first:"
+head -1 "$STATE/school-100001-forwards.ndjson" 2>/dev/null | python3 -m json.tool 2>/dev/null || head -1 "$STATE/school-100001-forwards.ndjson" || true
+"$BIN/sightline-gateway" forwards list --state "$STATE" --limit 0 | head -1
+
 PARTNER=(--gateway "$GATEWAY" --identity "$ID/partner-304-cme")
 echo
 echo "== the CME team matches a child it already knows (identifiers pseudonymised in memory, never stored)"
@@ -71,7 +85,7 @@ echo "== what the CME team may see under purpose cme (policy explain, from the p
 
 echo
 echo "== the gateway's counts (ops listener, /metrics)"
-curl -sf "http://127.0.0.1:$OPS_PORT/metrics" | grep -E '^sightline_(audit_entries|subjects|records|records_accepted_total|records_rejected_total) '
+curl -sf "http://127.0.0.1:$OPS_PORT/metrics" | grep -E '^sightline_(audit_entries|subjects|records|records_accepted_total|records_rejected_total|forwards_created_total|forwards_delivered_total|forwards_pending) '
 
 echo
 echo "== children known to health, housing or the LA but to no school: the missing-education report"
@@ -80,8 +94,9 @@ echo "(full report: sightline report missing-education --purpose cme --format cs
 
 echo
 echo "== stopping the gateway (SIGTERM: drain, then exit)"
-kill -TERM $GW
+kill -TERM $GW $LISTENER
 wait $GW || true
+wait $LISTENER || true
 trap - EXIT
 tail -2 "$STATE/gateway.log"
 echo "state kept in $STATE"

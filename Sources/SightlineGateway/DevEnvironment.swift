@@ -59,7 +59,14 @@ public enum DevEnvironment {
         if !fm.fileExists(atPath: keysPath) { try KeyMaterial.generate().write(to: keysPath) }
         let participantsPath = state + "/participants.yaml"
         if !fm.fileExists(atPath: participantsPath) {
-            try Data(ParticipantRegistry.render(trustDomain: trustDomain, participants: participants).utf8)
+            // The first school receives pushed forwards (Operation Encompass) at the port after the
+            // API's: run `sightline partner listen --port <port+1> --identity identities/school-100001`.
+            let withEndpoint = participants.map { p in
+                p.identity == id(.school, "100001")
+                    ? Participant(identity: p.identity, name: p.name, status: p.status, la: p.la, endpoint: "https://127.0.0.1:\(port + 1)")
+                    : p
+            }
+            try Data(ParticipantRegistry.render(trustDomain: trustDomain, participants: withEndpoint).utf8)
                 .write(to: URL(fileURLWithPath: participantsPath))
         }
         var config = GatewayConfig(

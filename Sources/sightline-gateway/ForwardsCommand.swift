@@ -26,14 +26,14 @@ struct Forwards: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List forwards: pending, delivered or dead.")
         @OptionGroup var location: Location
-        @Option(help: "pending, delivered or dead (default: all).") var state: String?
+        @Option(help: "pending, delivered or dead (default: all).") var status: String?
         @Option var limit = 100
         @Flag var json = false
 
         func run() async throws {
             let store = try SQLiteStore(path: try location.databasePath())
-            let filter = try state.map { s -> StoredForward.State in
-                guard let v = StoredForward.State(rawValue: s) else { throw ValidationError("--state is pending, delivered or dead") }
+            let filter = try status.map { s -> StoredForward.State in
+                guard let v = StoredForward.State(rawValue: s) else { throw ValidationError("--status is pending, delivered or dead") }
                 return v
             }
             let forwards = try await store.forwards(state: filter, limit: limit)

@@ -50,6 +50,7 @@ struct Serve: AsyncParsableCommand {
                   database:      \(c.databasePath)
                   api:           https://127.0.0.1:\(c.listen.port)  (mTLS, TLS 1.3)
                   ops:           http://127.0.0.1:\(c.ops.port)/healthz /readyz /metrics
+                  forwards:      school/100001 is pushed to https://127.0.0.1:\(c.listen.port + 1) (sightline partner listen); others pull /v1/inbox
 
                 """.utf8))
             } else {
