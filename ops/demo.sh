@@ -11,7 +11,7 @@ STATE="${STATE:-$(mktemp -d "${TMPDIR:-/tmp}/sightline-demo.XXXXXX")}"
 GATEWAY="https://127.0.0.1:$PORT"
 
 echo "== building"
-swift build -q 2>&1 | grep -v "unhandled\|CMakeLists" || true
+swift build -q
 BIN="$(swift build --show-bin-path)"
 
 echo "== starting the gateway (state in $STATE)"
