@@ -29,7 +29,7 @@ struct DaemonProcessTests {
         func waitReady() async throws {
             for _ in 0..<150 {
                 if !process.isRunning { throw TestFailure("gateway exited: \(outputText())") }
-                let (status, out) = try runTool(which("curl"), ["-s", "http://127.0.0.1:\(opsPort)/readyz"])
+                let (status, out) = try await runTool(which("curl"), ["-s", "http://127.0.0.1:\(opsPort)/readyz"])
                 if status == 0 && out.hasPrefix("ready") { return }
                 try await Task.sleep(for: .milliseconds(100))
             }
@@ -79,7 +79,7 @@ struct DaemonProcessTests {
         #expect(daemon.process.isRunning)
 
         daemon.signal(SIGTERM)
-        daemon.process.waitUntilExit()
+        await waitForExit(daemon.process)
         #expect(daemon.process.terminationStatus == 0)
         #expect(daemon.outputText().contains("stopped"))
     }
@@ -90,10 +90,10 @@ struct DaemonProcessTests {
         let first = try Daemon(state: state)
         try await first.waitReady()
         first.signal(SIGTERM)
-        first.process.waitUntilExit()
+        await waitForExit(first.process)
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: state + "/keys.json")
         let second = try Daemon(state: state)
-        second.process.waitUntilExit()
+        await waitForExit(second.process)
         #expect(second.process.terminationStatus == 1)
         let text = second.outputText()
         #expect(text.contains("chmod 600 \(state)/keys.json"), "\(text)")
@@ -111,7 +111,7 @@ struct DaemonProcessTests {
             .write(toFile: cme, atomically: true, encoding: .utf8)
         let line = text.split(separator: "\n", omittingEmptySubsequences: false).firstIndex { $0.contains("school.enrolment:") }! + 1
         let daemon = try Daemon(state: state, extra: ["--policy", policy])
-        daemon.process.waitUntilExit()
+        await waitForExit(daemon.process)
         #expect(daemon.process.terminationStatus == 1)
         let out = daemon.outputText()
         #expect(out.contains("cme.yaml:\(line):"), "\(out)")

@@ -32,7 +32,7 @@ struct ForwardingTests {
         func waitListening(port: Int) async throws {
             for _ in 0..<100 {
                 if !process.isRunning { throw TestFailure("receiver exited") }
-                let (status, _) = try runTool(which("curl"), ["-s", "-o", "/dev/null", "--max-time", "1", "-k", "https://127.0.0.1:\(port)/"])
+                let (status, _) = try await runTool(which("curl"), ["-s", "-o", "/dev/null", "--max-time", "1", "-k", "https://127.0.0.1:\(port)/"])
                 // Any TLS-level answer (curl 35/56 without a client cert) means it is listening; 7 = refused.
                 if status != 7 { return }
                 try await Task.sleep(for: .milliseconds(100))
@@ -172,13 +172,13 @@ struct ForwardingTests {
             }
             let dead = try await gw.state.store.forwards(state: .dead, limit: 10)
             #expect(dead.first?.attempts == 3 && dead.first?.lastError == "HTTP 500")
-            let metrics = try runTool(which("curl"), ["-sf", "http://127.0.0.1:\(gw.opsPort)/metrics"]).output
+            let metrics = try await runTool(which("curl"), ["-sf", "http://127.0.0.1:\(gw.opsPort)/metrics"]).output
             #expect(metrics.contains("sightline_forwards_dead 1"))
             #expect(metrics.contains("sightline_forwards_dead_lettered_total 1"))
             // An operator retries with the admin command, against the live database.
             let receiver = try Receiver(identity: school, port: port, out: p.dir + "/school-inbox.ndjson"); defer { receiver.stop() }
             try await receiver.waitListening(port: port)
-            let retry = try runTool(TestPartnership.repoRoot + "/.build/debug/sightline-gateway",
+            let retry = try await runTool(TestPartnership.repoRoot + "/.build/debug/sightline-gateway",
                                     ["forwards", "retry", "--all-dead", "--state", p.dir])
             #expect(retry.status == 0, "\(retry.output)")
             try await Self.waitUntil(15) { try receiver.stored().count == 1 }
@@ -262,7 +262,7 @@ struct ForwardingTests {
             try await Self.waitUntil {
                 try await gw.state.store.auditEntries(from: 0, limit: 200).contains { (try? AuditEntry.decode(canonical: $0.entry))?.action == "forward.overdue" }
             }
-            let metrics = try runTool(which("curl"), ["-sf", "http://127.0.0.1:\(gw.opsPort)/metrics"]).output
+            let metrics = try await runTool(which("curl"), ["-sf", "http://127.0.0.1:\(gw.opsPort)/metrics"]).output
             #expect(metrics.contains("sightline_forwards_overdue_total 1"))
         }
     }

@@ -23,7 +23,7 @@ struct MutualTLSTests {
         let p = try TestPartnership(); defer { p.remove() }
         try await p.withGateway { gw in
             // curl as a foreign client, trusting the CA but presenting no certificate.
-            let (status, output) = try runTool(which("curl"), ["-sS", "--cacert", p.dir + "/ca/ca.pem", "-X", "POST",
+            let (status, output) = try await runTool(which("curl"), ["-sS", "--cacert", p.dir + "/ca/ca.pem", "-X", "POST",
                                                                "--data-binary", SampleRecords.enrolment(), gw.baseURL + "/v1/submissions"])
             #expect(status != 0, "curl without a client certificate must fail: \(output)")
             #expect(!output.contains("accepted"))
@@ -109,12 +109,12 @@ struct MutualTLSTests {
         let p = try TestPartnership(); defer { p.remove() }
         let school = try p.identity(TestPartnership.id(.school, "100001"))
         try await p.withGateway { gw in
-            let (status12, output12) = try runTool(which("openssl"), [
+            let (status12, output12) = try await runTool(which("openssl"), [
                 "s_client", "-connect", "127.0.0.1:\(gw.apiPort)", "-tls1_2", "-CAfile", p.dir + "/ca/ca.pem",
                 "-cert", school + "/cert.pem", "-key", school + "/key.pem", "-brief"], input: Data("Q\n".utf8))
             #expect(status12 != 0, "a TLS 1.2 handshake must fail: \(output12)")
             // The same client offering TLS 1.3 completes the handshake: the refusal is about the version.
-            let (status13, output13) = try runTool(which("openssl"), [
+            let (status13, output13) = try await runTool(which("openssl"), [
                 "s_client", "-connect", "127.0.0.1:\(gw.apiPort)", "-tls1_3", "-CAfile", p.dir + "/ca/ca.pem",
                 "-cert", school + "/cert.pem", "-key", school + "/key.pem", "-brief"], input: Data("Q\n".utf8))
             #expect(status13 == 0, "TLS 1.3 handshake should succeed: \(output13)")
@@ -126,7 +126,7 @@ struct MutualTLSTests {
         let p = try TestPartnership(); defer { p.remove() }
         let school = try p.identity(TestPartnership.id(.school, "100001"))
         try await p.withGateway { gw in
-            let (status, output) = try runTool(which("curl"), [
+            let (status, output) = try await runTool(which("curl"), [
                 "-sS", "--tlsv1.3", "--cacert", p.dir + "/ca/ca.pem", "--cert", school + "/cert.pem", "--key", school + "/key.pem",
                 "-H", "Content-Type: application/x-ndjson", "-H", "Idempotency-Key: curl-1",
                 "--data-binary", SampleRecords.enrolment(), "-w", "\n%{http_code}", gw.baseURL + "/v1/submissions"])

@@ -11,9 +11,9 @@ struct OpenSSLInteropTests {
         var p = try TestPartnership(); defer { p.remove() }
         let script = TestPartnership.repoRoot + "/certs/openssl-pki.sh"
         let caDir = p.dir + "/openssl-ca", identity = p.dir + "/openssl-school"
-        let made = try runTool("/bin/bash", [script, "init-ca", caDir])
+        let made = try await runTool("/bin/bash", [script, "init-ca", caDir])
         #expect(made.status == 0, "\(made.output)")
-        let issued = try runTool("/bin/bash", [script, "issue", caDir, TestPartnership.trustDomain, "school", "100001", identity])
+        let issued = try await runTool("/bin/bash", [script, "issue", caDir, TestPartnership.trustDomain, "school", "100001", identity])
         #expect(issued.status == 0, "\(issued.output)")
         // The gateway now trusts the openssl CA for clients; its own server certificate stays
         // from the swift-certificates CA, which the client uses to verify the gateway.

@@ -57,7 +57,7 @@ struct PartnerTests {
             #expect(r.status == 404)
             let entry = try await lastAuditEntry(gw)
             #expect(entry.action == "match" && entry.rule == "match-no-subject" && entry.decision == .deny && entry.purpose == "cme")
-            let metrics = try runTool(which("curl"), ["-sf", "http://127.0.0.1:\(gw.opsPort)/metrics"]).output
+            let metrics = try await runTool(which("curl"), ["-sf", "http://127.0.0.1:\(gw.opsPort)/metrics"]).output
             #expect(metrics.contains("sightline_match_misses_total 1"))
             // Bad identifiers are a 400 that names the field, not a miss.
             let bad = try await gw.request(cme, "POST", "/v1/match", body: Self.matchBody("cme", "{\"nhsNumber\":\"9434765918\"}"))

@@ -39,9 +39,9 @@ struct PolicyIngressTests {
         try await p.withGateway { gw in
             _ = try await gw.request(school, "POST", "/v1/submissions", body: Data(ndjson: [SampleRecords.enrolment(), SampleRecords.enrolment("B", upn: "bad")]))
             let ops = "http://127.0.0.1:\(gw.opsPort)"
-            #expect(try runTool(which("curl"), ["-sf", ops + "/healthz"]).output == "ok\n")
-            #expect(try runTool(which("curl"), ["-sf", ops + "/readyz"]).output == "ready\n")
-            let metrics = try runTool(which("curl"), ["-sf", ops + "/metrics"]).output
+            #expect(try await runTool(which("curl"), ["-sf", ops + "/healthz"]).output == "ok\n")
+            #expect(try await runTool(which("curl"), ["-sf", ops + "/readyz"]).output == "ready\n")
+            let metrics = try await runTool(which("curl"), ["-sf", ops + "/metrics"]).output
             #expect(metrics.contains("sightline_records_accepted_total 1"))
             #expect(metrics.contains("sightline_records_rejected_total 1"))
             #expect(metrics.contains("sightline_requests_total{status=\"201\"} 1"))

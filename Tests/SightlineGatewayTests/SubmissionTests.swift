@@ -87,7 +87,7 @@ struct SubmissionTests {
             #expect(try JSONDecoder().decode(ErrorBody.self, from: r.body).error == "too-large")
             #expect(try await gw.state.store.counts().records == 0)
             // The connection-level limit also holds for a body without a declared length (chunked, via curl).
-            let (_, output) = try runTool(which("curl"), [
+            let (_, output) = try await runTool(which("curl"), [
                 "-sS", "--cacert", p.dir + "/ca/ca.pem", "--cert", gp + "/cert.pem", "--key", gp + "/key.pem",
                 "-H", "Transfer-Encoding: chunked", "--data-binary", "@-", "-w", "\n%{http_code}", gw.baseURL + "/v1/submissions"], input: big)
             #expect(output.hasSuffix("413"), "\(output)")

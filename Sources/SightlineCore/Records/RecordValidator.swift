@@ -102,7 +102,7 @@ public struct RecordValidator: Sendable {
                 ids.dateOfBirth = d
             }
             if let s = try text("postcode").get() {
-                guard let p = Postcode(s) else { return .failure(Problem(field: "postcode", reason: "not a UK postcode such as NW6 4DP")) }
+                guard let p = Postcode(s) else { return .failure(Problem(field: "postcode", reason: "not a UK postcode such as SW1A 1AA")) }
                 ids.postcode = p
             }
         } catch let problem as Problem {

@@ -143,8 +143,21 @@ struct LogCaptureHandler: LogHandler {
 }
 
 /// Runs a command-line tool (curl, openssl) and returns its exit status and output.
+///
+/// The blocking wait happens on a Dispatch thread, never on Swift's cooperative pool: on a
+/// 2-core machine two tests blocking there would starve the in-process gateway they talk to.
 @discardableResult
-func runTool(_ executable: String, _ arguments: [String], input: Data? = nil) throws -> (status: Int32, output: String) {
+func runTool(_ executable: String, _ arguments: [String], input: Data? = nil) async throws -> (status: Int32, output: String) {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async {
+            do { continuation.resume(returning: try runToolBlocking(executable, arguments, input: input)) } catch {
+                continuation.resume(throwing: error)
+            }
+        }
+    }
+}
+
+private func runToolBlocking(_ executable: String, _ arguments: [String], input: Data?) throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
@@ -159,6 +172,11 @@ func runTool(_ executable: String, _ arguments: [String], input: Data? = nil) th
     let data = pipe.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+/// Waits for a child process without blocking a cooperative thread.
+func waitForExit(_ process: Process) async {
+    while process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
 }
 
 func which(_ tool: String) -> String {
