@@ -157,6 +157,9 @@ public struct ForwardReceiver: Sendable {
         // A client certificate is required and must chain to that CA (the gateway has no hostname to check).
         tls.certificateVerification = .noHostnameVerification
         tls.sendCANameList = true
+        // After the answer, wait at most 1 s for the peer's close_notify, so a peer that never sends it
+        // cannot hold a draining receiver open (everything it sent is already on disk by then).
+        tls.shutdownTimeout = .seconds(1)
         return tls
     }
 

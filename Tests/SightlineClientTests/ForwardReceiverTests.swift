@@ -194,6 +194,7 @@ struct ForwardReceiverTests {
         var iterator = ports.stream.makeAsyncIterator()
         let port = try #require(await iterator.next())
         let reply = try await f.post(port: port, identity: f.gatewayDir, body: f.notice("fw-1"), key: "k-1") {
+            try await Task.sleep(for: .milliseconds(200))  // the receiver has the head and is reading the body
             await group.triggerGracefulShutdown()
             try await Task.sleep(for: .milliseconds(200))
         }
@@ -396,11 +397,11 @@ struct ReceiverFixture: Sendable {
                     try await outbound.write(.end(nil))
                     var status = 0
                     var received = Data()
-                    for try await part in inbound {
+                    response: for try await part in inbound {
                         switch part {
                         case .head(let response): status = Int(response.status.code)
                         case .body(let buffer): received.append(Data(buffer: buffer))
-                        case .end: break
+                        case .end: break response
                         }
                     }
                     guard status > 0 else { throw ReceiverTestFailure("no HTTP response") }
