@@ -31,7 +31,7 @@ struct AuditRoutes {
     func checkpoint(_ request: Request, _ context: ParticipantContext) async throws -> Response {
         let format = request.uri.queryParameters["format"].map(String.init) ?? "note"
         guard format == "note" || format == "json" else { throw APIError.badRequest("format must be note (the default: the signed note as text) or json") }
-        try await recordRead(request, context, action: "audit.checkpoint", rule: "endpoint-roles:GET audit/checkpoint")
+        try await recordRead(request, context, action: "audit.checkpoint", rule: "endpoint-roles:GET /audit/checkpoint")
         let current = try await signedCheckpoint()
         if format == "json" { return try json(current) }
         return Response(status: .ok,
@@ -60,7 +60,7 @@ struct AuditRoutes {
         let size = try await state.store.auditTreeHead().size
         let filters = ["since", "until", "actor", "action", "purpose", "decision", "rule"].filter { q[Substring($0)] != nil }
         // Filter names only: the values are hashed into the request digest, never stored as typed.
-        try await recordRead(request, context, action: "audit.entries", rule: "endpoint-roles:GET audit/entries",
+        try await recordRead(request, context, action: "audit.entries", rule: "endpoint-roles:GET /audit/entries",
                              counts: ["returned": found.count],
                              detail: ["from": "\(filter.from)", "limit": "\(filter.limit)", "filters": filters.joined(separator: ",")])
         let items = found.map { e in
@@ -75,7 +75,7 @@ struct AuditRoutes {
         let q = request.uri.queryParameters
         guard q["index"] != nil else { throw APIError.badRequest("give index=I, the entry to prove (and size=N, the tree size; default: the current size)") }
         let index = try integer(q, "index", default: 0, min: 0)
-        try await recordRead(request, context, action: "audit.proof.inclusion", rule: "endpoint-roles:GET audit/proofs/inclusion",
+        try await recordRead(request, context, action: "audit.proof.inclusion", rule: "endpoint-roles:GET /audit/proofs/inclusion",
                              detail: ["index": "\(index)"])
         let size = q["size"] == nil ? try await state.store.auditTreeHead().size : try integer(q, "size", default: 0, min: 1)
         return try json(Self.wire(try await proof { try await state.store.auditInclusionProof(index: index, size: size) }))
@@ -85,7 +85,7 @@ struct AuditRoutes {
         let q = request.uri.queryParameters
         guard q["from"] != nil else { throw APIError.badRequest("give from=M, the size of the older tree (and to=N; default: the current size)") }
         let from = try integer(q, "from", default: 0, min: 0)
-        try await recordRead(request, context, action: "audit.proof.consistency", rule: "endpoint-roles:GET audit/proofs/consistency",
+        try await recordRead(request, context, action: "audit.proof.consistency", rule: "endpoint-roles:GET /audit/proofs/consistency",
                              detail: ["from": "\(from)"])
         let to = q["to"] == nil ? try await state.store.auditTreeHead().size : try integer(q, "to", default: 0, min: 0)
         let p = try await proof { try await state.store.auditConsistencyProof(from: from, to: to) }
@@ -100,7 +100,7 @@ struct AuditRoutes {
             throw APIError.notFound("no submission \(id) from \(participant)")
         }
         let receipt = try SubmissionReceipt.decoder.decode(SubmissionReceipt.self, from: state.sealer.open(sealed))
-        try await recordRead(request, context, action: "submission.proof", rule: "endpoint-roles:GET submissions/{id}/proof",
+        try await recordRead(request, context, action: "submission.proof", rule: "endpoint-roles:GET /submissions/{id}/proof",
                              detail: ["submission": id, "index": "\(receipt.auditIndex)"])
         let current = try await signedCheckpoint()
         let p = try await proof { try await state.store.auditInclusionProof(index: receipt.auditIndex, size: current.size) }

@@ -107,7 +107,7 @@ struct AuditLogVerifierTests {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sightline-config-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        let base = "tls: {certificate: c.pem, key: k.pem, ca: ca.pem}\nkeys: keys.json\nparticipants: p.yaml\npolicy: Policies\ndatabase: s.sqlite\n"
+        let base = "tls: {certificate: c.pem, key: k.pem, ca: ca.pem}\nkeys: keys.json\nparticipants: p.yaml\npolicy: Policies\ndatabase: s.sqlite\nlocal-authorities:\n  \"304\": {name: Brent, districts: [NW6]}\n"
         func load(_ text: String) throws -> GatewayConfig {
             let path = dir.appendingPathComponent("gateway-\(UUID().uuidString).yaml").path
             try Data(text.utf8).write(to: URL(fileURLWithPath: path))
