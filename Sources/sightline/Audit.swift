@@ -23,6 +23,10 @@ struct AuditSourceOptions: ParsableArguments {
     @Option(help: "The gateway's SQLite file, opened read-only (read the log offline).") var database: String?
     @Flag(help: "Machine-readable JSON output.") var json = false
 
+    func validate() throws {
+        if identity != nil && database != nil { throw ValidationError("give --identity DIR (over the API) or --database FILE (offline), not both") }
+    }
+
     func source() throws -> any AuditLogSource {
         if let database {
             guard FileManager.default.fileExists(atPath: database) else { fail("\(database): no such file; --database takes the gateway's SQLite file") }

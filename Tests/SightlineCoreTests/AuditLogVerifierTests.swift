@@ -121,6 +121,8 @@ struct AuditLogVerifierTests {
         let rendered = try load(set.render())
         #expect(rendered.audit.checkpointEveryEntries == 50 && rendered.audit.origin == "la304.example/audit")
         #expect(try load(defaults.render()).audit.origin == nil)
+        let example = try GatewayConfig.load(path: Fixture.repositoryRoot.appendingPathComponent("ops/gateway.example.yaml").path)
+        #expect(example.audit.checkpointEveryEntries == 1000 && example.audit.checkpointEverySeconds == 60 && example.audit.origin == nil)
         #expect(throws: SightlineError.self) { try load(base + "audit: {checkpoint-every-entries: 0}\n") }
         #expect(throws: SightlineError.self) { try load(base + "audit: {origin: \"two words\"}\n") }
     }
