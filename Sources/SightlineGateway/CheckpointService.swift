@@ -6,7 +6,8 @@ import SightlineCore
 import SightlineStore
 
 /// Signs checkpoints of the audit log with the key file's Ed25519 audit key and stores them.
-/// An actor, so the periodic signer and on-demand requests never sign the same size twice.
+/// The periodic signer and on-demand requests share it; two requests racing at the same size
+/// may both sign, which only stores two valid checkpoints of the same tree.
 public actor CheckpointSigner {
     let store: any SightlineStore
     private let signingKey: Curve25519.Signing.PrivateKey
