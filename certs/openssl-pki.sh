@@ -28,11 +28,11 @@ issue)
   openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$out/key.pem"
   chmod 600 "$out/key.pem"
   openssl req -new -key "$out/key.pem" -subj "/O=Sightline partnership/CN=$role\/$id" -out "$out/request.csr"
-  # The identity is the URI SAN; clientAuth because participants are TLS clients of the gateway.
+  # The identity is the URI SAN; clientAuth to call the gateway, serverAuth to receive pushed forwards.
   cat >"$out/extensions.cnf" <<EXT
 basicConstraints=critical,CA:FALSE
 keyUsage=critical,digitalSignature
-extendedKeyUsage=clientAuth
+extendedKeyUsage=clientAuth,serverAuth
 subjectAltName=URI:spiffe://$domain/$role/$id
 authorityKeyIdentifier=keyid
 EXT

@@ -15,7 +15,8 @@ struct ForwardDeliveryService: Service {
     var settings: GatewayConfig.Forwarding { state.config.forwarding }
 
     func run() async throws {
-        while !Task.isShuttingDownGracefully {
+        // Cancellation too ends the loop: a cancelled sleep returns at once, so ignoring it would spin.
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
             await deliverDue()
             await reportOverdue()
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(settings.pollIntervalMilliseconds)) }

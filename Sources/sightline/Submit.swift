@@ -40,11 +40,14 @@ struct Submit: AsyncParsableCommand {
         let client = try options.client()
         var submitter = Submitter(client: client)
         submitter.batchSize = batchSize
-        let observedAt = Instant.format(Date())
         var results: [Submitter.FileResult] = []
         let showProgress = !options.json && isatty(STDERR_FILENO) == 1
         for file in files {
             let fileFormat = format ?? (file.lowercased().hasSuffix(".csv") ? "csv" : "ndjson")
+            // A CSV export carries no observation time: use when the file was written (the
+            // extract time), so re-running the same file sends the same bytes and stays idempotent.
+            let modified = (try? FileManager.default.attributesOfItem(atPath: file)[.modificationDate] as? Date) ?? nil
+            let observedAt = Instant.format(Date(timeIntervalSince1970: (modified ?? Date()).timeIntervalSince1970.rounded(.down)))
             let prepared: (records: [Submitter.PreparedRecord], rejected: [RecordRejection], content: Data)
             do {
                 prepared = try Submitter.prepare(file: file, format: fileFormat, kind: kind, mapping: columnMapping, observedAt: observedAt)

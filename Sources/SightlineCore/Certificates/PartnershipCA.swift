@@ -55,11 +55,13 @@ public struct PartnershipCA: Sendable {
     public var certificatePEM: String { (try? certificate.serializeAsPEM().pemString) ?? "" }
     public var privateKeyPEM: String { privateKey.pemRepresentation }
 
-    /// A participant's client certificate (clientAuth) carrying `spiffe://<domain>/<role>/<id>`.
+    /// A participant's certificate carrying `spiffe://<domain>/<role>/<id>`: clientAuth to call the
+    /// gateway, serverAuth because a participant may also receive pushed forwards
+    /// (`sightline partner listen` serves with it).
     public func issueParticipant(_ identity: ParticipantIdentity, now: Date = Date(), validityDays: Int = 397,
                                  notValidBefore: Date? = nil, notValidAfter: Date? = nil) throws -> IssuedIdentity {
         try issue(commonName: identity.shortName, sans: [.uniformResourceIdentifier(identity.uri)],
-                  usages: [.clientAuth], now: now, validityDays: validityDays,
+                  usages: [.clientAuth, .serverAuth], now: now, validityDays: validityDays,
                   notValidBefore: notValidBefore, notValidAfter: notValidAfter)
     }
 
