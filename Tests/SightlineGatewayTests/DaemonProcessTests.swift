@@ -13,11 +13,13 @@ struct DaemonProcessTests {
         let process = Process()
         let output = Pipe()
         let state: String
-        let port = Int.random(in: 20_000...29_999)
-        let opsPort = Int.random(in: 30_000...39_999)
+        let port: Int
+        let opsPort: Int
 
-        init(state: String, extra: [String] = []) throws {
+        init(state: String, extra: [String] = [], port: Int = Int.random(in: 20_000...29_999), opsPort: Int = Int.random(in: 30_000...39_999)) throws {
             self.state = state
+            self.port = port
+            self.opsPort = opsPort
             process.executableURL = URL(fileURLWithPath: DaemonProcessTests.binary)
             process.arguments = ["serve", "--dev", "--state", state, "--port", "\(port)", "--ops-port", "\(opsPort)",
                                  "--policy", TestPartnership.repoRoot + "/Policies"] + extra

@@ -287,3 +287,40 @@ struct ForwardingTests {
         }
     }
 }
+
+/// The daemon killed with -9 while forwards are queued: after a restart everything queued is
+/// delivered, once.
+@Suite("Forwarding across a crash", .serialized)
+struct ForwardingCrashTests {
+    @Test func forwardsQueuedWhenTheGatewayIsKilledAreDeliveredOnceAfterRestart() async throws {
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("sightline-fwdcrash-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        // Dev mode pushes school/100001's forwards to the port after the API's.
+        let first = try DaemonProcessTests.Daemon(state: state)
+        try await first.waitReady()
+        let ids = state + "/identities"
+        let school = ids + "/school-100001", police = ids + "/police-MPS"
+        #expect(try await DaemonProcessTests.submit(school, port: first.port, localRef: "ADM-0042") == 201)
+        let policeClient = try GatewayClient(baseURL: "https://127.0.0.1:\(first.port)", identityDirectory: police)
+        for i in 1...5 {
+            let r = try await policeClient.request(.POST, "/v1/submissions", body: Data(ForwardingTests.incident("MPS-\(i)").utf8))
+            #expect(r.status == 201)
+        }
+        try await policeClient.shutdown()
+        first.signal(SIGKILL)
+        await waitForExit(first.process)
+
+        let second = try DaemonProcessTests.Daemon(state: state, port: first.port, opsPort: first.opsPort)
+        try await second.waitReady()
+        let out = state + "/school-forwards.ndjson"
+        let receiver = try ForwardingTests.Receiver(identity: school, port: first.port + 1, out: out); defer { receiver.stop() }
+        try await ForwardingTests.waitUntil(30) { try receiver.stored().count >= 5 }
+        try await Task.sleep(for: .seconds(1))
+        let stored = try receiver.stored()
+        #expect(stored.count == 5)
+        #expect(Set(stored.compactMap { $0["forwardId"]?.stringValue }).count == 5)
+        #expect(stored.allSatisfy { $0["pupilReference"] == .string("ADM-0042") })
+        second.signal(SIGTERM)
+        await waitForExit(second.process)
+    }
+}
