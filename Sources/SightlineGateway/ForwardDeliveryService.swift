@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import Logging
 import ServiceLifecycle
 import SightlineCore
@@ -19,7 +20,7 @@ struct ForwardDeliveryService: Service {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             await deliverDue()
             await reportOverdue()
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(settings.pollIntervalMilliseconds)) }
+            await state.forwardDoorbell.wait(upTo: .milliseconds(settings.pollIntervalMilliseconds))
         }
     }
 
@@ -108,5 +109,34 @@ struct ForwardDeliveryService: Service {
             try? await state.store.markOverdue(f.id, audit: audit(f, action: "forward.overdue", decision: .deny,
                                                                   detail: ["deadline": f.deadline.map(Instant.format) ?? ""]))
         }
+    }
+}
+
+/// Wakes the delivery service as soon as a submission commits forwards, instead of waiting for
+/// its next poll; the poll stays as the safety net (retries, restarts, missed rings).
+final class ForwardDoorbell: Sendable {
+    private struct Bell { var rung = false; var sleeper: Task<Void, Never>? }
+    private let bell = NIOLockedValueBox(Bell())
+
+    func ring() {
+        bell.withLockedValue { b in
+            b.rung = true
+            b.sleeper?.cancel()
+        }
+    }
+
+    /// Returns after `duration`, when rung, or on graceful shutdown, whichever is first.
+    func wait(upTo duration: Duration) async {
+        let sleeper: Task<Void, Never>? = bell.withLockedValue { b in
+            if b.rung { b.rung = false; return nil }
+            let t = Task<Void, Never> { _ = try? await Task.sleep(for: duration) }
+            b.sleeper = t
+            return t
+        }
+        guard let sleeper else { return }
+        try? await cancelWhenGracefulShutdown {
+            await withTaskCancellationHandler { await sleeper.value } onCancel: { sleeper.cancel() }
+        }
+        bell.withLockedValue { b in b.sleeper = nil; b.rung = false }
     }
 }

@@ -20,6 +20,8 @@ public final class GatewayState: Sendable {
     /// Injected clock, so tests can fix "now".
     let now: @Sendable () -> Date
     let matchLimiter: RateLimiter
+    /// Rung when a submission commits forwards, so they leave at once rather than at the next poll.
+    let forwardDoorbell = ForwardDoorbell()
 
     public init(config: GatewayConfig, store: any SightlineStore, keys: KeyMaterial, policy: Policy,
                 participants: ParticipantRegistry, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }) {

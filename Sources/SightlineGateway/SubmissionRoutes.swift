@@ -132,7 +132,10 @@ struct SubmissionRoutes {
         }
         switch try await state.store.commit(commit) {
         case .committed(let sealed, let index, let forwards):
-            if forwards > 0 { state.metrics.forwardsCreated.increment(by: Int64(forwards)) }
+            if forwards > 0 {
+                state.metrics.forwardsCreated.increment(by: Int64(forwards))
+                state.forwardDoorbell.ring()
+            }
             state.metrics.submissions.increment()
             state.metrics.recordsAccepted.increment(by: Int64(kept.count))
             state.metrics.recordsRejected.increment(by: Int64(rejected.count))

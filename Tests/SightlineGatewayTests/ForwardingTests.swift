@@ -137,6 +137,24 @@ struct ForwardingTests {
         }
     }
 
+    @Test func aNewForwardLeavesAtOnceNotAtTheNextPoll() async throws {
+        let port = Self.freePort()
+        let p = try Self.partnership(schoolPort: port); defer { p.remove() }
+        p.config.forwarding.pollIntervalMilliseconds = 30_000  // only the doorbell can deliver in time
+        let school = try p.identity(TestPartnership.id(.school, "100001"))
+        let police = try p.identity(TestPartnership.id(.police, "MPS"))
+        let receiver = try Receiver(identity: school, port: port, out: p.dir + "/school-inbox.ndjson"); defer { receiver.stop() }
+        try await receiver.waitListening(port: port)
+        try await p.withGateway { gw in
+            _ = try await gw.request(school, "POST", "/v1/submissions", body: Self.enrolment())
+            try await Task.sleep(for: .milliseconds(300))  // the service is now asleep until its next poll
+            let started = ContinuousClock.now
+            _ = try await gw.request(police, "POST", "/v1/submissions", body: Data(Self.incident("MPS-1").utf8))
+            try await Self.waitUntil(5) { try receiver.stored().count == 1 }
+            #expect(ContinuousClock.now - started < .seconds(5))
+        }
+    }
+
     @Test func recipientDownThenUpGetsEverythingOnceInOrder() async throws {
         let port = Self.freePort()
         let p = try Self.partnership(schoolPort: port); defer { p.remove() }
