@@ -18,20 +18,27 @@ struct ForwardDeliveryService: Service {
     func run() async throws {
         // Cancellation too ends the loop: a cancelled sleep returns at once, so ignoring it would spin.
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            await deliverDue()
+            let delivered = await deliverDue()
             await reportOverdue()
+            // Each pass sends only the oldest forward per recipient (ordering); after a pass that
+            // delivered something, go straight on to the next rather than wait for the poll.
+            if delivered > 0 { continue }
             await state.forwardDoorbell.wait(upTo: .milliseconds(settings.pollIntervalMilliseconds))
         }
     }
 
-    func deliverDue() async {
+    /// One pass over the recipients; returns how many forwards were delivered.
+    func deliverDue() async -> Int {
         let due: [StoredForward]
         do { due = try await state.store.dueForwards(now: state.now(), limit: 64) } catch {
             state.logger.error("could not read the outbox", metadata: ["error.type": "\(type(of: error))"])
-            return
+            return 0
         }
-        await withTaskGroup(of: Void.self) { group in
+        return await withTaskGroup(of: Bool.self) { group in
             for forward in due { group.addTask { await deliver(forward) } }
+            var delivered = 0
+            for await ok in group where ok { delivered += 1 }
+            return delivered
         }
     }
 
@@ -43,16 +50,17 @@ struct ForwardDeliveryService: Service {
                           decision: decision, rule: f.rule, subjects: [f.subjectID], requestDigest: AuditHash.digest(f.sealedPayload), detail: detail)
     }
 
-    func deliver(_ f: StoredForward) async {
+    @discardableResult
+    func deliver(_ f: StoredForward) async -> Bool {
         let participants = state.participants
         guard let identity = ParticipantIdentity(uri: "spiffe://\(participants.trustDomain)/\(f.recipient)"),
               case .active(let participant) = participants.lookup(identity) else {
             // A recipient removed (or suspended) while forwards were queued receives nothing;
             // the forward is dead-lettered, visible, and can be retried once the recipient is back.
             await record(f, .dead(error: "recipient is not an active participant"), action: "forward.dead", decision: .deny, attempt: f.attempts + 1)
-            return
+            return false
         }
-        guard let endpoint = participant.endpoint else { return }  // pull-only recipient: stays in its inbox
+        guard let endpoint = participant.endpoint else { return false }  // pull-only recipient: stays in its inbox
         let attempt = f.attempts + 1
         do {
             let payload = try state.sealer.open(f.sealedPayload)
@@ -62,12 +70,13 @@ struct ForwardDeliveryService: Service {
                 state.metrics.forwardsDelivered.increment()
                 state.metrics.forwardLatency.record(.milliseconds(Int64(max(0, now.timeIntervalSince(f.createdAt)) * 1000)))
                 await record(f, .delivered(at: now), action: "forward.delivered", decision: .allow, attempt: attempt)
-                return
+                return true
             }
             await failed(f, "HTTP \(status)", attempt: attempt)
         } catch {
             await failed(f, "\(error)".prefix(200).description, attempt: attempt)
         }
+        return false
     }
 
     func failed(_ f: StoredForward, _ error: String, attempt: Int) async {

@@ -155,6 +155,23 @@ struct ForwardingTests {
         }
     }
 
+    @Test func aBacklogForOneRecipientDrainsWithoutWaitingForPolls() async throws {
+        let port = Self.freePort()
+        let p = try Self.partnership(schoolPort: port); defer { p.remove() }
+        p.config.forwarding.pollIntervalMilliseconds = 30_000
+        let school = try p.identity(TestPartnership.id(.school, "100001"))
+        let police = try p.identity(TestPartnership.id(.police, "MPS"))
+        let receiver = try Receiver(identity: school, port: port, out: p.dir + "/school-inbox.ndjson"); defer { receiver.stop() }
+        try await receiver.waitListening(port: port)
+        try await p.withGateway { gw in
+            _ = try await gw.request(school, "POST", "/v1/submissions", body: Self.enrolment())
+            let batch = (1...20).map { Self.incident("MPS-\($0)") }
+            _ = try await gw.request(police, "POST", "/v1/submissions", body: Data(ndjson: batch))
+            try await Self.waitUntil(10) { try receiver.stored().count == 20 }
+            #expect(try receiver.stored().compactMap { $0["forwardId"]?.stringValue }.count == 20)
+        }
+    }
+
     @Test func recipientDownThenUpGetsEverythingOnceInOrder() async throws {
         let port = Self.freePort()
         let p = try Self.partnership(schoolPort: port); defer { p.remove() }
