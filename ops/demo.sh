@@ -99,4 +99,8 @@ wait $GW || true
 wait $LISTENER || true
 trap - EXIT
 tail -2 "$STATE/gateway.log"
+
+echo
+echo "== an auditor verifies the whole log offline: every leaf, the Merkle root, the signed checkpoint"
+"$BIN/sightline" audit verify --database "$STATE/sightline.sqlite" | head -8
 echo "state kept in $STATE"
