@@ -100,6 +100,19 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Figures beside their baselines (ops/benchmarks.md); drives a release-built gateway process.
+        .executableTarget(
+            name: "sightline-bench",
+            dependencies: [
+                "SightlineCore",
+                "SightlineStore",
+                "SightlineClient",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
         .testTarget(name: "SightlineCoreTests", dependencies: ["SightlineCore"]),
         .testTarget(name: "SightlineStoreTests", dependencies: ["SightlineStore", "SightlineCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
