@@ -16,7 +16,7 @@ struct DaemonProcessTests {
         let port: Int
         let opsPort: Int
 
-        init(state: String, extra: [String] = [], port: Int = Int.random(in: 20_000...29_999), opsPort: Int = Int.random(in: 30_000...39_999)) throws {
+        init(state: String, extra: [String] = [], port: Int = freeLocalPort(), opsPort: Int = freeLocalPort()) throws {
             self.state = state
             self.port = port
             self.opsPort = opsPort

@@ -55,7 +55,7 @@ struct ForwardingTests {
         }
     }
 
-    static func freePort() -> Int { Int.random(in: 40_000...49_999) }
+    static func freePort() -> Int { freeLocalPort() }
 
     /// A partnership whose school/100001 receives pushes at `port`, with fast retries.
     static func partnership(schoolPort: Int, maxAttempts: Int? = nil) throws -> TestPartnership {
