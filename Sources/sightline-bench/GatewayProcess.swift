@@ -6,9 +6,8 @@ import Glibc
 #endif
 
 /// A child process started as a shell would start it: default signal dispositions and an empty
-/// signal mask. (Foundation's Process, called from a Swift concurrency thread, passes on that
-/// thread's blocked signals, and a daemon or perf that never sees SIGINT or SIGCHLD behaves
-/// unlike the real thing.)
+/// signal mask. (perf started through Foundation's Process from a Swift concurrency thread
+/// ignored SIGINT and never finished its file; the daemon should start as an operator starts it.)
 final class Spawned: @unchecked Sendable {
     let pid: pid_t
     private let lock = NSLock()

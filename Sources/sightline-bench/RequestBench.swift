@@ -50,25 +50,31 @@ enum ClosedLoop {
 }
 
 enum RequestBench {
-    /// Figure 3's request: one GP registration taken from the data set, sent as a new record (a
-    /// fresh localRef each time, so every request stores a row, links it and appends an entry).
-    static func singleRecordTemplate(files: [PreparedFile]) throws -> (prefix: Data, suffix: Data) {
+    /// Figure 3's requests: GP registrations taken from the data set (up to `limit` different
+    /// children), each sent as a new record with a fresh localRef, so every request stores a row,
+    /// links it to a known child and appends an audit entry. Spreading the requests over many
+    /// children matters: linking reads the child's existing records, and one child receiving
+    /// thousands of records in a few seconds is not what a GP feed looks like.
+    static func singleRecordTemplates(files: [PreparedFile], limit: Int = 5000) throws -> [(prefix: Data, suffix: Data)] {
         guard let nhs = files.first(where: { $0.file.kind == .gpRegistration }) else { throw BenchError("no GP registration file") }
         let validator = RecordValidator(now: Date())
-        for r in nhs.prepared.records {
+        var out: [(prefix: Data, suffix: Data)] = []
+        for r in nhs.prepared.records where out.count < limit {
             guard let v = try? JSONDecoder().decode(JSONValue.self, from: r.json), case .success = validator.validate(v, line: 1),
                   case .object(var o) = v else { continue }
             o["localRef"] = .string("@@REF@@")
             let text = String(decoding: try CanonicalJSON.encode(JSONValue.object(o)), as: UTF8.self)
             guard let range = text.range(of: "@@REF@@") else { continue }
-            return (Data(text[..<range.lowerBound].utf8), Data(text[range.upperBound...].utf8))
+            out.append((Data(text[..<range.lowerBound].utf8), Data(text[range.upperBound...].utf8)))
         }
-        throw BenchError("no valid GP registration in the data set")
+        guard !out.isEmpty else { throw BenchError("no valid GP registration in the data set") }
+        return out
     }
 
-    static func submitOne(template: (prefix: Data, suffix: Data), run: String) -> ClosedLoop.Send {
+    static func submitOne(templates: [(prefix: Data, suffix: Data)], run: String) -> ClosedLoop.Send {
         { client, k, i in
             let ref = "bench-\(run)-c\(k)-\(i)"
+            let template = templates[abs(k &* 7919 &+ i) % templates.count]
             var body = template.prefix
             body.append(contentsOf: ref.utf8)
             body.append(template.suffix)

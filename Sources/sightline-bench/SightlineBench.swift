@@ -41,7 +41,7 @@ struct SightlineBench: AsyncParsableCommand {
     @Option(help: "Repetitions of the cheap measurements (medians are reported).") var repetitions = 3
     @Option(help: "Also write the results table (Markdown) to this file.") var out: String?
     @Flag(help: "Keep the gateway's state directory after the run.") var keep = false
-    @Option(help: "Profile the daemon with `perf record` during ingest, matches and the report, into DIR/<phase>.perf.data (figures taken under the profiler are slower).") var perf: String?
+    @Option(help: "Profile with `perf record` during ingest, single-record submissions, matches and the report, into DIR/<phase>.perf.data (figures taken under the profiler are slower).") var perf: String?
 
     func run() async throws {
         setvbuf(stdout, nil, _IOLBF, 0)  // progress shows as it happens, also when piped to a file
@@ -173,11 +173,13 @@ struct SightlineBench: AsyncParsableCommand {
         }
 
         if figures.contains(3) {
-            section("3. single-record submissions, \(clients) keep-alive mTLS clients (nhs/Y12345), \(phaseSeconds) s")
-            let template = try RequestBench.singleRecordTemplate(files: files)
+            section("3. single-record submissions (new GP registrations of known children), \(clients) keep-alive mTLS clients (nhs/Y12345), \(phaseSeconds) s")
+            let templates = try RequestBench.singleRecordTemplates(files: files)
             let nhs = try (0..<clients).map { _ in try GatewayClient(baseURL: gateway.baseURL, identityDirectory: gateway.identity("nhs-Y12345")) }
+            recording = try await startPerf("single", process)
             let r = await ClosedLoop.run(clients: nhs, warmup: 10, seconds: phaseSeconds,
-                                         send: RequestBench.submitOne(template: template, run: String(Int(Date().timeIntervalSince1970))))
+                                         send: RequestBench.submitOne(templates: templates, run: String(Int(Date().timeIntervalSince1970))))
+            await recording?.stop()
             for c in nhs { try? await c.shutdown() }
             let created = r.byStatus[201]?.count ?? 0
             print("\(r.count) requests (\(created) created), \(formatNumber(r.perSecond))/s; p50 \(ms(r.p(50))), p99 \(ms(r.p(99))); statuses \(r.byStatus.mapValues(\.count)); errors \(r.errors.count)")
