@@ -29,12 +29,16 @@ public struct CivilDate: Hashable, Comparable, Sendable, CustomStringConvertible
         year = c.year!; month = c.month!; day = c.day!
     }
 
-    public var description: String {
-        String(format: "%04d-%02d-%02d", year, month, day)
-    }
+    // Hand-formatted: String(format:) went through Foundation on every record (~4% of ingest).
+    public var description: String { "\(Self.padded(year, 4))-\(Self.padded(month, 2))-\(Self.padded(day, 2))" }
 
     /// "2014-03": year and month of birth, a coarser attribute than the date.
-    public var yearMonth: String { String(format: "%04d-%02d", year, month) }
+    public var yearMonth: String { "\(Self.padded(year, 4))-\(Self.padded(month, 2))" }
+
+    static func padded(_ n: Int, _ width: Int) -> String {
+        let digits = String(n)
+        return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
+    }
 
     public static func < (a: CivilDate, b: CivilDate) -> Bool {
         (a.year, a.month, a.day) < (b.year, b.month, b.day)

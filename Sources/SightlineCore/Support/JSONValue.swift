@@ -49,11 +49,16 @@ public enum JSONValue: Hashable, Sendable, Codable {
 
 /// JSON encoding with sorted keys: one canonical byte form for digests and the audit log.
 public enum CanonicalJSON {
-    public static func encode<T: Encodable>(_ value: T) throws -> Data {
+    // One configured encoder, not one per call: this runs for every stored record and audit entry.
+    private static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
-        return try encoder.encode(value)
+        return encoder
+    }()
+
+    public static func encode<T: Encodable>(_ value: T) throws -> Data {
+        try encoder.encode(value)
     }
 
     public static func string<T: Encodable>(_ value: T) -> String {
