@@ -160,7 +160,7 @@ enum ValueConversion {
         case .integer:
             guard let i = Int(raw) else { return .failure(ConversionProblem("expected a whole number")) }
             return .success(.number(Double(i)))
-        case .oneOf, .code: return .success(.string(raw))
+        case .oneOf, .odsPracticeCode: return .success(.string(raw))
         }
     }
 

@@ -133,7 +133,7 @@ struct AuditRoutes {
         let target = request.uri.query.map { "\(request.uri.path)?\($0)" } ?? request.uri.path
         try await state.store.appendAudit(AuditEntry(
             time: state.now(), actor: context.participant.identity.shortName, action: action, policyVersion: state.policy.version,
-            decision: .allow, rule: rule, counts: counts, requestDigest: AuditHash.digest(Data("GET \(target)".utf8)), detail: detail))
+            decision: .allow, rule: rule, counts: counts, requestDigest: state.digester.digest("request-line", text: "GET \(target)"), detail: detail))
     }
 
     func integer(_ q: Parameters, _ name: String, default value: Int64, min: Int64, max: Int64 = .max) throws -> Int64 {

@@ -47,7 +47,7 @@ struct ForwardDeliveryService: Service {
         detail["forward"] = f.publicID
         detail["recipient"] = f.recipient
         return AuditEntry(time: state.now(), actor: "gateway", action: action, purpose: f.purpose, policyVersion: state.policy.version,
-                          decision: decision, rule: f.rule, subjects: [f.subjectID], requestDigest: AuditHash.digest(f.sealedPayload), detail: detail)
+                          decision: decision, rule: f.rule, subjects: [f.subjectID], requestDigest: AuditEntry.forwardReference(f.publicID), detail: detail)
     }
 
     @discardableResult

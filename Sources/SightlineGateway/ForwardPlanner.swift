@@ -9,6 +9,7 @@ struct ForwardPlanner: Sendable {
     let participants: ParticipantRegistry
     let pseudonymiser: Pseudonymiser
     let sealer: Sealer
+    let digester: RequestDigester
     let source: ParticipantIdentity
     let now: Date
 
@@ -45,7 +46,7 @@ struct ForwardPlanner: Sendable {
                     let payload = try sealer.seal(SubmissionReceipt.encoder.encode(notice))
                     let audit = AuditEntry(time: now, actor: source.shortName, action: "forward.create", purpose: rule.purpose,
                                            policyVersion: policy.version, decision: .allow, rule: rule.name, subjects: [outcome.subjectID],
-                                           requestDigest: AuditHash.digest(payload), detail: ["recipient": recipient])
+                                           requestDigest: AuditEntry.forwardReference(publicID), detail: ["recipient": recipient])
                     forwards.append(NewForward(publicID: publicID, recipient: recipient, rule: rule.name, purpose: rule.purpose,
                                                subjectID: outcome.subjectID, sealedPayload: payload, deadline: deadline, audit: audit,
                                                issuedPseudonym: pseudonym))
@@ -66,10 +67,5 @@ struct ForwardPlanner: Sendable {
                 return (enrolment.source, String(decoding: ref, as: UTF8.self))
             }
         }
-    }
-
-    /// Whether records of `kind` need their reference kept (sealed) for a current-school forward.
-    static func keepsReference(_ kind: RecordKind, policy: Policy) -> Bool {
-        kind == .schoolEnrolment && policy.forwarding.rules.contains { $0.recipient == .currentSchool }
     }
 }

@@ -9,6 +9,7 @@ public final class GatewayMetrics: Sendable {
     let recordsAccepted: Counter
     let recordsRejected: Counter
     let submissions: Counter
+    let submissionsShed: Counter
     let refusals: Counter
     let requestDuration: DurationHistogram
     let matchHits: Counter
@@ -25,6 +26,7 @@ public final class GatewayMetrics: Sendable {
         recordsAccepted = registry.makeCounter(name: "sightline_records_accepted_total", help: "Records accepted and stored")
         recordsRejected = registry.makeCounter(name: "sightline_records_rejected_total", help: "Records rejected by validation or policy")
         submissions = registry.makeCounter(name: "sightline_submissions_total", help: "Submissions committed")
+        submissionsShed = registry.makeCounter(name: "sightline_submissions_shed_total", help: "Submissions refused with 503 because every slot was in use")
         refusals = registry.makeCounter(name: "sightline_requests_refused_total", help: "Requests refused for identity or role")
         matchHits = registry.makeCounter(name: "sightline_match_hits_total", help: "Matches that found a subject")
         matchMisses = registry.makeCounter(name: "sightline_match_misses_total", help: "Matches that found no subject (watch for enumeration)")

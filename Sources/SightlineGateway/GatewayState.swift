@@ -12,6 +12,8 @@ public final class GatewayState: Sendable {
     public let store: any SightlineStore
     public let pseudonymiser: Pseudonymiser
     public let sealer: Sealer
+    /// Keyed digests of what agencies send (bodies, idempotency keys) for the audit log and logs.
+    public let digester: RequestDigester
     /// Signs audit checkpoints with the key file's audit key (never exposed beyond it).
     public let checkpoints: CheckpointSigner
     public let metrics: GatewayMetrics
@@ -20,6 +22,8 @@ public final class GatewayState: Sendable {
     /// Injected clock, so tests can fix "now".
     let now: @Sendable () -> Date
     let matchLimiter: RateLimiter
+    /// Slots for submissions in flight, overall and per participant.
+    let submissionAdmission: SubmissionAdmission
     /// Rung when a submission commits forwards, so they leave at once rather than at the next poll.
     let forwardDoorbell = ForwardDoorbell()
 
@@ -30,6 +34,7 @@ public final class GatewayState: Sendable {
         self.store = store
         self.pseudonymiser = Pseudonymiser(keys: keys)
         self.sealer = Sealer(keys: keys)
+        self.digester = RequestDigester(keys: keys)
         self.checkpoints = CheckpointSigner(store: store, signingKey: keys.auditSigningKey,
                                             origin: config.audit.origin(trustDomain: participants.trustDomain), now: now)
         self.metrics = GatewayMetrics()
@@ -37,6 +42,8 @@ public final class GatewayState: Sendable {
         self.registry = NIOLockedValueBox(participants)
         self.now = now
         self.matchLimiter = RateLimiter(perMinute: config.limits.matchesPerMinute, burst: config.limits.matchBurst, now: now)
+        self.submissionAdmission = SubmissionAdmission(overall: config.limits.maxConcurrentSubmissions,
+                                                       perParticipant: config.limits.maxConcurrentSubmissionsPerParticipant)
     }
 
     private let listening = NIOLockedValueBox(false)
@@ -51,6 +58,12 @@ public final class GatewayState: Sendable {
         let fresh = try ParticipantRegistry.load(path: config.participantsPath)
         registry.withLockedValue { $0 = fresh }
         logger.notice("participants reloaded", metadata: ["participants": "\(fresh.participants.count)"])
+    }
+
+    /// The digest an audit entry keeps of a request without a body (method and path only: a path
+    /// can carry a pseudonym, never an identifier).
+    func requestDigest(_ method: String, _ path: String) -> String {
+        digester.digest("request-line", text: "\(method) \(path)")
     }
 
     /// Records a refused request in the audit log. Failure to audit is logged, never silent.

@@ -35,7 +35,7 @@ struct InboxRoutes {
             try await state.store.appendAudit(AuditEntry(
                 time: state.now(), actor: recipient, action: "inbox.read", policyVersion: state.policy.version, decision: .allow,
                 rule: "inbox-own-forwards", counts: ["forwards": items.count], subjects: forwards.map(\.subjectID),
-                requestDigest: AuditHash.digest(Data("GET /v1/inbox \(after ?? -1)".utf8))))
+                requestDigest: state.requestDigest("GET", "/v1/inbox?after=\(after ?? -1)")))
             let page = InboxPage(acknowledged: acknowledged, next: forwards.last?.id ?? max(after ?? 0, acknowledged), forwards: items)
             let data = try SubmissionReceipt.encoder.encode(page)
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(data: data)))
@@ -52,7 +52,7 @@ struct InboxRoutes {
             let count = try await state.store.acknowledgeInbox(recipient: recipient, upTo: ack.upTo) { f in
                 metrics.forwardsDelivered.increment()
                 return AuditEntry(time: now, actor: recipient, action: "forward.delivered", purpose: f.purpose, policyVersion: version,
-                                  decision: .allow, rule: f.rule, subjects: [f.subjectID], requestDigest: AuditHash.digest(f.sealedPayload),
+                                  decision: .allow, rule: f.rule, subjects: [f.subjectID], requestDigest: AuditEntry.forwardReference(f.publicID),
                                   detail: ["forward": f.publicID, "recipient": recipient, "via": "inbox"])
             }
             let data = try JSONEncoder().encode(["acknowledged": ack.upTo, "delivered": Int64(count)])

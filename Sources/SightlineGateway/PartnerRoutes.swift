@@ -50,11 +50,12 @@ struct PartnerRoutes {
         guard state.matchLimiter.allow(actor) else {
             state.metrics.matchRateLimited.increment()
             await state.auditRefusal(actor: actor, action: "match", rule: "match-rate-limit", reason: "rate limit exceeded",
-                                     requestDigest: AuditHash.digest(Data("POST /v1/match".utf8)))
+                                     requestDigest: state.requestDigest("POST", "/v1/match"))
             throw APIError(.tooManyRequests, "rate-limited", "too many match requests; at most \(Int(state.matchLimiter.perMinute)) a minute per participant")
         }
         let body = Data(buffer: try await request.body.collect(upTo: 16 * 1024))
-        let digest = AuditHash.digest(body)
+        // Never a digest of the body: it holds identifiers. The entry records the linkage basis instead.
+        let digest = state.requestDigest("POST", "/v1/match")
         guard let parsed = try? JSONDecoder().decode(MatchRequest.self, from: body) else {
             throw APIError.badRequest("expected {\"purpose\": P, \"identifiers\": {...}} with identifiers as in records")
         }
@@ -97,7 +98,7 @@ struct PartnerRoutes {
 
     func subject(_ request: Request, _ context: ParticipantContext) async throws -> Response {
         let given = try context.parameters.require("pseudonym")
-        let digest = AuditHash.digest(Data("GET /v1/subjects/\(given)".utf8))
+        let digest = state.requestDigest("GET", "/v1/subjects/\(given)")
         let purpose = try await purpose(request.uri.queryParameters["purpose"].map(String.init), context, action: "subject.view", digest: digest)
         guard let subject = try await state.store.resolvePseudonym(given, recipient: context.participant.identity.shortName) else {
             throw APIError.notFound("no subject \(given) for \(context.participant.identity.shortName)")
@@ -121,7 +122,7 @@ struct PartnerRoutes {
 
     func report(_ request: Request, _ context: ParticipantContext) async throws -> Response {
         let name = try context.parameters.require("name")
-        let digest = AuditHash.digest(Data("GET /v1/reports/\(name)".utf8))
+        let digest = state.requestDigest("GET", "/v1/reports/\(name)")
         guard let kind = ReportKind(rawValue: name) else {
             throw APIError.notFound("no report \(name); reports are \(ReportKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }

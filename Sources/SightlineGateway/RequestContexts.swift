@@ -45,7 +45,7 @@ struct IdentityMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
-        let digest = AuditHash.digest(Data("\(request.method) \(request.uri.path)".utf8))
+        let digest = state.requestDigest("\(request.method)", request.uri.path)
         let certificate = try? await context.channel.nioSSL_peerCertificate().get()
         guard let der = try? certificate?.toDERBytes(),
               let identity = PartnershipCA.participantIdentity(inDER: der) else {
@@ -102,7 +102,7 @@ extension RouterGroup where Context == ParticipantContext {
             guard roles.contains(context.participant.identity.role) else {
                 await state.auditRefusal(actor: context.participant.identity.shortName, action: "request", rule: rule,
                                          reason: "role \(context.participant.identity.role.rawValue) may not call this endpoint",
-                                         requestDigest: AuditHash.digest(Data("\(request.method) \(request.uri.path)".utf8)))
+                                         requestDigest: state.requestDigest("\(request.method)", request.uri.path))
                 throw APIError.forbidden("role-not-allowed",
                     "role \(context.participant.identity.role.rawValue) may not call \(method) \(request.uri.path); allowed: \(roles.sorted().map(\.rawValue).joined(separator: ", ")) (rule \(rule))")
             }

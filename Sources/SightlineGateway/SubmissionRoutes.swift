@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import NIOPosix
 import SightlineCore
 import SightlineStore
 
@@ -29,104 +30,74 @@ struct SubmissionRoutes {
     }
 
     func submit(_ request: Request, _ context: ParticipantContext) async throws -> Response {
-        let limit = state.config.limits.maxBodyBytes
+        let participant = context.participant.identity
+        let limits = state.config.limits
+        // A slot before a byte of the body is read: what concurrent uploads cost stays bounded.
+        guard let ticket = state.submissionAdmission.admit(participant.shortName) else {
+            state.metrics.submissionsShed.increment()
+            throw APIError(.serviceUnavailable, "busy", "too many submissions in progress (at most \(limits.maxConcurrentSubmissionsPerParticipant) per participant, \(limits.maxConcurrentSubmissions) in all); retry shortly", retryAfter: 2)
+        }
+        defer { ticket.release() }
         // Refuse an oversized body from its declared length before reading any of it.
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
-            throw APIError(.contentTooLarge, "too-large", "the body is \(length) bytes; this gateway accepts at most \(limit) per submission: send smaller batches")
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > limits.maxBodyBytes {
+            throw APIError(.contentTooLarge, "too-large", "the body is \(length) bytes; this gateway accepts at most \(limits.maxBodyBytes) per submission: send smaller batches")
         }
-        let buffer: ByteBuffer
-        do { buffer = try await request.body.collect(upTo: limit) } catch is NIOTooManyBytesError {
-            throw APIError(.contentTooLarge, "too-large", "the body exceeds \(limit) bytes; send smaller batches")
-        }
-        let body = Data(buffer: buffer)
-        let bodyDigest = AuditHash.digest(body)
-        let key = request.headers[HTTPField.Name("Idempotency-Key")!] ?? "body:\(bodyDigest)"
-        guard Self.isValidIdempotencyKey(key) else {
+        // The Idempotency-Key is text the client chose: checked, then kept and logged only as a keyed digest.
+        let givenKey = request.headers[HTTPField.Name("Idempotency-Key")!]
+        if let givenKey, !Self.isValidIdempotencyKey(givenKey) {
             throw APIError.badRequest("Idempotency-Key must be 1-128 characters of letters, digits, '.', '_', ':' or '-'")
         }
-        let lines: [(line: Int, value: Result<JSONValue, RecordRejection>)]
-        do { lines = try SubmissionBody.parse(body) } catch { throw APIError.badRequest(error.reason) }
-        guard !lines.isEmpty else { throw APIError.badRequest("the body holds no records; send NDJSON (one record a line) or a JSON array") }
-        guard lines.count <= state.config.limits.maxRecordsPerSubmission else {
-            throw APIError(.contentTooLarge, "too-many-records", "\(lines.count) records in one submission; at most \(state.config.limits.maxRecordsPerSubmission): send smaller batches")
+        let buffer = try await BoundedBody.collect(request.body, limit: limits.maxBodyBytes, deadline: .seconds(limits.requestDeadlineSeconds),
+                                                   minimumBytesPerSecond: limits.minimumUploadBytesPerSecond)
+        let body = Data(buffer: buffer)
+        let digester = state.digester
+        let bodyDigest = digester.digest("submission-body", body)
+        let key = givenKey.map { digester.digest("idempotency-key", text: "\(participant.shortName)|\($0)") } ?? "body:" + bodyDigest
+        let receivedAt = state.now()
+        let planContext = IngestPlan.Context(policy: state.policy, pseudonymiser: state.pseudonymiser, sealer: state.sealer, source: participant,
+                                             now: receivedAt, limits: .init(maxRecords: limits.maxRecordsPerSubmission, maxRecordBytes: limits.maxRecordBytes))
+        // Decoding and pseudonymising are CPU work: on the blocking pool, never Swift's cooperative threads.
+        let planned: Result<IngestPlan, SubmissionBody.Unreadable> = try await NIOThreadPool.singleton.runIfActive {
+            Result { () throws(SubmissionBody.Unreadable) in try IngestPlan.make(body: body, planContext) }
         }
-
-        let participant = context.participant.identity
-        let validator = RecordValidator(now: state.now())
-        var rejected: [RecordRejection] = []
-        var kept: [PseudonymisedRecord] = []
-        var ruleCounts: [String: Int] = [:]
-        var dropped: [String: Set<String>] = [:]
-        kept.reserveCapacity(lines.count)
-        for (line, value) in lines {
-            let record: ValidatedRecord
-            switch value.flatMap({ validator.validate($0, line: line) }) {
-            case .failure(let rejection): rejected.append(rejection); continue
-            case .success(let r): record = r
+        let plan: IngestPlan
+        switch planned {
+        case .success(let p): plan = p
+        case .failure(let unreadable):
+            switch unreadable.code {
+            case .tooManyRecords: throw APIError(.contentTooLarge, "too-many-records", unreadable.reason)
+            case .empty, .notAnArray: throw APIError.badRequest(unreadable.reason)
             }
-            let decision = state.policy.ingressDecision(role: participant.role, kind: record.kind)
-            ruleCounts[decision.rule, default: 0] += 1
-            guard decision.isAllowed else {
-                rejected.append(RecordRejection(line: line, field: "kind", reason: "refused by policy rule \(decision.rule): \(decision.reason)", localRef: record.localRef))
-                continue
-            }
-            let minimisation = state.policy.ingressMinimisation(kind: record.kind)
-            var p = state.pseudonymiser.pseudonymise(record, source: participant, keptFields: minimisation.kept)
-            if ForwardPlanner.keepsReference(record.kind, policy: state.policy) {
-                p.sealedReference = try state.sealer.seal(Data(record.localRef.utf8))
-            }
-            if !p.droppedFields.isEmpty {
-                dropped[record.kind.rawValue, default: []].formUnion(p.droppedFields)
-                ruleCounts[minimisation.rule, default: 0] += 1
-            }
-            kept.append(p)
         }
 
         let submissionID = "sub_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-        let receivedAt = state.now()
         let policyVersion = state.policy.version
-        let droppedLists = dropped.mapValues { $0.sorted() }
-        let rejectedList = rejected
-        let total = lines.count
-        let rules = ruleCounts
+        let rejectedList = plan.rejected
         let sealer = state.sealer
+        let gatewayState = state
         let planner = ForwardPlanner(policy: state.policy, participants: state.participants, pseudonymiser: state.pseudonymiser,
-                                     sealer: sealer, source: participant, now: receivedAt)
+                                     sealer: sealer, digester: digester, source: participant, now: receivedAt)
         var commit = SubmissionCommit(
             id: submissionID, participant: participant.shortName, idempotencyKey: key, bodyDigest: bodyDigest,
-            receivedAt: receivedAt, records: kept,
-            buildAudit: { outcomes in
-                let merges = outcomes.flatMap(\.merges), conflicts = outcomes.flatMap(\.conflicts)
-                let subjects = Array(Set(outcomes.map(\.subjectID) + merges.map(\.from))).sorted()
-                let linkedBy = Dictionary(grouping: outcomes, by: \.linkedBy).map { "\($0.key)=\($0.value.count)" }.sorted().joined(separator: ",")
-                let primaryRule = rules.keys.filter { !$0.hasPrefix("minimise") }.sorted().first ?? "record-validation"
-                return AuditEntry(
-                    time: receivedAt, actor: participant.shortName, action: "submission", policyVersion: policyVersion,
-                    decision: outcomes.isEmpty ? .deny : .allow, rule: primaryRule,
-                    counts: ["records": total, "accepted": outcomes.count, "rejected": rejectedList.count,
-                             "created": outcomes.filter { $0.change == .created }.count,
-                             "updated": outcomes.filter { $0.change == .updated }.count, "subjects": subjects.count,
-                             "merges": merges.count, "conflicts": conflicts.count],
-                    subjects: subjects, requestDigest: bodyDigest,
-                    detail: ["submission": submissionID,
-                             "rules": rules.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","),
-                             "dropped": droppedLists.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value.joined(separator: "+"))" }.joined(separator: ","),
-                             "linkedBy": linkedBy,
-                             "merges": merges.map { "\($0.from)->\($0.into) via \($0.basis)" }.joined(separator: ","),
-                             "conflicts": conflicts.map { "\($0.subjectA)/\($0.subjectB) \($0.reason)" }.joined(separator: ","),
-                             "rejections": Dictionary(grouping: rejectedList, by: \.field).map { "\($0.key.isEmpty ? "record" : $0.key)=\($0.value.count)" }.sorted().joined(separator: ",")])
-            },
+            receivedAt: receivedAt, records: plan.kept,
+            buildAudit: { outcomes in Self.auditEntry(plan, outcomes: outcomes, submissionID: submissionID, actor: participant.shortName,
+                                                      time: receivedAt, policyVersion: policyVersion, bodyDigest: bodyDigest) },
             buildReceipt: { outcomes, auditIndex in
                 let receipt = SubmissionReceipt(
                     submissionId: submissionID, receivedAt: receivedAt, participant: participant.shortName, policyVersion: policyVersion,
-                    records: total, accepted: outcomes.count,
+                    records: plan.total, accepted: outcomes.count,
                     created: outcomes.filter { $0.change == .created }.count,
                     updated: outcomes.filter { $0.change == .updated }.count,
-                    rejectedCount: rejectedList.count, rejected: rejectedList, rules: rules, droppedFields: droppedLists,
+                    rejectedCount: rejectedList.count, rejected: rejectedList, rules: plan.ruleCounts, droppedFields: plan.dropped,
                     auditIndex: auditIndex, replayed: false)
                 return try sealer.seal(SubmissionReceipt.encoder.encode(receipt))
             })
-
+        // Checked again inside the transaction: a participant suspended while its upload was arriving commits nothing.
+        commit.authorise = {
+            guard case .active = gatewayState.participants.lookup(participant) else {
+                throw APIError.forbidden("participant-inactive", "participant \(participant.shortName) was suspended while the submission was in progress; nothing was stored")
+            }
+        }
         if !state.policy.forwarding.rules.isEmpty {
             commit.planForwards = { records, outcomes, lookup in try planner.plan(records: records, outcomes: outcomes, lookup: lookup) }
         }
@@ -137,17 +108,40 @@ struct SubmissionRoutes {
                 state.forwardDoorbell.ring()
             }
             state.metrics.submissions.increment()
-            state.metrics.recordsAccepted.increment(by: Int64(kept.count))
-            state.metrics.recordsRejected.increment(by: Int64(rejected.count))
+            state.metrics.recordsAccepted.increment(by: Int64(plan.kept.count))
+            state.metrics.recordsRejected.increment(by: Int64(plan.rejected.count))
             context.logger.info("submission committed", metadata: [
-                "submission": "\(submissionID)", "accepted": "\(kept.count)", "rejected": "\(rejected.count)", "audit.index": "\(index)"])
+                "submission": "\(submissionID)", "accepted": "\(plan.kept.count)", "rejected": "\(plan.rejected.count)", "audit.index": "\(index)"])
             return try receiptResponse(sealed, status: .created, replayed: false)
         case .replayed(let sealed):
             context.logger.info("submission replayed", metadata: ["idempotency.key": "\(key)"])
             return try receiptResponse(sealed, status: .ok, replayed: true)
         case .conflict:
-            throw APIError(.conflict, "idempotency-conflict", "Idempotency-Key \(key) was used before with a different body; use a new key for new content")
+            throw APIError(.conflict, "idempotency-conflict", "this Idempotency-Key was used before with a different body; use a new key for new content")
         }
+    }
+
+    /// The submission's audit entry: counts, rules and linkage outcomes, never content.
+    static func auditEntry(_ plan: IngestPlan, outcomes: [RecordOutcome], submissionID: String, actor: String, time: Date,
+                           policyVersion: String, bodyDigest: String) -> AuditEntry {
+        let merges = outcomes.flatMap(\.merges), conflicts = outcomes.flatMap(\.conflicts)
+        let subjects = Array(Set(outcomes.map(\.subjectID) + merges.map(\.from))).sorted()
+        let linkedBy = Dictionary(grouping: outcomes, by: \.linkedBy).map { "\($0.key)=\($0.value.count)" }.sorted().joined(separator: ",")
+        return AuditEntry(
+            time: time, actor: actor, action: "submission", policyVersion: policyVersion,
+            decision: outcomes.isEmpty ? .deny : .allow, rule: plan.primaryRule,
+            counts: ["records": plan.total, "accepted": outcomes.count, "rejected": plan.rejected.count,
+                     "created": outcomes.filter { $0.change == .created }.count,
+                     "updated": outcomes.filter { $0.change == .updated }.count, "subjects": subjects.count,
+                     "merges": merges.count, "conflicts": conflicts.count],
+            subjects: subjects, requestDigest: bodyDigest,
+            detail: ["submission": submissionID,
+                     "rules": plan.ruleCounts.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","),
+                     "dropped": plan.dropped.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value.joined(separator: "+"))" }.joined(separator: ","),
+                     "linkedBy": linkedBy,
+                     "merges": merges.map { "\($0.from)->\($0.into) via \($0.basis)" }.joined(separator: ","),
+                     "conflicts": conflicts.map { "\($0.subjectA)/\($0.subjectB) \($0.reason)" }.joined(separator: ","),
+                     "rejections": Dictionary(grouping: plan.rejected, by: \.field).map { "\($0.key.isEmpty ? "record" : $0.key)=\($0.value.count)" }.sorted().joined(separator: ",")])
     }
 
     func receiptResponse(_ sealed: Data, status: HTTPResponse.Status, replayed: Bool) throws -> Response {

@@ -120,6 +120,7 @@ public final class SQLiteStore: SightlineStore {
 
     public func commit(_ s: SubmissionCommit) async throws -> SubmissionCommitResult {
         try await pool.write { db in
+            try s.authorise?()
             if let row = try Row.fetchOne(db, sql: "SELECT body_digest, receipt FROM submission WHERE participant = ? AND idempotency_key = ?",
                                           arguments: [s.participant, s.idempotencyKey]) {
                 let digest: String = row["body_digest"]

@@ -13,6 +13,8 @@ public struct SubmissionCommit: Sendable {
     public let buildAudit: @Sendable (_ outcomes: [RecordOutcome]) -> AuditEntry
     public let buildReceipt: @Sendable (_ outcomes: [RecordOutcome], _ auditIndex: Int64) throws -> Data
     /// Plans forwards from the linked records; they are written to the outbox in the same transaction.
+    /// Runs first inside the transaction; throwing aborts it (the participant was suspended meanwhile).
+    public var authorise: (@Sendable () throws -> Void)? = nil
     public var planForwards: (@Sendable (_ records: [PseudonymisedRecord], _ outcomes: [RecordOutcome], _ lookup: any ForwardLookup) throws -> [NewForward])? = nil
 
     public init(id: String, participant: String, idempotencyKey: String, bodyDigest: String, receivedAt: Date,

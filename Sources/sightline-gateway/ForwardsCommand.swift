@@ -67,7 +67,7 @@ struct Forwards: AsyncParsableCommand {
             let operatorName = ProcessInfo.processInfo.environment["USER"] ?? "operator"
             let count = try await store.retryDead(id) { f in
                 AuditEntry(time: Date(), actor: "operator:\(operatorName)", action: "forward.retry", purpose: f.purpose, policyVersion: "operator",
-                           decision: .allow, rule: f.rule, subjects: [f.subjectID], requestDigest: AuditHash.digest(f.sealedPayload),
+                           decision: .allow, rule: f.rule, subjects: [f.subjectID], requestDigest: AuditEntry.forwardReference(f.publicID),
                            detail: ["forward": f.publicID, "recipient": f.recipient])
             }
             print(count == 0 ? "no dead-lettered forward matched" : "requeued \(count) forward(s); the running gateway delivers them on its next poll")

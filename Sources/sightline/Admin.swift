@@ -3,18 +3,31 @@ import Foundation
 import SightlineCore
 
 struct Keys: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Manage the gateway's key file.", subcommands: [Init.self])
+    static let configuration = CommandConfiguration(abstract: "Manage the gateway's key file.", subcommands: [Init.self, Upgrade.self])
 
     struct Init: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write fresh random keys (HMAC link key, recipient key, sealing key, Ed25519 audit key) at mode 0600.")
+            abstract: "Write fresh random keys (HMAC link, recipient, sealing and digest keys, Ed25519 audit key) at mode 0600.")
         @Option(help: "Key file to create; never overwritten.") var out: String
 
         func run() throws {
             let keys = KeyMaterial.generate()
             do { try keys.write(to: out) } catch { fail(error.message) }
-            print("wrote \(out) (mode 0600): link key \(keys.linkKeyID), recipient key \(keys.recipientKeyID), sealing key \(keys.sealingKeyID), audit key \(keys.auditSigningKeyID)")
+            print("wrote \(out) (mode 0600): link key \(keys.linkKeyID), recipient key \(keys.recipientKeyID), sealing key \(keys.sealingKeyID), digest key \(keys.digestKeyID), audit key \(keys.auditSigningKeyID)")
             print("Keep it with the gateway only; back it up encrypted. Anyone holding it can re-identify pseudonyms.")
+        }
+    }
+
+    struct Upgrade: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add the keys a key file from an earlier version lacks (the request-digest key), keeping every existing key.")
+        @Option(help: "The gateway's key file (stop the gateway first).") var file: String
+
+        func run() throws {
+            do {
+                let added = try KeyMaterial.upgrade(path: file)
+                print(added.isEmpty ? "\(file) already holds every key" : "added \(added.joined(separator: ", ")) to \(file) (mode 0600)")
+            } catch { fail(error.message) }
         }
     }
 }

@@ -99,4 +99,29 @@ struct KeyMaterialTests {
             #expect(try KeyMaterial.load(from: path).linkKeyID == first.linkKeyID, "the first keys survive")
         }
     }
+
+    @Test("a key file from before keyed digests is refused with the fix, and upgrade adds only the digest key")
+    func upgradeAddsTheDigestKey() throws {
+        try withTemporaryDirectory { dir in
+            let path = dir.appendingPathComponent("keys.json").path
+            let keys = KeyMaterial.generate()
+            try keys.write(to: path)
+            // The file as the previous version wrote it: no digest entry.
+            var object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+            object["digest"] = nil
+            try FileManager.default.removeItem(atPath: path)
+            #expect(FileManager.default.createFile(atPath: path, contents: try JSONSerialization.data(withJSONObject: object),
+                                                   attributes: [.posixPermissions: 0o600]))
+            let error = try #require(sightlineError { _ = try KeyMaterial.load(from: path) })
+            #expect(error.message.contains("sightline keys upgrade --file \(path)"))
+            let added = try KeyMaterial.upgrade(path: path)
+            #expect(added.count == 1 && added[0].hasPrefix("digest-"))
+            let loaded = try KeyMaterial.load(from: path)
+            #expect(loaded.linkKeyID == keys.linkKeyID && loaded.sealingKeyID == keys.sealingKeyID && loaded.digestKeyID == added[0])
+            #expect(loaded.linkKey.withUnsafeBytes { Data($0) } == keys.linkKey.withUnsafeBytes { Data($0) })
+            let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber
+            #expect(mode?.intValue == 0o600)
+            #expect(try KeyMaterial.upgrade(path: path).isEmpty, "a whole file is left as it is")
+        }
+    }
 }

@@ -17,7 +17,8 @@ struct PseudonymiserTests {
         KeyMaterial(linkKeyID: "link-test", linkKey: SymmetricKey(data: linkKey),
                     recipientKeyID: "recipient-test", recipientKey: SymmetricKey(data: recipientKey),
                     sealingKeyID: "seal-test", sealingKey: SymmetricKey(size: .bits256),
-                    auditSigningKeyID: "audit-test", auditSigningKey: Curve25519.Signing.PrivateKey())
+                    auditSigningKeyID: "audit-test", auditSigningKey: Curve25519.Signing.PrivateKey(),
+                    digestKeyID: "digest-test", digestKey: SymmetricKey(size: .bits256))
     }
 
     /// HMAC-SHA256 computed from scratch over domain || 0x00 || value.

@@ -14,7 +14,7 @@ struct RecordSchemaTests {
         case .boolean: .bool(true)
         case .integer(let range): .number(Double(range.lowerBound))
         case .oneOf(let allowed): .string(allowed[0])
-        case .code: .string("Y12345")
+        case .odsPracticeCode: .string("Y12345")
         }
     }
 

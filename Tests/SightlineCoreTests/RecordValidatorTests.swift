@@ -83,7 +83,7 @@ struct RecordValidatorTests {
         Failure("date of birth impossible", example.setting("identifiers.dateOfBirth", to: .string("2014-02-30")),
                 field: "identifiers.dateOfBirth", offending: ["2014-02-30"]),
         Failure("unknown field", example.setting("fields.favouriteColour", to: .string("teal")),
-                field: "fields.favouriteColour", offending: ["teal"]),
+                field: "fields", offending: ["teal", "favouriteColour"]),
         Failure("string for a boolean", example.setting("fields.youngCarer", to: .string("yes")),
                 field: "fields.youngCarer", offending: ["yes"]),
         Failure("enum value not allowed", example.setting("fields.senStatus", to: .string("statemented")),

@@ -24,7 +24,7 @@ struct ReportSubjectViewTests {
             case .boolean: out[spec.name] = .bool(true)
             case .integer: out[spec.name] = .number(42)
             case .oneOf(let values): out[spec.name] = .string(values[0])
-            case .code: out[spec.name] = .string("Y12345")
+            case .odsPracticeCode: out[spec.name] = .string("Y12345")
             }
         }
         return out

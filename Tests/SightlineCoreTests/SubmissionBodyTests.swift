@@ -43,9 +43,8 @@ struct SubmissionBodyTests {
         #expect(throws: SubmissionBody.Unreadable.self) { try parse(text) }
     }
 
-    @Test("an empty body has no records")
-    func empty() throws {
-        #expect(try parse("").isEmpty)
-        #expect(try parse("\n\r\n  \n").isEmpty)
+    @Test("an empty body is unreadable as a whole", arguments: ["", "\n\r\n  \n", "[]", " [ ] "])
+    func empty(_ text: String) {
+        #expect { try parse(text) } throws: { ($0 as? SubmissionBody.Unreadable)?.code == .empty }
     }
 }

@@ -16,7 +16,9 @@ public struct AuditEntry: Codable, Sendable, Equatable {
     public var rule: String
     public var counts: [String: Int]
     public var subjects: [Int64]
-    /// SHA-256 of the request body (or of the method and path when there is no body).
+    /// What the request was, without what it said: a keyed HMAC (`hmac:<key id>:<hex>`, see
+    /// RequestDigester) of the request body or of its method and path, or `forward:<id>` for a
+    /// forward's events. Never an unkeyed hash of anything an agency sent.
     public var requestDigest: String
     /// Further non-identifying facts: rule per record outcome, dropped field names, submission id.
     public var detail: [String: String]
@@ -35,6 +37,9 @@ public struct AuditEntry: Codable, Sendable, Equatable {
         copy.time = Date(timeIntervalSince1970: time.timeIntervalSince1970.rounded(.down))
         return (try? CanonicalJSON.encode(copy)) ?? Data()
     }
+
+    /// The requestDigest of a forward's events: the forward's public id, a value the gateway made.
+    public static func forwardReference(_ publicID: String) -> String { "forward:\(publicID)" }
 
     public static func decode(canonical: Data) throws -> AuditEntry {
         let decoder = JSONDecoder()
@@ -63,6 +68,4 @@ public enum AuditHash {
     }
 
     public static let genesis = Data(repeating: 0, count: 32)
-
-    public static func digest(_ data: Data) -> String { Data(SHA256.hash(data: data)).hexString }
 }

@@ -24,6 +24,18 @@ public struct GatewayConfig: Sendable {
         public var matchesPerMinute = 60
         /// Matches allowed at once before the per-minute rate applies.
         public var matchBurst = 20
+        /// Submissions being read or decoded at once, over all participants; more get 503 with
+        /// Retry-After. Each holds up to max-body-bytes, so this bounds the memory of ingest.
+        public var maxConcurrentSubmissions = 8
+        /// Submissions in flight per participant: one agency cannot take every slot.
+        public var maxConcurrentSubmissionsPerParticipant = 2
+        /// A submission's body must have arrived within this long of the request starting.
+        public var requestDeadlineSeconds = 120
+        /// After a grace of 10 s, a body arriving slower than this is ended with 408: a body
+        /// trickled a byte at a time must not hold a slot (and memory) for minutes.
+        public var minimumUploadBytesPerSecond = 8 * 1024
+        /// One NDJSON line or array element; a record is a few hundred bytes.
+        public var maxRecordBytes = 16 * 1024
     }
     public struct Forwarding: Sendable {
         /// How often the delivery service looks for due forwards.
@@ -100,7 +112,20 @@ public struct GatewayConfig: Sendable {
         config.listen = try listener("listen", config.listen)
         config.ops = try listener("ops", config.ops)
         if let n = root["limits"] {
-            let d = try n.dictionary(allowedKeys: ["max-body-bytes", "max-records-per-submission", "matches-per-minute", "match-burst"])
+            let d = try n.dictionary(allowedKeys: ["max-body-bytes", "max-records-per-submission", "matches-per-minute", "match-burst",
+                                                   "max-concurrent-submissions", "max-concurrent-submissions-per-participant",
+                                                   "request-deadline-seconds", "minimum-upload-bytes-per-second", "max-record-bytes"])
+            func positive(_ key: String) throws(SightlineError) -> Int? {
+                guard let node = d[key] else { return nil }
+                let v = try node.int()
+                guard v > 0 else { throw node.error("\(key) must be a positive whole number") }
+                return v
+            }
+            if let v = try positive("max-concurrent-submissions") { config.limits.maxConcurrentSubmissions = v }
+            if let v = try positive("max-concurrent-submissions-per-participant") { config.limits.maxConcurrentSubmissionsPerParticipant = v }
+            if let v = try positive("request-deadline-seconds") { config.limits.requestDeadlineSeconds = v }
+            if let v = try positive("minimum-upload-bytes-per-second") { config.limits.minimumUploadBytesPerSecond = v }
+            if let v = try positive("max-record-bytes") { config.limits.maxRecordBytes = v }
             if let v = d["matches-per-minute"] { config.limits.matchesPerMinute = try v.int() }
             if let v = d["match-burst"] { config.limits.matchBurst = try v.int() }
             if let v = d["max-body-bytes"] { config.limits.maxBodyBytes = try v.int() }
@@ -158,6 +183,10 @@ public struct GatewayConfig: Sendable {
           max-records-per-submission: \(limits.maxRecordsPerSubmission)
           matches-per-minute: \(limits.matchesPerMinute)
           match-burst: \(limits.matchBurst)
+          max-concurrent-submissions: \(limits.maxConcurrentSubmissions)
+          max-concurrent-submissions-per-participant: \(limits.maxConcurrentSubmissionsPerParticipant)
+          request-deadline-seconds: \(limits.requestDeadlineSeconds)
+          minimum-upload-bytes-per-second: \(limits.minimumUploadBytesPerSecond)
         audit:                       # signed checkpoints of the audit log
           checkpoint-every-entries: \(audit.checkpointEveryEntries)
           checkpoint-every-seconds: \(audit.checkpointEverySeconds)

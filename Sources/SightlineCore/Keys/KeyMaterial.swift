@@ -2,7 +2,8 @@ import Crypto
 import Foundation
 
 /// The gateway's secrets: the HMAC link key, the recipient-pseudonym key, the key that seals
-/// references at rest, and the Ed25519 audit-signing key. Created by `sightline keys init`.
+/// references at rest, the key of request digests, and the Ed25519 audit-signing key. Created by
+/// `sightline keys init`.
 ///
 /// The file must be readable by its owner only: anyone who holds the link key can re-identify
 /// every pseudonym by enumerating NHS numbers (about 10^9 values).
@@ -15,6 +16,21 @@ public struct KeyMaterial: Sendable {
     public let sealingKey: SymmetricKey
     public let auditSigningKeyID: String
     public let auditSigningKey: Curve25519.Signing.PrivateKey
+    /// Keys every digest of data an agency sent (request bodies, idempotency keys): an unkeyed
+    /// SHA-256 of a small body is reversed by enumerating NHS numbers. A key of its own, so that
+    /// the digests kept in the audit log reveal nothing even to someone who learns another key.
+    public let digestKeyID: String
+    public let digestKey: SymmetricKey
+
+    public init(linkKeyID: String, linkKey: SymmetricKey, recipientKeyID: String, recipientKey: SymmetricKey,
+                sealingKeyID: String, sealingKey: SymmetricKey, auditSigningKeyID: String,
+                auditSigningKey: Curve25519.Signing.PrivateKey, digestKeyID: String, digestKey: SymmetricKey) {
+        self.linkKeyID = linkKeyID; self.linkKey = linkKey
+        self.recipientKeyID = recipientKeyID; self.recipientKey = recipientKey
+        self.sealingKeyID = sealingKeyID; self.sealingKey = sealingKey
+        self.auditSigningKeyID = auditSigningKeyID; self.auditSigningKey = auditSigningKey
+        self.digestKeyID = digestKeyID; self.digestKey = digestKey
+    }
 
     public static func generate(now: Date = Date()) -> KeyMaterial {
         let stamp = CivilDate(now).description
@@ -26,7 +42,8 @@ public struct KeyMaterial: Sendable {
             linkKeyID: id("link"), linkKey: SymmetricKey(size: .bits256),
             recipientKeyID: id("recipient"), recipientKey: SymmetricKey(size: .bits256),
             sealingKeyID: id("seal"), sealingKey: SymmetricKey(size: .bits256),
-            auditSigningKeyID: id("audit"), auditSigningKey: Curve25519.Signing.PrivateKey())
+            auditSigningKeyID: id("audit"), auditSigningKey: Curve25519.Signing.PrivateKey(),
+            digestKeyID: id("digest"), digestKey: SymmetricKey(size: .bits256))
     }
 
     struct FileFormat: Codable {
@@ -36,6 +53,8 @@ public struct KeyMaterial: Sendable {
         var recipient: Secret
         var sealing: Secret
         var auditSigning: Secret
+        /// Absent in files written before request digests were keyed; `sightline keys upgrade` adds it.
+        var digest: Secret?
     }
     static let formatName = "sightline-keys/1"
 
@@ -46,7 +65,8 @@ public struct KeyMaterial: Sendable {
             link: .init(id: linkKeyID, secret: b64(linkKey)),
             recipient: .init(id: recipientKeyID, secret: b64(recipientKey)),
             sealing: .init(id: sealingKeyID, secret: b64(sealingKey)),
-            auditSigning: .init(id: auditSigningKeyID, secret: auditSigningKey.rawRepresentation.base64EncodedString()))
+            auditSigning: .init(id: auditSigningKeyID, secret: auditSigningKey.rawRepresentation.base64EncodedString()),
+            digest: .init(id: digestKeyID, secret: b64(digestKey)))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         return try encoder.encode(file)
@@ -70,6 +90,35 @@ public struct KeyMaterial: Sendable {
         do { try handle.write(contentsOf: data); try handle.synchronize() } catch {
             throw SightlineError(.keyFile, "cannot write \(path)")
         }
+    }
+
+    /// Adds the keys a file written by an earlier version lacks (today: the digest key), keeping
+    /// every existing key and the file's 0600 mode. Returns the ids added; none if the file is whole.
+    public static func upgrade(path: String, now: Date = Date()) throws(SightlineError) -> [String] {
+        guard let data = FileManager.default.contents(atPath: path),
+              var file = try? JSONDecoder().decode(FileFormat.self, from: data), file.format == formatName else {
+            throw SightlineError(.keyFile, "key file \(path) is not a Sightline key file (expected JSON written by `sightline keys init`)")
+        }
+        guard file.digest == nil else { return [] }
+        let fresh = generate(now: now)
+        file.digest = .init(id: fresh.digestKeyID, secret: fresh.digestKey.withUnsafeBytes { Data($0).base64EncodedString() })
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        guard let out = try? encoder.encode(file) else { throw SightlineError(.keyFile, "could not encode keys") }
+        // Written beside the file at 0600 and renamed over it: a crash leaves the old file or the new one, never half of either.
+        let temporary = path + ".upgrade"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard fd >= 0 else { throw SightlineError(.keyFile, "cannot create \(temporary); remove it if a previous upgrade was interrupted") }
+        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        do { try handle.write(contentsOf: out); try handle.synchronize(); try handle.close() } catch {
+            unlink(temporary)
+            throw SightlineError(.keyFile, "cannot write \(temporary)")
+        }
+        guard rename(temporary, path) == 0 else {
+            unlink(temporary)
+            throw SightlineError(.keyFile, "cannot replace \(path)")
+        }
+        return [fresh.digestKeyID]
     }
 
     /// Loads a key file, refusing one that group or others can read or that is malformed.
@@ -102,8 +151,13 @@ public struct KeyMaterial: Sendable {
               let signing = try? Curve25519.Signing.PrivateKey(rawRepresentation: raw) else {
             throw SightlineError(.keyFile, "key file \(path): auditSigning.secret must be a 32-byte Ed25519 key in base64")
         }
+        guard let digestSecret = file.digest else {
+            throw SightlineError(.keyFile, "key file \(path) has no digest key (request digests are keyed since 2026-12); add one with `sightline keys upgrade --file \(path)`")
+        }
+        let digest = try symmetric(digestSecret, "digest")
         return KeyMaterial(linkKeyID: file.link.id, linkKey: link, recipientKeyID: file.recipient.id, recipientKey: recipient,
                            sealingKeyID: file.sealing.id, sealingKey: sealing,
-                           auditSigningKeyID: file.auditSigning.id, auditSigningKey: signing)
+                           auditSigningKeyID: file.auditSigning.id, auditSigningKey: signing,
+                           digestKeyID: digestSecret.id, digestKey: digest)
     }
 }

@@ -49,7 +49,7 @@ public enum RecordKind: String, CaseIterable, Codable, Sendable {
             ])
         case .gpRegistration:
             RecordSchema(fields: [
-                .init("practice", .code(maxLength: 10), required: true),
+                .init("practice", .odsPracticeCode, required: true),
                 .init("registeredFrom", .date, required: true),
                 .init("deregisteredOn", .date),
                 .init("youngCarer", .boolean),  // on the practice's carers register
@@ -98,7 +98,7 @@ public struct FieldSpec: Sendable {
         case boolean
         case integer(ClosedRange<Int>)
         case oneOf([String])
-        case code(maxLength: Int)       // an organisation code: letters and digits only
+        case odsPracticeCode            // a GP practice's ODS code: one letter and five digits
     }
 
     public let name: String

@@ -7,6 +7,8 @@ import Foundation
 public struct RecordValidator: Sendable {
     /// "Now", injected so that "not in the future" checks are testable.
     public var now: Date
+    /// Lengths are limits in UTF-8 bytes, never in characters: one character followed by a
+    /// million combining accents is one character.
     public static let maxLocalRefLength = 64
     public static let maxNameLength = 100
     static let topLevelKeys: Set<String> = ["kind", "localRef", "observedAt", "identifiers", "fields"]
@@ -20,19 +22,23 @@ public struct RecordValidator: Sendable {
             return .failure(.init(line: line, field: "", reason: "a record must be a JSON object, found \(value.typeName)"))
         }
         let localRef = object["localRef"]?.stringValue
-        let safeRef = localRef.flatMap { $0.count <= Self.maxLocalRefLength ? $0 : nil }
+        // Echoed in the receipt only when it is a plausible reference of the agency's own.
+        let safeRef = localRef.flatMap { Self.localRefProblem($0) == nil ? $0 : nil }
         func reject(_ field: String, _ reason: String) -> Result<ValidatedRecord, RecordRejection> {
             .failure(.init(line: line, field: field, reason: reason, localRef: safeRef))
         }
-        if let unknown = object.keys.sorted().first(where: { !Self.topLevelKeys.contains($0) }) {
-            return reject(String(unknown.prefix(40)), "unknown top-level key; expected kind, localRef, observedAt, identifiers, fields")
+        // Unknown keys are counted, never named: a key is text the client chose, and a key named
+        // "9434765919" must not reach the receipt, the logs or the append-only audit log.
+        let unknownTop = object.keys.filter { !Self.topLevelKeys.contains($0) }.count
+        if unknownTop > 0 {
+            return reject("", Self.unknownKeys(unknownTop, "top-level key", expected: ["kind", "localRef", "observedAt", "identifiers", "fields"]))
         }
         guard let kindText = object["kind"]?.stringValue else { return reject("kind", "missing or not a string") }
         guard let kind = RecordKind(rawValue: kindText) else {
             return reject("kind", "unknown record kind; expected one of \(RecordKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard let localRef, !localRef.isEmpty else { return reject("localRef", "missing or not a string") }
-        guard localRef.count <= Self.maxLocalRefLength else { return reject("localRef", "longer than \(Self.maxLocalRefLength) characters") }
+        if let problem = Self.localRefProblem(localRef) { return reject("localRef", problem) }
         guard let observedText = object["observedAt"]?.stringValue else { return reject("observedAt", "missing or not a string") }
         guard let observedAt = Instant.parse(observedText) else { return reject("observedAt", "not an ISO 8601 date-time with a time zone, e.g. 2026-09-08T08:30:00Z") }
         guard observedAt <= now.addingTimeInterval(86_400) else { return reject("observedAt", "more than a day in the future") }
@@ -61,8 +67,9 @@ public struct RecordValidator: Sendable {
     public struct Problem: Error, Sendable { public let field: String; public let reason: String }
 
     public func validateIdentifiers(_ raw: [String: JSONValue]) -> Result<SubjectIdentifiers, Problem> {
-        if let unknown = raw.keys.sorted().first(where: { !Self.identifierKeys.contains($0) }) {
-            return .failure(Problem(field: String(unknown.prefix(40)), reason: "unknown identifier; expected one of \(Self.identifierKeys.sorted().joined(separator: ", "))"))
+        let unknown = raw.keys.filter { !Self.identifierKeys.contains($0) }.count
+        if unknown > 0 {
+            return .failure(Problem(field: "", reason: Self.unknownKeys(unknown, "identifier", expected: Self.identifierKeys.sorted())))
         }
         var ids = SubjectIdentifiers()
         func text(_ key: String) -> Result<String?, Problem> {
@@ -89,7 +96,7 @@ public struct RecordValidator: Sendable {
             }
             for key in ["givenName", "familyName"] {
                 guard let s = try text(key).get() else { continue }
-                guard s.count <= Self.maxNameLength else { return .failure(Problem(field: key, reason: "longer than \(Self.maxNameLength) characters")) }
+                guard s.utf8.count <= Self.maxNameLength else { return .failure(Problem(field: key, reason: "longer than \(Self.maxNameLength) bytes of UTF-8")) }
                 let n = NameNormaliser.normalise(s)
                 guard !n.isEmpty else { return .failure(Problem(field: key, reason: "contains no letters")) }
                 if key == "givenName" { ids.givenName = n } else { ids.familyName = n }
@@ -105,10 +112,8 @@ public struct RecordValidator: Sendable {
                 guard let p = Postcode(s) else { return .failure(Problem(field: "postcode", reason: "not a UK postcode such as SW1A 1AA")) }
                 ids.postcode = p
             }
-        } catch let problem as Problem {
-            return .failure(problem)
         } catch {
-            return .failure(Problem(field: "", reason: "unreadable identifiers"))
+            return .failure(error)
         }
         guard ids.nhsNumber != nil || ids.upn != nil || ids.hasNameAndBirthDate else {
             return .failure(Problem(field: "", reason: "needs nhsNumber or upn, or givenName + familyName + dateOfBirth"))
@@ -121,7 +126,8 @@ public struct RecordValidator: Sendable {
         for (name, value) in raw {
             if case .null = value { continue }
             guard let spec = schema.field(name) else {
-                return .failure(Problem(field: String(name.prefix(40)), reason: "not a field of this kind; expected one of \(schema.fieldNames.joined(separator: ", "))"))
+                let unknown = raw.keys.filter { schema.field($0) == nil }.count
+                return .failure(Problem(field: "", reason: Self.unknownKeys(unknown, "field", expected: schema.fieldNames) + " for this kind"))
             }
             if let reason = Self.typeProblem(value, spec.type, now: now) {
                 return .failure(Problem(field: name, reason: reason))
@@ -165,10 +171,9 @@ public struct RecordValidator: Sendable {
             return range.contains(i) ? nil : "must be between \(range.lowerBound) and \(range.upperBound)"
         case (.oneOf(let allowed), .string(let s)):
             return allowed.contains(s) ? nil : "must be one of \(allowed.joined(separator: ", "))"
-        case (.code(let maxLength), .string(let s)):
-            return !s.isEmpty && s.count <= maxLength && s.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) })
-                ? nil : "must be an organisation code of letters and digits, at most \(maxLength)"
-        case (.date, _), (.instant, _), (.oneOf, _), (.code, _):
+        case (.odsPracticeCode, .string(let s)):
+            return isODSPracticeCode(s) ? nil : "must be a GP practice ODS code: one letter and five digits, such as Y01045"
+        case (.date, _), (.instant, _), (.oneOf, _), (.odsPracticeCode, _):
             return "must be a string, found \(value.typeName)"
         case (.boolean, _):
             return "must be true or false, found \(value.typeName)"
@@ -181,8 +186,42 @@ public struct RecordValidator: Sendable {
     static func canonical(_ value: JSONValue, _ type: FieldSpec.FieldType) -> JSONValue {
         switch (type, value) {
         case (.instant, .string(let s)): return Instant.parse(s).map { .string(Instant.format($0)) } ?? value
-        case (.code, .string(let s)): return .string(s.uppercased())
+        case (.odsPracticeCode, .string(let s)): return .string(s.uppercased())
         default: return value
         }
+    }
+
+    /// "2 unknown identifiers; expected one of ...": a count, never the keys' text.
+    static func unknownKeys(_ count: Int, _ what: String, expected: [String]) -> String {
+        "\(count) unknown \(what)\(count == 1 ? "" : "s") (not named: keys are not echoed); expected \(expected.joined(separator: ", "))"
+    }
+
+    /// Why a localRef cannot be kept, or nil. It is the agency's own reference for its record:
+    /// bounded, printable, and never the child's NHS number or UPN (those are identifiers, which
+    /// are pseudonymised; a reference is sealed and handed back to the agency as it was).
+    public static func localRefProblem(_ ref: String) -> String? {
+        guard ref.utf8.count <= maxLocalRefLength else { return "longer than \(maxLocalRefLength) bytes of UTF-8" }
+        guard ref.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F && !(0x80...0x9F).contains($0.value) }) else {
+            return "contains a control character"
+        }
+        if looksLikeStrongIdentifier(ref) {
+            return "is an NHS number or UPN; use the agency's own reference (admission number, case number), identifiers go in identifiers"
+        }
+        return nil
+    }
+
+    /// A valid NHS number or UPN, however spaced: refused wherever an identifier does not belong.
+    public static func looksLikeStrongIdentifier(_ text: String) -> Bool {
+        guard text.utf8.count <= 32 else { return false }
+        let compact = String(text.unicodeScalars.filter { $0 != " " && $0 != "-" })
+        return NHSNumber(compact) != nil || UPN(compact.uppercased()) != nil
+    }
+
+    /// A GP practice's ODS code: one letter and five digits (A81001, Y12345).
+    static func isODSPracticeCode(_ s: String) -> Bool {
+        let u = Array(s.utf8)
+        guard u.count == 6 else { return false }
+        let first = u[0] | 0x20
+        return first >= UInt8(ascii: "a") && first <= UInt8(ascii: "z") && u[1...].allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
     }
 }
