@@ -105,7 +105,7 @@ struct ForwardingTests {
     @Test func encompassNoticeReachesTheCurrentSchoolByItsOwnReference() async throws {
         let port = Self.freePort()
         let p = try Self.partnership(schoolPort: port); defer { p.remove() }
-        let school = try p.identity(TestPartnership.id(.school, "100001"))
+        let school = try p.identity(TestPartnership.id(.school, "100001"), serves: true)
         let police = try p.identity(TestPartnership.id(.police, "MPS"))
         let receiver = try Receiver(identity: school, port: port, out: p.dir + "/school-inbox.ndjson"); defer { receiver.stop() }
         try await receiver.waitListening(port: port)
@@ -141,7 +141,7 @@ struct ForwardingTests {
         let port = Self.freePort()
         let p = try Self.partnership(schoolPort: port); defer { p.remove() }
         p.config.forwarding.pollIntervalMilliseconds = 30_000  // only the doorbell can deliver in time
-        let school = try p.identity(TestPartnership.id(.school, "100001"))
+        let school = try p.identity(TestPartnership.id(.school, "100001"), serves: true)
         let police = try p.identity(TestPartnership.id(.police, "MPS"))
         let receiver = try Receiver(identity: school, port: port, out: p.dir + "/school-inbox.ndjson"); defer { receiver.stop() }
         try await receiver.waitListening(port: port)
@@ -159,7 +159,7 @@ struct ForwardingTests {
         let port = Self.freePort()
         let p = try Self.partnership(schoolPort: port); defer { p.remove() }
         p.config.forwarding.pollIntervalMilliseconds = 30_000
-        let school = try p.identity(TestPartnership.id(.school, "100001"))
+        let school = try p.identity(TestPartnership.id(.school, "100001"), serves: true)
         let police = try p.identity(TestPartnership.id(.police, "MPS"))
         let receiver = try Receiver(identity: school, port: port, out: p.dir + "/school-inbox.ndjson"); defer { receiver.stop() }
         try await receiver.waitListening(port: port)
@@ -175,7 +175,7 @@ struct ForwardingTests {
     @Test func recipientDownThenUpGetsEverythingOnceInOrder() async throws {
         let port = Self.freePort()
         let p = try Self.partnership(schoolPort: port); defer { p.remove() }
-        let school = try p.identity(TestPartnership.id(.school, "100001"))
+        let school = try p.identity(TestPartnership.id(.school, "100001"), serves: true)
         let police = try p.identity(TestPartnership.id(.police, "MPS"))
         try await p.withGateway { gw in
             _ = try await gw.request(school, "POST", "/v1/submissions", body: Self.enrolment())
@@ -197,7 +197,7 @@ struct ForwardingTests {
     @Test func aRecipientThatAlways500sIsDeadLetteredThenRetriedByAnOperator() async throws {
         let port = Self.freePort()
         let p = try Self.partnership(schoolPort: port, maxAttempts: 3); defer { p.remove() }
-        let school = try p.identity(TestPartnership.id(.school, "100001"))
+        let school = try p.identity(TestPartnership.id(.school, "100001"), serves: true)
         let police = try p.identity(TestPartnership.id(.police, "MPS"))
         try await p.withGateway { gw in
             _ = try await gw.request(school, "POST", "/v1/submissions", body: Self.enrolment())
@@ -243,8 +243,8 @@ struct ForwardingTests {
     @Test func aReceiverPresentingTheWrongCertificateGetsNothing() async throws {
         let port = Self.freePort()
         let p = try Self.partnership(schoolPort: port); defer { p.remove() }
-        let school = try p.identity(TestPartnership.id(.school, "100001"))
-        let otherSchool = try p.identity(TestPartnership.id(.school, "100002"))
+        let school = try p.identity(TestPartnership.id(.school, "100001"), serves: true)
+        let otherSchool = try p.identity(TestPartnership.id(.school, "100002"), serves: true)
         let police = try p.identity(TestPartnership.id(.police, "MPS"))
         // Another participant's (valid) certificate at school/100001's endpoint.
         let impostor = try Receiver(identity: otherSchool, port: port, out: p.dir + "/impostor.ndjson"); defer { impostor.stop() }
@@ -289,7 +289,7 @@ struct ForwardingTests {
 
     @Test func anOverdueForwardRaisesAMetricAndAnAuditEntry() async throws {
         let p = try Self.partnership(schoolPort: Self.freePort()); defer { p.remove() }
-        let school = try p.identity(TestPartnership.id(.school, "100001"))
+        let school = try p.identity(TestPartnership.id(.school, "100001"), serves: true)
         let police = try p.identity(TestPartnership.id(.police, "MPS"))
         try await p.withGateway { gw in
             _ = try await gw.request(school, "POST", "/v1/submissions", body: Self.enrolment())
@@ -306,7 +306,7 @@ struct ForwardingTests {
     @Test func aRecipientRemovedWhileForwardsAreQueuedReceivesNothing() async throws {
         let port = Self.freePort()
         let p = try Self.partnership(schoolPort: port); defer { p.remove() }
-        let school = try p.identity(TestPartnership.id(.school, "100001"))
+        let school = try p.identity(TestPartnership.id(.school, "100001"), serves: true)
         let police = try p.identity(TestPartnership.id(.police, "MPS"))
         try await p.withGateway { gw in
             _ = try await gw.request(school, "POST", "/v1/submissions", body: Self.enrolment())
