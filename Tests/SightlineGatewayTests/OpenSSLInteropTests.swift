@@ -8,7 +8,7 @@ import Testing
 @Suite("openssl-made certificates", .serialized)
 struct OpenSSLInteropTests {
     @Test func certificateFromAnOpenSSLCAIsAccepted() async throws {
-        var p = try TestPartnership(); defer { p.remove() }
+        let p = try TestPartnership(); defer { p.remove() }
         let script = TestPartnership.repoRoot + "/certs/openssl-pki.sh"
         let caDir = p.dir + "/openssl-ca", identity = p.dir + "/openssl-school"
         let made = try await runTool("/bin/bash", [script, "init-ca", caDir])
