@@ -40,17 +40,23 @@ public final class PartnershipHTTPClient: Sendable {
     let idle = NIOLockedValueBox<[any Channel]>([])
 
     /// `https://host:port` of the peer; `material` is this side's identity and the CA.
-    public init(baseURL: String, material: PartnershipTLS.Material, expecting: PeerExpectation,
+    public convenience init(baseURL: String, material: PartnershipTLS.Material, expecting: PeerExpectation,
+                            now: @escaping @Sendable () -> Date = { Date() }, maxIdle: Int = 8,
+                            maxResponseBytes: Int = 64 * 1024 * 1024) throws(SightlineError) {
+        try self.init(baseURL: baseURL, context: try PartnershipTLS.clientContext(material), trust: material.trust, expecting: expecting,
+                      now: now, maxIdle: maxIdle, maxResponseBytes: maxResponseBytes)
+    }
+
+    /// With a context made once by `PartnershipTLS.clientContext` (a caller that talks to many peers).
+    public init(baseURL: String, context: NIOSSLContext, trust: PartnershipTrust, expecting: PeerExpectation,
                 now: @escaping @Sendable () -> Date = { Date() }, maxIdle: Int = 8, maxResponseBytes: Int = 64 * 1024 * 1024) throws(SightlineError) {
         guard let url = URL(string: baseURL), url.scheme == "https", let host = url.host, !host.isEmpty else {
             throw SightlineError(.config, "\(baseURL) is not https://host[:port]")
         }
         self.host = host
         self.port = url.port ?? 443
-        do { context = try NIOSSLContext(configuration: PartnershipTLS.client(material)) } catch {
-            throw SightlineError(.certificate, "cannot set up TLS with this certificate and key: \(error)")
-        }
-        self.trust = material.trust
+        self.context = context
+        self.trust = trust
         self.expecting = expecting
         self.now = now
         self.maxIdle = maxIdle

@@ -79,6 +79,13 @@ public enum PartnershipTLS {
         return tls
     }
 
+    /// The client configuration as a context, made once and shared by every connection.
+    public static func clientContext(_ material: Material) throws(SightlineError) -> NIOSSLContext {
+        do { return try NIOSSLContext(configuration: client(material)) } catch {
+            throw SightlineError(.certificate, "cannot set up TLS with this certificate and key: \(error)")
+        }
+    }
+
     static func restrict(_ tls: inout TLSConfiguration, to material: Material) {
         // TLS 1.3 only: no downgrade, no renegotiation, forward secrecy on every connection.
         tls.minimumTLSVersion = .tlsv13
