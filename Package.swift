@@ -44,11 +44,28 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
+        // The partnership's TLS for every endpoint: NIOSSL settings and an mTLS HTTP/1.1 client whose
+        // server must be the peer it expects (the identity check itself is in SightlineCore).
+        .target(
+            name: "SightlineTLS",
+            dependencies: [
+                "SightlineCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+            ]
+        ),
         .target(
             name: "SightlineGateway",
             dependencies: [
                 "SightlineCore",
                 "SightlineStore",
+                "SightlineTLS",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -69,7 +86,7 @@ let package = Package(
             name: "SightlineClient",
             dependencies: [
                 "SightlineCore",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                "SightlineTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -113,13 +130,17 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "SightlineCoreTests", dependencies: ["SightlineCore"]),
+        .testTarget(name: "SightlineCoreTests", dependencies: ["SightlineCore", .product(name: "X509", package: "swift-certificates")]),
         .testTarget(name: "SightlineStoreTests", dependencies: ["SightlineStore", "SightlineCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "SightlineGatewayTests",
             dependencies: [
-                "SightlineGateway", "SightlineCore", "SightlineStore", "SightlineClient",
+                "SightlineGateway", "SightlineCore", "SightlineStore", "SightlineClient", "SightlineTLS",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                // Certificates with hostile shapes (two URI SANs, CN only, server-only usage) made per run.
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -132,7 +153,7 @@ let package = Package(
         .testTarget(
             name: "SightlineClientTests",
             dependencies: [
-                "SightlineClient", "SightlineCore",
+                "SightlineClient", "SightlineCore", "SightlineTLS",
                 // The receiver tests deliver as the gateway does: NIO + NIOSSL, receiver checked with X509.
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

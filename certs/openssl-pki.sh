@@ -4,14 +4,14 @@
 # that the gateway accepts what it makes.
 #
 #   certs/openssl-pki.sh init-ca DIR
-#   certs/openssl-pki.sh issue CA_DIR TRUST_DOMAIN ROLE ID OUT_DIR
+#   certs/openssl-pki.sh issue CA_DIR TRUST_DOMAIN ROLE ID OUT_DIR [serves]
 set -euo pipefail
 
 case "${1:-}" in
 init-ca)
   dir=$2
   mkdir -p "$dir"; chmod 700 "$dir"
-  # P-256 key for the partnership CA; keep it offline.
+  # P-256 key for the partnership CA; keep it offline: never on the gateway host (certs/README.md).
   openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$dir/ca-key.pem"
   chmod 600 "$dir/ca-key.pem"
   # Self-signed root, allowed to sign end-entity certificates only (pathlen 0).
@@ -23,16 +23,20 @@ init-ca)
     -out "$dir/ca.pem"
   ;;
 issue)
-  ca=$2 domain=$3 role=$4 id=$5 out=$6
+  ca=$2 domain=$3 role=$4 id=$5 out=$6 serves=${7:-}
+  # clientAuth to call the gateway; serverAuth only for a participant that receives pushed
+  # forwards (sightline partner listen), so no other certificate can pose as a server.
+  usage=clientAuth
+  if [ "$serves" = serves ]; then usage=clientAuth,serverAuth; fi
   mkdir -p "$out"; chmod 700 "$out"
   openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$out/key.pem"
   chmod 600 "$out/key.pem"
   openssl req -new -key "$out/key.pem" -subj "/O=Sightline partnership/CN=$role\/$id" -out "$out/request.csr"
-  # The identity is the URI SAN; clientAuth to call the gateway, serverAuth to receive pushed forwards.
+  # The identity is the one URI SAN.
   cat >"$out/extensions.cnf" <<EXT
 basicConstraints=critical,CA:FALSE
 keyUsage=critical,digitalSignature
-extendedKeyUsage=clientAuth,serverAuth
+extendedKeyUsage=$usage
 subjectAltName=URI:spiffe://$domain/$role/$id
 authorityKeyIdentifier=keyid
 EXT
@@ -42,7 +46,7 @@ EXT
   rm -f "$out/request.csr" "$out/extensions.cnf"
   ;;
 *)
-  echo "usage: $0 init-ca DIR | issue CA_DIR TRUST_DOMAIN ROLE ID OUT_DIR" >&2
+  echo "usage: $0 init-ca DIR | issue CA_DIR TRUST_DOMAIN ROLE ID OUT_DIR [serves]" >&2
   exit 64
   ;;
 esac

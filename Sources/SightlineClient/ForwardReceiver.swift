@@ -6,6 +6,7 @@ import NIOCore
 import NIOSSL
 import ServiceLifecycle
 import SightlineCore
+import SightlineTLS
 import UnixSignals
 import X509
 
@@ -47,8 +48,8 @@ public struct ForwardReceiver: Sendable {
     public let configuration: Configuration
     /// Who this receiver is (the URI SAN of its own cert.pem).
     public let identity: ParticipantIdentity
-    /// The exact URI SAN a client certificate must carry.
-    public let gatewayIdentity: String
+    /// The exact SPIFFE ID a client certificate must carry.
+    public let gatewayIdentity: SPIFFEID
     public let log: ForwardLog
     let application: any Service
     let logger: Logger
@@ -58,18 +59,28 @@ public struct ForwardReceiver: Sendable {
     public init(configuration: Configuration, logger: Logger = Logger(label: "sightline.partner-listen"),
                 onListening: @escaping @Sendable (_ port: Int) async -> Void = { _ in }) throws(SightlineError) {
         let dir = configuration.identityDirectory
-        let tls = try Self.tlsConfiguration(identityDirectory: dir)
-        guard let der = try? NIOSSLCertificate.fromPEMFile(dir + "/cert.pem").first?.toDERBytes(),
-              let identity = PartnershipCA.participantIdentity(inDER: der) else {
-            throw SightlineError(.certificate, "\(dir)/cert.pem carries no spiffe://<trust-domain>/<role>/<id> URI SAN; issue it with `sightline certs issue`")
+        let material = try PartnershipTLS.Material.load(.init(certificate: dir + "/cert.pem", key: dir + "/key.pem", ca: dir + "/ca.pem"),
+                                                        hint: "; --identity must be a directory with cert.pem, key.pem and ca.pem")
+        let identity: ParticipantIdentity
+        switch PeerIdentity.spiffeID(certificateDER: material.leafDER).map(ParticipantIdentity.init) {
+        case .success(let parsed?): identity = parsed
+        case .success(nil):
+            throw SightlineError(.certificate, "\(dir)/cert.pem is not a participant's certificate (its URI SAN's role is not a participant role)")
+        case .failure(let refusal):
+            throw SightlineError(.certificate, "\(dir)/cert.pem: \(refusal.reason); issue it with `sightline certs issue`")
         }
-        let gatewayIdentity = configuration.gatewayIdentity ?? "spiffe://\(identity.trustDomain)/gateway/main"
-        guard gatewayIdentity.hasPrefix("spiffe://") else {
-            throw SightlineError(.config, "gateway identity \(gatewayIdentity) is not a spiffe:// URI")
+        // The gateway checks this certificate as a receiver's; say now, not at the first push, if it cannot be one.
+        if case .failure(let refusal) = PeerIdentity.check(certificateDER: material.leafDER, expecting: .receiver(identity), now: Date()) {
+            throw SightlineError(.certificate, "\(dir)/cert.pem cannot receive pushes: \(refusal.reason); reissue it with `sightline certs issue ... --serves`")
         }
+        let gatewayURI = configuration.gatewayIdentity ?? "spiffe://\(identity.trustDomain)/gateway/main"
+        guard case .success(let gatewayIdentity) = SPIFFEID.parse(gatewayURI), gatewayIdentity.kind == "gateway" else {
+            throw SightlineError(.config, "gateway identity \(gatewayURI) is not spiffe://<trust-domain>/gateway/<id>")
+        }
+        let tls = PartnershipTLS.server(material)
         let log = try ForwardLog(path: configuration.outputPath, logger: logger)
         let router = Router(context: ForwardReceiverContext.self)
-        router.add(middleware: GatewayOnlyMiddleware(gatewayIdentity: gatewayIdentity))
+        router.add(middleware: GatewayOnlyMiddleware(gatewayIdentity: gatewayIdentity, now: { Date() }))
         router.post("forwards", use: ForwardHandler(log: log, maxBodyBytes: configuration.maxBodyBytes, logger: logger).handle)
         do {
             self.application = Application(
@@ -103,6 +114,7 @@ public struct ForwardReceiver: Sendable {
     }
 
     /// Starts a receiver, runs `body` with its port once it listens, then drains it and closes the file.
+    @discardableResult
     public static func withRunning<T: Sendable>(_ configuration: Configuration, logger: Logger = Logger(label: "sightline.partner-listen"),
                                                 _ body: @Sendable (_ receiver: ForwardReceiver, _ port: Int) async throws -> T) async throws -> T {
         let ports = AsyncStream<Int>.makeStream()
@@ -131,45 +143,6 @@ public struct ForwardReceiver: Sendable {
                 await receiver.log.close()
                 throw error
             }
-        }
-    }
-
-    /// The listener's TLS settings, each for a reason.
-    static func tlsConfiguration(identityDirectory dir: String) throws(SightlineError) -> TLSConfiguration {
-        let chain: [NIOSSLCertificate], key: NIOSSLPrivateKey, roots: [NIOSSLCertificate]
-        do { chain = try NIOSSLCertificate.fromPEMFile(dir + "/cert.pem") } catch {
-            throw SightlineError(.certificate, "\(dir)/cert.pem: cannot read a PEM certificate; --identity must be a directory with cert.pem, key.pem and ca.pem")
-        }
-        do { key = try NIOSSLPrivateKey(file: dir + "/key.pem", format: .pem) } catch {
-            throw SightlineError(.certificate, "\(dir)/key.pem: cannot read a PEM private key")
-        }
-        do { roots = try NIOSSLCertificate.fromPEMFile(dir + "/ca.pem") } catch {
-            throw SightlineError(.certificate, "\(dir)/ca.pem: cannot read the partnership CA certificate")
-        }
-        guard !chain.isEmpty, !roots.isEmpty else { throw SightlineError(.certificate, "\(dir): cert.pem or ca.pem holds no certificate") }
-        var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
-        // TLS 1.3 only, as on the gateway: no downgrade, forward secrecy on every connection.
-        tls.minimumTLSVersion = .tlsv13
-        tls.maximumTLSVersion = .tlsv13
-        // Exactly the partnership CA: a certificate from any other CA is not the gateway.
-        tls.trustRoots = .certificates(roots)
-        tls.additionalTrustRoots = []
-        // A client certificate is required and must chain to that CA (the gateway has no hostname to check).
-        tls.certificateVerification = .noHostnameVerification
-        tls.sendCANameList = true
-        // After the answer, wait at most 1 s for the peer's close_notify, so a peer that never sends it
-        // cannot hold a draining receiver open (everything it sent is already on disk by then).
-        tls.shutdownTimeout = .seconds(1)
-        return tls
-    }
-
-    /// The URI SANs of a certificate, in order.
-    static func uriSANs(_ certificate: NIOSSLCertificate) -> [String] {
-        guard let der = try? certificate.toDERBytes(), let cert = try? Certificate(derEncoded: der),
-              let sans = try? cert.extensions.subjectAlternativeNames else { return [] }
-        return sans.compactMap { name in
-            if case .uniformResourceIdentifier(let uri) = name { return uri }
-            return nil
         }
     }
 }
@@ -208,14 +181,16 @@ struct ReceiverError: HTTPResponseError, Sendable {
 /// the gateway's and nobody else's. Every other participant holds a valid certificate too.
 struct GatewayOnlyMiddleware: RouterMiddleware {
     typealias Context = ForwardReceiverContext
-    let gatewayIdentity: String
+    let gatewayIdentity: SPIFFEID
+    let now: @Sendable () -> Date
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let certificate = try? await context.channel.nioSSL_peerCertificate().get()
-        let uris = certificate.map(ForwardReceiver.uriSANs) ?? []
-        guard uris == [gatewayIdentity] else {
-            context.logger.warning("refused a client that is not the gateway", metadata: ["client": "\(uris.joined(separator: ","))"])
-            throw ReceiverError(.forbidden, "not-the-gateway", "only \(gatewayIdentity) may push forwards to this endpoint")
+        let verdict = await PartnershipTLS.peerCertificateDER(context.channel)
+            .map { PeerIdentity.check(certificateDER: $0, expecting: .gatewayClient(gatewayIdentity), now: now()) }
+        guard case .success = verdict else {
+            let reason = if case .failure(let refusal) = verdict { refusal.description } else { "no client certificate" }
+            context.logger.warning("refused a client that is not the gateway", metadata: ["reason": "\(reason)"])
+            throw ReceiverError(.forbidden, "not-the-gateway", "only \(gatewayIdentity.uri) may push forwards to this endpoint")
         }
         return try await next(request, context)
     }

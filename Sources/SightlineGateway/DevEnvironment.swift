@@ -23,6 +23,10 @@ public enum DevEnvironment {
         .init(identity: id(.auditor, "dpo"), name: "Brent data protection officer", status: .active, la: "304"),
     ]
 
+    /// The one dev participant that receives pushed forwards (Operation Encompass notices) at an
+    /// endpoint; every other participant pulls from /v1/inbox, so only its certificate can serve.
+    public static let pushReceiver = id(.school, "100001")
+
     static func id(_ role: Role, _ id: String) -> ParticipantIdentity {
         ParticipantIdentity(trustDomain: trustDomain, role: role, id: id)
     }
@@ -52,7 +56,9 @@ public enum DevEnvironment {
         for p in participants {
             let dir = "\(state)/identities/\(p.identity.role.rawValue)-\(p.identity.id)"
             if !fm.fileExists(atPath: dir + "/cert.pem") {
-                try IdentityDirectory.write(try ca.issueParticipant(p.identity), caPEM: ca.certificatePEM, to: dir)
+                // serverAuth only for the participant that receives pushes (it has an endpoint below).
+                let issued = try ca.issueParticipant(p.identity, serves: p.identity == pushReceiver)
+                try IdentityDirectory.write(issued, caPEM: ca.certificatePEM, to: dir)
             }
         }
         let keysPath = state + "/keys.json"
@@ -62,7 +68,7 @@ public enum DevEnvironment {
             // The first school receives pushed forwards (Operation Encompass) at the port after the
             // API's: run `sightline partner listen --port <port+1> --identity identities/school-100001`.
             let withEndpoint = participants.map { p in
-                p.identity == id(.school, "100001")
+                p.identity == pushReceiver
                     ? Participant(identity: p.identity, name: p.name, status: p.status, la: p.la, endpoint: "https://127.0.0.1:\(port + 1)")
                     : p
             }
@@ -82,9 +88,7 @@ public enum DevEnvironment {
     }
 
     public static func writeCA(_ ca: PartnershipCA, to directory: String) throws {
-        let fm = FileManager.default
-        try fm.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        try Data(ca.certificatePEM.utf8).write(to: URL(fileURLWithPath: directory + "/ca.pem"))
-        fm.createFile(atPath: directory + "/ca-key.pem", contents: Data(ca.privateKeyPEM.utf8), attributes: [.posixPermissions: 0o600])
+        // Dev only: the CA key beside the gateway. A real partnership keeps it offline (certs/README.md).
+        try ca.write(to: directory)
     }
 }

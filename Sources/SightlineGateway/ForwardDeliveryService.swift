@@ -64,7 +64,7 @@ struct ForwardDeliveryService: Service {
         let attempt = f.attempts + 1
         do {
             let payload = try state.sealer.open(f.sealedPayload)
-            let status = try await transport.post(endpoint: endpoint, body: payload, idempotencyKey: f.publicID, expectedIdentity: identity.uri)
+            let status = try await transport.post(endpoint: endpoint, body: payload, idempotencyKey: f.publicID, recipient: identity)
             if (200..<300).contains(status) {
                 let now = state.now()
                 state.metrics.forwardsDelivered.increment()
@@ -143,7 +143,7 @@ final class ForwardDoorbell: Sendable {
             return t
         }
         guard let sleeper else { return }
-        try? await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             await withTaskCancellationHandler { await sleeper.value } onCancel: { sleeper.cancel() }
         }
         bell.withLockedValue { b in b.sleeper = nil; b.rung = false }

@@ -6,6 +6,7 @@ import NIOCore
 import ServiceLifecycle
 import SightlineCore
 import SightlineStore
+import SightlineTLS
 import UnixSignals
 
 /// Builds the gateway: the mTLS API, the loopback ops listener and the SIGHUP reloader, as
@@ -34,7 +35,7 @@ public struct Gateway: Sendable {
             router: Self.buildAPIRouter(state: state),
             // Idle keep-alive connections are closed after 60 s so slow or abandoned clients cannot hold
             // connections (and memory) forever; agencies' batch clients reconnect cheaply.
-            server: try .tls(.http1(configuration: .init(idleTimeout: .seconds(60))), tlsConfiguration: GatewayTLS.serverConfiguration(config.tls)),
+            server: try .tls(.http1(configuration: .init(idleTimeout: .seconds(60))), tlsConfiguration: PartnershipTLS.server(GatewayTLS.material(config.tls))),
             configuration: .init(address: .hostname(config.listen.host, port: config.listen.port), serverName: nil),
             onServerRunning: { channel in
                 state.markListening()
@@ -47,7 +48,7 @@ public struct Gateway: Sendable {
             onServerRunning: { channel in await ports.report(ops: channel.localAddress?.port ?? 0) },
             logger: state.logger)
         services = [CheckpointService(state: state), api, ops, ParticipantReloadService(state: state),
-                    ForwardDeliveryService(state: state, transport: try ForwardTransport(config: config))]
+                    ForwardDeliveryService(state: state, transport: try ForwardTransport(config: config, now: state.now))]
     }
 
     public static func buildAPIRouter(state: GatewayState) -> Router<GatewayRequestContext> {

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOSSL
 import SightlineCore
+import SightlineTLS
 
 /// The context every request starts with: the channel (to read the peer certificate) and, once
 /// `IdentityMiddleware` has run, the verified participant.
@@ -46,12 +47,20 @@ struct IdentityMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
         let digest = state.requestDigest("\(request.method)", request.uri.path)
-        let certificate = try? await context.channel.nioSSL_peerCertificate().get()
-        guard let der = try? certificate?.toDERBytes(),
-              let identity = PartnershipCA.participantIdentity(inDER: der) else {
+        // Per request, at the request's time: a resumed TLS session (same certificate, no new
+        // handshake) is judged now, not when it first connected.
+        let identity: ParticipantIdentity
+        switch await PartnershipTLS.peerCertificateDER(context.channel).map({ PeerIdentity.participant(certificateDER: $0, now: state.now()) }) {
+        case .success(let verified):
+            identity = verified
+        case .failure(let refusal):
             await state.auditRefusal(actor: "unauthenticated", action: "request", rule: "certificate-identity",
-                                     reason: "client certificate has no single spiffe://<domain>/<role>/<id> URI SAN", requestDigest: digest)
-            throw APIError.forbidden("no-identity", "the client certificate carries no spiffe://<trust-domain>/<role>/<id> identity")
+                                     reason: refusal.description, requestDigest: digest)
+            throw APIError.forbidden("no-identity", "the client certificate is not a participant's: \(refusal.reason)")
+        case nil:
+            await state.auditRefusal(actor: "unauthenticated", action: "request", rule: "certificate-identity",
+                                     reason: "no client certificate", requestDigest: digest)
+            throw APIError.forbidden("no-identity", "no client certificate; present one carrying spiffe://<trust-domain>/<role>/<id>")
         }
         switch state.participants.lookup(identity) {
         case .active(let participant):

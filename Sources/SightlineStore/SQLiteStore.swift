@@ -20,8 +20,32 @@ public final class SQLiteStore: SightlineStore {
             // Deleted content is overwritten, so retention deletes leave no readable remains.
             try db.execute(sql: "PRAGMA secure_delete = ON")
         }
+        if !readOnly { try Self.createOwnerOnly(path) }
         pool = try DatabasePool(path: path, configuration: config)
-        if !readOnly { try Self.migrator.migrate(pool) }
+        if !readOnly {
+            // SQLite gives -wal and -shm the database file's mode; make sure of it whatever the umask.
+            for companion in [path + "-wal", path + "-shm"] where FileManager.default.fileExists(atPath: companion) {
+                chmod(companion, 0o600)
+            }
+            try Self.migrator.migrate(pool)
+        }
+    }
+
+    /// The database holds pseudonyms, sealed receipts and the audit log: its owner (the gateway's
+    /// user) only. A new file is created 0600 before SQLite opens it (SQLite would use 0644 less
+    /// the umask, and gives -wal and -shm the same mode); an existing one, or its -wal or -shm,
+    /// that group or others can read stops the start, naming the fix.
+    static func createOwnerOnly(_ path: String) throws(SightlineError) {
+        if !FileManager.default.fileExists(atPath: path) {
+            // An empty file is an empty SQLite database. O_EXCL: never truncate one that appeared meanwhile.
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            if fd >= 0 { close(fd) } else if errno != EEXIST {
+                throw SightlineError(.store, "cannot create the database \(path) (\(String(cString: strerror(errno)))); check the directory exists and is writable")
+            }
+        }
+        for file in [path, path + "-wal", path + "-shm"] {
+            try OwnerOnlyFile.requireOwnerOnly(file, what: "database file", code: .store)
+        }
     }
 
     static var migrator: DatabaseMigrator {

@@ -45,15 +45,8 @@ struct Certs: ParsableCommand {
         func run() throws {
             guard !FileManager.default.fileExists(atPath: dir + "/ca-key.pem") else { fail("\(dir)/ca-key.pem exists; a CA is never overwritten") }
             let ca = try PartnershipCA.create(name: name, validityDays: days)
-            try writeCA(ca)
+            try ca.write(to: dir)
             print("created CA '\(name)' in \(dir): ca.pem (give to participants), ca-key.pem (keep offline, mode 0600)")
-        }
-
-        func writeCA(_ ca: PartnershipCA) throws {
-            let fm = FileManager.default
-            try fm.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            try Data(ca.certificatePEM.utf8).write(to: URL(fileURLWithPath: dir + "/ca.pem"))
-            fm.createFile(atPath: dir + "/ca-key.pem", contents: Data(ca.privateKeyPEM.utf8), attributes: [.posixPermissions: 0o600])
         }
     }
 
@@ -67,11 +60,13 @@ struct Certs: ParsableCommand {
         @Option(help: "Output identity directory.") var out: String
         @Option(name: .customLong("trust-domain"), help: "Trust domain of the partnership.") var trustDomain = "brent.sightline"
         @Option(help: "Validity in days.") var days = 397
+        @Flag(help: "The participant receives pushed forwards (`sightline partner listen`): add serverAuth. Without it the certificate can only call the gateway, so it cannot pose as a server.")
+        var serves = false
 
         func validate() throws {
             guard Role(rawValue: role) != nil else { throw ValidationError("unknown --role \(role); expected one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))") }
             guard ParticipantIdentity(uri: "spiffe://\(trustDomain)/\(role)/\(id)") != nil else {
-                throw ValidationError("--id and --trust-domain may hold letters, digits, '-' and '_' (and '.' in the domain)")
+                throw ValidationError("--id may hold letters, digits, '-' and '_'; --trust-domain lowercase letters, digits, '-', '_' and '.' between labels")
             }
         }
 
@@ -79,8 +74,8 @@ struct Certs: ParsableCommand {
             let ca: PartnershipCA
             do { ca = try PartnershipCA.load(directory: caDir) } catch { fail(error.message) }
             let identity = ParticipantIdentity(uri: "spiffe://\(trustDomain)/\(role)/\(id)")!
-            try IdentityDirectory.write(try ca.issueParticipant(identity, validityDays: days), caPEM: ca.certificatePEM, to: out)
-            print("issued \(identity.uri) into \(out) (cert.pem, key.pem, ca.pem); add '\(identity.shortName)' to the participants file")
+            try IdentityDirectory.write(try ca.issueParticipant(identity, serves: serves, validityDays: days), caPEM: ca.certificatePEM, to: out)
+            print("issued \(identity.uri) into \(out) (cert.pem, key.pem, ca.pem; \(serves ? "clientAuth, serverAuth" : "clientAuth only")); add '\(identity.shortName)' to the participants file")
         }
     }
 }

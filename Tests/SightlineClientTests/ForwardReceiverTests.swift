@@ -5,6 +5,7 @@ import NIOHTTP1
 import NIOPosix
 import NIOSSL
 import SightlineCore
+import SightlineTLS
 import Testing
 import X509
 @testable import SightlineClient
@@ -82,7 +83,7 @@ struct ForwardReceiverTests {
         var configuration = f.configuration()
         configuration.gatewayIdentity = "spiffe://\(ReceiverFixture.trustDomain)/gateway/other"
         try await ForwardReceiver.withRunning(configuration) { receiver, port in
-            #expect(receiver.gatewayIdentity == "spiffe://\(ReceiverFixture.trustDomain)/gateway/other")
+            #expect(receiver.gatewayIdentity.uri == "spiffe://\(ReceiverFixture.trustDomain)/gateway/other")
             let status = try await f.post(port: port, identity: f.gatewayDir, body: f.notice("fw-1"), key: "k-1").status
             #expect(status == 403)
         }
@@ -93,7 +94,7 @@ struct ForwardReceiverTests {
     func defaultGatewayIdentity() throws {
         let f = try ReceiverFixture(); defer { f.remove() }
         let receiver = try ForwardReceiver(configuration: f.configuration())
-        #expect(receiver.gatewayIdentity == "spiffe://\(ReceiverFixture.trustDomain)/gateway/main")
+        #expect(receiver.gatewayIdentity.uri == "spiffe://\(ReceiverFixture.trustDomain)/gateway/main")
         #expect(receiver.identity.uri == "spiffe://\(ReceiverFixture.trustDomain)/school/100001")
     }
 
@@ -268,8 +269,8 @@ struct ForwardReceiverTests {
         let binary = ReceiverFixture.repoRoot + "/.build/debug/sightline"
         try #require(FileManager.default.isExecutableFile(atPath: binary), "build first: swift build --build-tests")
         let stdout = f.dir + "/stdout", stderr = f.dir + "/stderr"
-        FileManager.default.createFile(atPath: stdout, contents: nil)
-        FileManager.default.createFile(atPath: stderr, contents: nil)
+        #expect(FileManager.default.createFile(atPath: stdout, contents: nil))
+        #expect(FileManager.default.createFile(atPath: stderr, contents: nil))
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["partner", "listen", "--port", "0", "--identity", f.receiverDir, "--out", f.outPath]
@@ -321,7 +322,7 @@ struct ReceiverFixture: Sendable {
         try IdentityDirectory.write(try ca.issueGateway(trustDomain: Self.trustDomain, hostnames: ["localhost"], ipAddresses: [[127, 0, 0, 1]]),
                                     caPEM: ca.certificatePEM, to: gatewayDir)
         receiverDir = dir + "/school-100001"
-        try IdentityDirectory.write(try ca.issueParticipant(receiverIdentity), caPEM: ca.certificatePEM, to: receiverDir)
+        try IdentityDirectory.write(try ca.issueParticipant(receiverIdentity, serves: true), caPEM: ca.certificatePEM, to: receiverDir)
         outPath = dir + "/forwards.ndjson"
     }
 
@@ -361,17 +362,16 @@ struct ReceiverFixture: Sendable {
             tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: identity + "/key.pem", format: .pem))
         }
         let context = try NIOSSLContext(configuration: tls)
-        let roots = [ca.certificate]
-        let expected = receiverIdentity.uri
+        let trust = PartnershipTrust(roots: [ca.certificate])
+        let expected = receiverIdentity
         return try await withThrowingTaskGroup(of: Reply.self) { group in
             group.addTask {
                 let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                     .connectTimeout(.seconds(5))
                     .connect(host: "127.0.0.1", port: port) { channel in
                         channel.eventLoop.makeCompletedFuture {
-                            let handler = try NIOSSLClientHandler(context: context, serverHostname: nil) { certificates, promise in
-                                promise.completeWithTask { await Self.verifyReceiver(certificates, expected: expected, roots: roots) }
-                            }
+                            let verify = PartnershipTLS.verification(trust: trust, expecting: .receiver(expected), now: { Date() }) { _ in }
+                            let handler = try NIOSSLClientHandler(context: context, serverHostname: nil, customVerificationCallback: verify)
                             try channel.pipeline.syncOperations.addHandler(handler)
                             try channel.pipeline.syncOperations.addHTTPClientHandlers()
                             return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
@@ -418,17 +418,6 @@ struct ReceiverFixture: Sendable {
         }
     }
 
-    /// The receiver must chain to the CA and be exactly the participant we deliver to.
-    static func verifyReceiver(_ presented: [NIOSSLCertificate], expected: String, roots: [Certificate]) async -> NIOSSLVerificationResult {
-        guard let der = try? presented.first?.toDERBytes(), let leaf = try? Certificate(derEncoded: der),
-              ForwardReceiver.uriSANs(presented[0]) == [expected] else { return .failed }
-        var verifier = Verifier(rootCertificates: CertificateStore(roots)) { RFC5280Policy(validationTime: Date()) }
-        switch await verifier.validate(leaf: leaf, intermediates: CertificateStore()) {
-        case .validCertificate: return .certificateVerified
-        case .couldNotValidate: return .failed
-        }
-    }
-
     func lines() throws -> [[String: Any]] {
         let text = try String(contentsOfFile: outPath, encoding: .utf8)
         #expect(text.isEmpty || text.hasSuffix("\n"), "the file must end with a complete line")
@@ -468,9 +457,9 @@ final class LogLines: @unchecked Sendable {
             get { metadata[key] }
             set { metadata[key] = newValue }
         }
-        func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
-            let all = self.metadata.merging(metadata ?? [:]) { $1 }
-            sink.append("\(level) \(message) \(all.map { "\($0)=\($1)" }.sorted().joined(separator: " "))")
+        func log(event: LogEvent) {
+            let all = self.metadata.merging(event.metadata ?? [:]) { $1 }
+            sink.append("\(event.level) \(event.message) \(all.map { "\($0)=\($1)" }.sorted().joined(separator: " "))")
         }
     }
 }

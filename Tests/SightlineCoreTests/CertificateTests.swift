@@ -20,17 +20,26 @@ struct CertificateTests {
         let ca = try PartnershipCA.create(name: "Brent test CA", now: Fixture.now)
         let issued = try ca.issueParticipant(Self.identity, now: Fixture.now)
         let cert = try Certificate(pemEncoded: issued.certificatePEM)
-        #expect(PartnershipCA.participantIdentity(inDER: try der(cert)) == Self.identity)
+        #expect(try PeerIdentity.participant(certificateDER: der(cert), now: Fixture.now).get() == Self.identity)
         #expect(cert.issuer == ca.certificate.subject)
         #expect(ca.certificate.publicKey.isValidSignature(cert.signature, for: cert))
         let usages = try #require(try cert.extensions.extendedKeyUsage)
         #expect(usages.contains(.clientAuth))
-        #expect(usages.contains(.serverAuth), "participants also serve: sightline partner listen")
+        #expect(!usages.contains(.serverAuth), "a participant that receives no pushes cannot serve, so it cannot pose as the gateway")
         #expect(try cert.extensions.basicConstraints == .notCertificateAuthority)
         #expect(cert.notValidBefore <= Fixture.now && Fixture.now < cert.notValidAfter)
         // The private key in the PEM is the one the certificate certifies.
         let key = try P256.Signing.PrivateKey(pemRepresentation: issued.privateKeyPEM)
         #expect(cert.publicKey == Certificate.PublicKey(key.publicKey))
+    }
+
+    @Test("a participant that receives pushes (--serves) carries serverAuth as well")
+    func servingParticipantCertificate() throws {
+        let ca = try PartnershipCA.create(name: "Brent test CA", now: Fixture.now)
+        let cert = try Certificate(pemEncoded: try ca.issueParticipant(Self.identity, serves: true, now: Fixture.now).certificatePEM)
+        let usages = try #require(try cert.extensions.extendedKeyUsage)
+        #expect(usages.contains(.clientAuth) && usages.contains(.serverAuth))
+        #expect(try PeerIdentity.check(certificateDER: der(cert), expecting: .receiver(Self.identity), now: Fixture.now).get().uri == Self.identity.uri)
     }
 
     @Test("the CA is a CA, and survives a PEM round trip")
@@ -67,8 +76,11 @@ struct CertificateTests {
 
     @Test("bytes that are not a certificate carry no identity")
     func garbage() {
-        #expect(PartnershipCA.participantIdentity(inDER: []) == nil)
-        #expect(PartnershipCA.participantIdentity(inDER: Array("not a certificate".utf8)) == nil)
+        for bytes in [[], Array("not a certificate".utf8)] {
+            #expect(throws: PeerRefusal(.notACertificate, "the peer's certificate is not a DER X.509 certificate")) {
+                try PeerIdentity.participant(certificateDER: bytes, now: Fixture.now).get()
+            }
+        }
     }
 
     @Test("the CA saved to a directory loads back and issues certificates it verifies")

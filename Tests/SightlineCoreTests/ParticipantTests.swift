@@ -34,6 +34,18 @@ struct ParticipantTests {
         "spiffe:///school/100001",                       // empty trust domain
         "spiffe://brent.sightline/school/100.001",       // dots only in the trust domain
         "spiffe://brent.sightline/school/100 001",
+        "spiffe://Brent.Sightline/school/100001",        // SPIFFE trust domains are lowercase: refused, not folded
+        "spiffe://brent.sightline./school/100001",       // trailing dot
+        "spiffe://.brent.sightline/school/100001",
+        "spiffe://brent.sightline:8443/school/100001",   // port
+        "spiffe://user@brent.sightline/school/100001",   // userinfo
+        "spiffe://brent.sightline/school/100001?x=1",
+        "spiffe://brent.sightline/school/100001#x",
+        "spiffe://brent.sightline/school/%31%30",
+        "spiffe://brent.sightline//school/100001",
+        "spiffe://brent.sightline/school/..",
+        "spiffe://brent.sightline/school/1\u{0}",
+        "spiffe://brent.sightlin\u{0435}/school/100001",  // Cyrillic e
         "",
     ])
     func refused(_ uri: String) {

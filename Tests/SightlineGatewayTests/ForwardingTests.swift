@@ -105,7 +105,7 @@ struct ForwardingTests {
     @Test func encompassNoticeReachesTheCurrentSchoolByItsOwnReference() async throws {
         let port = Self.freePort()
         let p = try Self.partnership(schoolPort: port); defer { p.remove() }
-        let school = try p.identity(TestPartnership.id(.school, "100001"))
+        let school = try p.identity(TestPartnership.id(.school, "100001"), serves: true)
         let police = try p.identity(TestPartnership.id(.police, "MPS"))
         let receiver = try Receiver(identity: school, port: port, out: p.dir + "/school-inbox.ndjson"); defer { receiver.stop() }
         try await receiver.waitListening(port: port)
@@ -141,7 +141,7 @@ struct ForwardingTests {
         let port = Self.freePort()
         let p = try Self.partnership(schoolPort: port); defer { p.remove() }
         p.config.forwarding.pollIntervalMilliseconds = 30_000  // only the doorbell can deliver in time
-        let school = try p.identity(TestPartnership.id(.school, "100001"))
+        let school = try p.identity(TestPartnership.id(.school, "100001"), serves: true)
         let police = try p.identity(TestPartnership.id(.police, "MPS"))
         let receiver = try Receiver(identity: school, port: port, out: p.dir + "/school-inbox.ndjson"); defer { receiver.stop() }
         try await receiver.waitListening(port: port)
@@ -159,7 +159,7 @@ struct ForwardingTests {
         let port = Self.freePort()
         let p = try Self.partnership(schoolPort: port); defer { p.remove() }
         p.config.forwarding.pollIntervalMilliseconds = 30_000
-        let school = try p.identity(TestPartnership.id(.school, "100001"))
+        let school = try p.identity(TestPartnership.id(.school, "100001"), serves: true)
         let police = try p.identity(TestPartnership.id(.police, "MPS"))
         let receiver = try Receiver(identity: school, port: port, out: p.dir + "/school-inbox.ndjson"); defer { receiver.stop() }
         try await receiver.waitListening(port: port)
@@ -167,7 +167,11 @@ struct ForwardingTests {
             _ = try await gw.request(school, "POST", "/v1/submissions", body: Self.enrolment())
             let batch = (1...20).map { Self.incident("MPS-\($0)") }
             _ = try await gw.request(police, "POST", "/v1/submissions", body: Data(ndjson: batch))
-            try await Self.waitUntil(10) { try receiver.stored().count == 20 }
+            do { try await Self.waitUntil(10) { try receiver.stored().count == 20 } } catch {
+                let forwards = try await gw.state.store.forwards(state: nil, limit: 30)
+                Issue.record("stored \(try receiver.stored().count) of 20: \(forwards.map { "\($0.state) attempts \($0.attempts) \($0.lastError ?? "")" })")
+                throw error
+            }
             #expect(try receiver.stored().compactMap { $0["forwardId"]?.stringValue }.count == 20)
         }
     }
@@ -175,7 +179,7 @@ struct ForwardingTests {
     @Test func recipientDownThenUpGetsEverythingOnceInOrder() async throws {
         let port = Self.freePort()
         let p = try Self.partnership(schoolPort: port); defer { p.remove() }
-        let school = try p.identity(TestPartnership.id(.school, "100001"))
+        let school = try p.identity(TestPartnership.id(.school, "100001"), serves: true)
         let police = try p.identity(TestPartnership.id(.police, "MPS"))
         try await p.withGateway { gw in
             _ = try await gw.request(school, "POST", "/v1/submissions", body: Self.enrolment())
@@ -197,7 +201,7 @@ struct ForwardingTests {
     @Test func aRecipientThatAlways500sIsDeadLetteredThenRetriedByAnOperator() async throws {
         let port = Self.freePort()
         let p = try Self.partnership(schoolPort: port, maxAttempts: 3); defer { p.remove() }
-        let school = try p.identity(TestPartnership.id(.school, "100001"))
+        let school = try p.identity(TestPartnership.id(.school, "100001"), serves: true)
         let police = try p.identity(TestPartnership.id(.police, "MPS"))
         try await p.withGateway { gw in
             _ = try await gw.request(school, "POST", "/v1/submissions", body: Self.enrolment())
@@ -243,8 +247,8 @@ struct ForwardingTests {
     @Test func aReceiverPresentingTheWrongCertificateGetsNothing() async throws {
         let port = Self.freePort()
         let p = try Self.partnership(schoolPort: port); defer { p.remove() }
-        let school = try p.identity(TestPartnership.id(.school, "100001"))
-        let otherSchool = try p.identity(TestPartnership.id(.school, "100002"))
+        let school = try p.identity(TestPartnership.id(.school, "100001"), serves: true)
+        let otherSchool = try p.identity(TestPartnership.id(.school, "100002"), serves: true)
         let police = try p.identity(TestPartnership.id(.police, "MPS"))
         // Another participant's (valid) certificate at school/100001's endpoint.
         let impostor = try Receiver(identity: otherSchool, port: port, out: p.dir + "/impostor.ndjson"); defer { impostor.stop() }
@@ -289,7 +293,7 @@ struct ForwardingTests {
 
     @Test func anOverdueForwardRaisesAMetricAndAnAuditEntry() async throws {
         let p = try Self.partnership(schoolPort: Self.freePort()); defer { p.remove() }
-        let school = try p.identity(TestPartnership.id(.school, "100001"))
+        let school = try p.identity(TestPartnership.id(.school, "100001"), serves: true)
         let police = try p.identity(TestPartnership.id(.police, "MPS"))
         try await p.withGateway { gw in
             _ = try await gw.request(school, "POST", "/v1/submissions", body: Self.enrolment())
@@ -306,7 +310,7 @@ struct ForwardingTests {
     @Test func aRecipientRemovedWhileForwardsAreQueuedReceivesNothing() async throws {
         let port = Self.freePort()
         let p = try Self.partnership(schoolPort: port); defer { p.remove() }
-        let school = try p.identity(TestPartnership.id(.school, "100001"))
+        let school = try p.identity(TestPartnership.id(.school, "100001"), serves: true)
         let police = try p.identity(TestPartnership.id(.police, "MPS"))
         try await p.withGateway { gw in
             _ = try await gw.request(school, "POST", "/v1/submissions", body: Self.enrolment())

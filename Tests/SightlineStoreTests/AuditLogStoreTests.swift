@@ -163,6 +163,8 @@ struct AuditLogStoreTests {
             leaves = try await queue.read { db in try Data.fetchAll(db, sql: "SELECT leaf_hash FROM audit_entry ORDER BY idx") }
             try queue.close()
         }
+        // Made by GRDB directly, so with the umask's mode: the store would refuse it (chmod 600 first).
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
         let store = try SQLiteStore(path: path)
         #expect(try await store.auditTreeHead() == AuditTreeHead(size: 100, rootHash: MerkleHash.root(of: leaves)))
         let index = try await store.appendAudit(AuditLogFixture.entry(100))

@@ -55,13 +55,21 @@ public struct PartnershipCA: Sendable {
     public var certificatePEM: String { (try? certificate.serializeAsPEM().pemString) ?? "" }
     public var privateKeyPEM: String { privateKey.pemRepresentation }
 
+    /// Writes `ca.pem` and `ca-key.pem` (0600) into `directory`. The key signs every identity of the
+    /// partnership: outside dev mode it belongs offline, never on the gateway host.
+    public func write(to directory: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try Data(certificatePEM.utf8).write(to: URL(fileURLWithPath: directory + "/ca.pem"))
+        try OwnerOnlyFile.write(Data(privateKeyPEM.utf8), to: directory + "/ca-key.pem", what: "CA private key")
+    }
+
     /// A participant's certificate carrying `spiffe://<domain>/<role>/<id>`: clientAuth to call the
-    /// gateway, serverAuth because a participant may also receive pushed forwards
-    /// (`sightline partner listen` serves with it).
-    public func issueParticipant(_ identity: ParticipantIdentity, now: Date = Date(), validityDays: Int = 397,
+    /// gateway; serverAuth only if it `serves`, i.e. receives pushed forwards (`sightline partner
+    /// listen`). A certificate that cannot serve cannot pose as a TLS server to anyone in the partnership.
+    public func issueParticipant(_ identity: ParticipantIdentity, serves: Bool = false, now: Date = Date(), validityDays: Int = 397,
                                  notValidBefore: Date? = nil, notValidAfter: Date? = nil) throws -> IssuedIdentity {
         try issue(commonName: identity.shortName, sans: [.uniformResourceIdentifier(identity.uri)],
-                  usages: [.clientAuth, .serverAuth], now: now, validityDays: validityDays,
+                  usages: serves ? [.clientAuth, .serverAuth] : [.clientAuth], now: now, validityDays: validityDays,
                   notValidBefore: notValidBefore, notValidAfter: notValidAfter)
     }
 
@@ -96,17 +104,6 @@ public struct PartnershipCA: Sendable {
             extensions: extensions, issuerPrivateKey: .init(privateKey))
         return IssuedIdentity(certificatePEM: try cert.serializeAsPEM().pemString, privateKeyPEM: key.pemRepresentation)
     }
-
-    /// The SPIFFE identity in a certificate's URI SAN, if it carries exactly one that parses.
-    public static func participantIdentity(inDER der: [UInt8]) -> ParticipantIdentity? {
-        guard let cert = try? Certificate(derEncoded: der),
-              let sans = try? cert.extensions.subjectAlternativeNames else { return nil }
-        let identities = sans.compactMap { name -> ParticipantIdentity? in
-            if case .uniformResourceIdentifier(let uri) = name { return ParticipantIdentity(uri: uri) }
-            return nil
-        }
-        return identities.count == 1 ? identities[0] : nil
-    }
 }
 
 /// Writes identity files (cert.pem, key.pem at mode 0600, ca.pem): the layout `--identity` reads.
@@ -116,7 +113,6 @@ public enum IdentityDirectory {
         try fm.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         try Data(identity.certificatePEM.utf8).write(to: URL(fileURLWithPath: directory + "/cert.pem"))
         try Data(caPEM.utf8).write(to: URL(fileURLWithPath: directory + "/ca.pem"))
-        let keyPath = directory + "/key.pem"
-        fm.createFile(atPath: keyPath, contents: Data(identity.privateKeyPEM.utf8), attributes: [.posixPermissions: 0o600])
+        try OwnerOnlyFile.write(Data(identity.privateKeyPEM.utf8), to: directory + "/key.pem", what: "private key")
     }
 }

@@ -52,11 +52,13 @@ final class TestPartnership: @unchecked Sendable {
         if let maxBodyBytes { config.limits.maxBodyBytes = maxBodyBytes }
     }
 
-    /// Writes an identity directory for `identity`, issued by this partnership's CA unless told otherwise.
-    func identity(_ identity: ParticipantIdentity, issuer: PartnershipCA? = nil, notValidBefore: Date? = nil, notValidAfter: Date? = nil) throws -> String {
+    /// Writes an identity directory for `identity`, issued by this partnership's CA unless told
+    /// otherwise; `serves` adds serverAuth, for a participant that runs `sightline partner listen`.
+    func identity(_ identity: ParticipantIdentity, issuer: PartnershipCA? = nil, serves: Bool = false,
+                  notValidBefore: Date? = nil, notValidAfter: Date? = nil) throws -> String {
         let issuer = issuer ?? ca
         let path = "\(dir)/identities/\(identity.role.rawValue)-\(identity.id)-\(UUID().uuidString.prefix(6))"
-        let issued = try issuer.issueParticipant(identity, notValidBefore: notValidBefore, notValidAfter: notValidAfter)
+        let issued = try issuer.issueParticipant(identity, serves: serves, notValidBefore: notValidBefore, notValidAfter: notValidAfter)
         // ca.pem is always this partnership's CA: it is what the client uses to verify the gateway.
         try IdentityDirectory.write(issued, caPEM: ca.certificatePEM, to: path)
         return path
@@ -136,9 +138,9 @@ struct LogCaptureHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
-        let all = self.metadata.merging(metadata ?? [:]) { $1 }
-        capture.append("\(level) \(message) \(all.map { "\($0)=\($1)" }.sorted().joined(separator: " "))")
+    func log(event: LogEvent) {
+        let all = self.metadata.merging(event.metadata ?? [:]) { $1 }
+        capture.append("\(event.level) \(event.message) \(all.map { "\($0)=\($1)" }.sorted().joined(separator: " "))")
     }
 }
 
