@@ -14,6 +14,8 @@ public final class GatewayState: Sendable {
     public let sealer: Sealer
     /// Keyed digests of what agencies send (bodies, idempotency keys) for the audit log and logs.
     public let digester: RequestDigester
+    /// The core matcher with the policy's weights, and how the store opens sealed material.
+    public let linkage: LinkageContext
     /// Signs audit checkpoints with the key file's audit key (never exposed beyond it).
     public let checkpoints: CheckpointSigner
     public let metrics: GatewayMetrics
@@ -35,6 +37,9 @@ public final class GatewayState: Sendable {
         self.pseudonymiser = Pseudonymiser(keys: keys)
         self.sealer = Sealer(keys: keys)
         self.digester = RequestDigester(keys: keys)
+        let sealer = self.sealer
+        self.linkage = LinkageContext(matcher: SubjectMatcher(model: policy.linkage),
+                                      openMaterial: { sealed in (try? sealer.open(sealed)).flatMap { ComparisonMaterial(encoded: $0) } })
         self.checkpoints = CheckpointSigner(store: store, signingKey: keys.auditSigningKey,
                                             origin: config.audit.origin(trustDomain: participants.trustDomain), now: now)
         self.metrics = GatewayMetrics()

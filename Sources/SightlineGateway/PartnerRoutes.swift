@@ -66,20 +66,30 @@ struct PartnerRoutes {
         case .failure(let problem):
             throw APIError.badRequest("identifiers\(problem.field.isEmpty ? "" : "." + problem.field): \(problem.reason)")
         }
-        let found = try await state.store.findSubject(keys: state.pseudonymiser.linkageKeys(for: ids))
-        guard case .found(let subject, let basis) = found else {
+        // The same matcher as ingestion, on the same candidates: a child a record would join is the child a match finds.
+        let keyer = state.pseudonymiser.comparison
+        let material = keyer.material(ids)
+        let found = try await state.store.linkageCandidates(
+            strongKeys: state.pseudonymiser.linkageKeys(for: ids).filter(\.basis.isStrong).map(\.digest),
+            blockingKeys: keyer.blockingKeys(ids, forQuery: true).map(\.digest),
+            nameTokens: [material.given?.exact, material.family?.exact].compactMap { $0 }, open: state.linkage.openMaterial)
+        let decision = state.linkage.matcher.decide(
+            SubjectMatcher.Record(material: material, source: "match:\(actor)", kind: .schoolEnrolment, referenceKey: Data()),
+            candidates: found.records, strongHits: found.strongHits, frequency: { found.frequencies[$0] })
+        guard case .join(let subject, let basisName, let score, _) = decision else {
             state.metrics.matchMisses.increment()
             try await state.store.appendAudit(AuditEntry(time: state.now(), actor: actor, action: "match", purpose: purpose.name,
                                                          policyVersion: state.policy.version, decision: .deny, rule: "match-no-subject",
                                                          requestDigest: digest))
             throw APIError.notFound("no child matches these identifiers")
         }
+        let matchedBy = basisName == "score" ? "score:\(String(format: "%.1f", score.total)) \(score.explanation)" : basisName
         let view = try await view(subject: subject, purpose: purpose, context)
         state.metrics.matchHits.increment()
         try await state.store.appendAudit(AuditEntry(time: state.now(), actor: actor, action: "match", purpose: purpose.name,
                                                      policyVersion: state.policy.version, decision: .allow, rule: "purpose:\(purpose.name)",
-                                                     subjects: [subject], requestDigest: digest, detail: ["linkedBy": basis.rawValue]))
-        return try json(MatchResponse(pseudonym: view.pseudonym, matchedBy: basis.rawValue, view: view))
+                                                     subjects: [subject], requestDigest: digest, detail: ["linkedBy": matchedBy]))
+        return try json(MatchResponse(pseudonym: view.pseudonym, matchedBy: matchedBy, view: view))
     }
 
     struct MatchResponse: Encodable {

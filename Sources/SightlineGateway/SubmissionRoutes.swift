@@ -79,7 +79,7 @@ struct SubmissionRoutes {
                                      sealer: sealer, digester: digester, source: participant, now: receivedAt)
         var commit = SubmissionCommit(
             id: submissionID, participant: participant.shortName, idempotencyKey: key, bodyDigest: bodyDigest,
-            receivedAt: receivedAt, records: plan.kept,
+            receivedAt: receivedAt, records: plan.kept, linkage: state.linkage,
             buildAudit: { outcomes in Self.auditEntry(plan, outcomes: outcomes, submissionID: submissionID, actor: participant.shortName,
                                                       time: receivedAt, policyVersion: policyVersion, bodyDigest: bodyDigest) },
             buildReceipt: { outcomes, auditIndex in

@@ -15,6 +15,15 @@ extension SQLiteStore {
         }
     }
 
+    public func linkageCandidates(strongKeys: [Data], blockingKeys: [Data], nameTokens: [UInt64],
+                                  open: @escaping @Sendable (Data) -> ComparisonMaterial?) async throws -> LinkageCandidates {
+        try await pool.read { db in
+            let (records, strong) = try SubjectLinker.candidates(db, strongKeys: strongKeys, blockingKeys: blockingKeys, source: "",
+                                                                 kind: .schoolEnrolment, referenceKey: Data(), open: open)
+            return LinkageCandidates(records: records, strongHits: strong, frequencies: try SubjectLinker.frequencies(db, tokens: nameTokens))
+        }
+    }
+
     static let recordColumns = "subject_id, kind, source, observed_at, fields, birth_year_month, postcode_district, linked_by"
 
     static func subjectRecord(_ row: Row) -> SubjectRecord? {
@@ -50,6 +59,10 @@ extension SQLiteStore {
         try await pool.read { db in
             var out = Set<Int64>()
             for row in try Row.fetchAll(db, sql: "SELECT subject_a, subject_b FROM subject_conflict") {
+                out.insert(row["subject_a"]); out.insert(row["subject_b"])
+            }
+            // A pair waiting for the steward: either child may be the other.
+            for row in try Row.fetchAll(db, sql: "SELECT subject_a, subject_b FROM review_pair WHERE status = 'pending'") {
                 out.insert(row["subject_a"]); out.insert(row["subject_b"])
             }
             return out

@@ -139,6 +139,7 @@ public final class SQLiteStore: SightlineStore {
         // Later parts of the schema live beside the code that uses them; order matters.
         registerAuditMigrations(&m)
         registerOutboxMigrations(&m)
+        SubjectLinker.registerMigrations(&m)
         return m
     }
 
@@ -153,10 +154,12 @@ public final class SQLiteStore: SightlineStore {
             var outcomes: [RecordOutcome] = []
             outcomes.reserveCapacity(s.records.count)
             let received = s.receivedAt.timeIntervalSince1970
-            let linker = SubjectLinker(db: db, time: received)
+            let linker = SubjectLinker(db: db, time: received, linkage: s.linkage)
             for record in s.records {
-                let decision = try linker.link(record)
-                outcomes.append(try Self.upsert(db, record, decision: decision, source: s.participant, submissionID: s.id, at: received))
+                let decision = try linker.link(record, source: s.participant)
+                let outcome = try Self.upsert(db, record, decision: decision, source: s.participant, submissionID: s.id, at: received)
+                if outcome.change == .created { try SubjectLinker.countNames(db, record.material) }
+                outcomes.append(outcome)
             }
             let index = try Self.append(db, s.buildAudit(outcomes))
             let receipt = try s.buildReceipt(outcomes, index)
@@ -183,19 +186,19 @@ public final class SQLiteStore: SightlineStore {
             db.cachedStatement(sql: "SELECT id FROM record WHERE source = ? AND kind = ? AND reference_key = ?"),
             arguments: [source, r.kind.rawValue, r.referenceKey])
         let args: StatementArguments = [subject, submissionID, r.observedAt.timeIntervalSince1970, time, r.birthYearMonth, r.postcodeDistrict, fields,
-                                        decision.linkedBy, r.birthDateKey, r.sealedReference]
+                                        decision.linkedBy, r.birthDateKey, r.sealedReference, r.sealedMaterial]
         if let id = existing {
             try db.cachedStatement(sql: """
                 UPDATE record SET subject_id = ?, submission_id = ?, observed_at = ?, received_at = ?,
-                  birth_year_month = ?, postcode_district = ?, fields = ?, linked_by = ?, dob_key = ?, sealed_ref = ? WHERE id = ?
+                  birth_year_month = ?, postcode_district = ?, fields = ?, linked_by = ?, dob_key = ?, sealed_ref = ?, material = ? WHERE id = ?
                 """).execute(arguments: args + [id])
-            return RecordOutcome(subjectID: subject, change: .updated, linkedBy: decision.linkedBy, merges: decision.merges, conflicts: decision.conflicts)
+            return RecordOutcome(subjectID: subject, change: .updated, linkedBy: decision.linkedBy, merges: decision.merges, conflicts: decision.conflicts, reviews: decision.reviews.count)
         }
         try db.cachedStatement(sql: """
-            INSERT INTO record (subject_id, submission_id, observed_at, received_at, birth_year_month, postcode_district, fields, linked_by, dob_key, sealed_ref, kind, source, reference_key)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO record (subject_id, submission_id, observed_at, received_at, birth_year_month, postcode_district, fields, linked_by, dob_key, sealed_ref, material, kind, source, reference_key)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """).execute(arguments: args + [r.kind.rawValue, source, r.referenceKey])
-        return RecordOutcome(subjectID: subject, change: .created, linkedBy: decision.linkedBy, merges: decision.merges, conflicts: decision.conflicts)
+        return RecordOutcome(subjectID: subject, change: .created, linkedBy: decision.linkedBy, merges: decision.merges, conflicts: decision.conflicts, reviews: decision.reviews.count)
     }
 
     /// Appends inside the caller's transaction: the entry, the Merkle nodes it completes (O(log n)

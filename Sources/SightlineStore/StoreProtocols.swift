@@ -10,6 +10,8 @@ public struct SubmissionCommit: Sendable {
     public let bodyDigest: String
     public let receivedAt: Date
     public let records: [PseudonymisedRecord]
+    /// The core matcher and how to open sealed comparison material.
+    public let linkage: LinkageContext
     public let buildAudit: @Sendable (_ outcomes: [RecordOutcome]) -> AuditEntry
     public let buildReceipt: @Sendable (_ outcomes: [RecordOutcome], _ auditIndex: Int64) throws -> Data
     /// Plans forwards from the linked records; they are written to the outbox in the same transaction.
@@ -18,11 +20,11 @@ public struct SubmissionCommit: Sendable {
     public var planForwards: (@Sendable (_ records: [PseudonymisedRecord], _ outcomes: [RecordOutcome], _ lookup: any ForwardLookup) throws -> [NewForward])? = nil
 
     public init(id: String, participant: String, idempotencyKey: String, bodyDigest: String, receivedAt: Date,
-                records: [PseudonymisedRecord],
+                records: [PseudonymisedRecord], linkage: LinkageContext,
                 buildAudit: @escaping @Sendable ([RecordOutcome]) -> AuditEntry,
                 buildReceipt: @escaping @Sendable ([RecordOutcome], Int64) throws -> Data) {
         self.id = id; self.participant = participant; self.idempotencyKey = idempotencyKey
-        self.bodyDigest = bodyDigest; self.receivedAt = receivedAt; self.records = records
+        self.bodyDigest = bodyDigest; self.receivedAt = receivedAt; self.records = records; self.linkage = linkage
         self.buildAudit = buildAudit; self.buildReceipt = buildReceipt
     }
 }
@@ -38,6 +40,8 @@ public struct RecordOutcome: Sendable {
     public let merges: [SubjectMerge]
     /// Links refused because identifiers disagree (same UPN, different date of birth).
     public let conflicts: [SubjectConflict]
+    /// Pairs sent to the steward's review queue while linking this record.
+    public var reviews: Int = 0
 }
 
 public enum SubmissionCommitResult: Sendable {
@@ -85,6 +89,10 @@ public protocol SightlineStore: ForwardOutbox {
     /// The subject whose linkage keys match, strongest key first; name + DOB keys marked
     /// ambiguous are not used.
     func findSubject(keys: [LinkageKey]) async throws -> SubjectMatch
+    /// Candidates for `POST /v1/match`, found exactly as ingestion finds them, and the term
+    /// frequencies of the given name tokens: the core matcher decides.
+    func linkageCandidates(strongKeys: [Data], blockingKeys: [Data], nameTokens: [UInt64],
+                           open: @escaping @Sendable (Data) -> ComparisonMaterial?) async throws -> LinkageCandidates
     func records(ofSubject subject: Int64) async throws -> [SubjectRecord]
     /// Every subject holding a record of one of `kinds`, with all its records of those kinds.
     func records(ofKinds kinds: [RecordKind]) async throws -> [Int64: [SubjectRecord]]
@@ -93,6 +101,13 @@ public protocol SightlineStore: ForwardOutbox {
     /// Remembers pseudonyms given to recipients so that they keep resolving after merges.
     func recordIssuedPseudonyms(_ issued: [IssuedPseudonym]) async throws
     func resolvePseudonym(_ pseudonym: String, recipient: String) async throws -> Int64?
+}
+
+/// What the store found for the matcher: candidate records, the subjects sharing a strong key, name frequencies.
+public struct LinkageCandidates: Sendable {
+    public let records: [CandidateRecord]
+    public let strongHits: [Int64: String]
+    public let frequencies: [UInt64: Double]
 }
 
 public enum SubjectMatch: Sendable, Equatable {

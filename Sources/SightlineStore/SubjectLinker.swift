@@ -2,110 +2,184 @@ import Foundation
 import GRDB
 import SightlineCore
 
-/// Decides which subject (child) a new record belongs to, inside the submission's transaction.
-///
-/// - Strong keys (NHS number, UPN, NI number) join on their own.
-/// - Name + date of birth joins only when the candidate has no strong identifier of the same
-///   kind that differs from the record's (two children can share a name and birthday; they
-///   cannot share an NHS number). Otherwise the name + date of birth key is marked ambiguous
-///   and only name + date of birth + postcode district may join.
-/// - A strong key whose subject has a different date of birth is a conflict: the record becomes
-///   its own subject, and the pair is flagged as uncertain rather than merged blindly.
-/// - A record whose keys reach several compatible subjects merges them into the oldest.
+/// Applies the core matcher's decisions inside the submission's transaction: finds candidates
+/// (strong keys, then keyed blocking keys), hands them to `SubjectMatcher`, and writes what it
+/// decided. No rule of linkage lives here; the store only finds and applies.
 struct SubjectLinker {
     let db: Database
     let time: Double
+    let linkage: LinkageContext
+
+    /// A blocking key shared by more subjects than this says nothing (a common name on a common
+    /// date): it is skipped, so that the work per record does not grow with the population.
+    static let maxSubjectsPerBlockingKey = 64
+    /// Records of one candidate compared; the most recent first (attendance repeats identifiers).
+    static let maxRecordsPerCandidate = 24
 
     struct Decision {
         var subject: Int64
-        /// The key basis that joined the record to an existing subject, or "new".
+        /// How the record joined: "nhs", "upn", "reference", "score:23.4 given=exact,...", or "new".
         var linkedBy: String
         var merges: [SubjectMerge] = []
         var conflicts: [SubjectConflict] = []
+        var reviews: [ReviewPair] = []
     }
 
-    func link(_ record: PseudonymisedRecord) throws -> Decision {
-        let find = try db.cachedStatement(sql: "SELECT subject_id FROM linkage_key WHERE digest = ?")
-        let isAmbiguous = try db.cachedStatement(sql: "SELECT 1 FROM ambiguous_key WHERE digest = ?")
-        var candidates: [(subject: Int64, basis: LinkageKey.Basis)] = []
-        var conflicts: [SubjectConflict] = []
-        var ambiguousNow: [LinkageKey] = []
-        for key in record.linkageKeys {
-            if !key.basis.isStrong, try Bool.fetchOne(isAmbiguous, arguments: [key.digest]) == true { continue }
-            guard let subject = try Int64.fetchOne(find, arguments: [key.digest]) else { continue }
-            if candidates.contains(where: { $0.subject == subject }) { continue }
-            if key.basis.isStrong {
-                if let dob = record.birthDateKey, try hasOtherBirthDate(subject, dob) {
-                    conflicts.append(SubjectConflict(subjectA: subject, subjectB: 0, reason: "\(key.basis.rawValue)-matches-different-date-of-birth"))
-                    continue
-                }
-            } else if try hasDifferentStrongIdentifier(subject, than: record.linkageKeys) {
-                ambiguousNow.append(key)
-                continue
-            }
-            candidates.append((subject, key.basis))
-        }
-        for key in ambiguousNow {
-            try db.cachedStatement(sql: "INSERT OR IGNORE INTO ambiguous_key (digest, basis, marked_at) VALUES (?, ?, ?)")
-                .execute(arguments: [key.digest, key.basis.rawValue, time])
-        }
-
-        var decision: Decision
-        if let survivor = candidates.min(by: { $0.subject < $1.subject }) {
-            decision = Decision(subject: survivor.subject, linkedBy: survivor.basis.rawValue)
-            for other in candidates where other.subject != survivor.subject {
-                try merge(other.subject, into: survivor.subject)
-                decision.merges.append(SubjectMerge(from: other.subject, into: survivor.subject, basis: other.basis.rawValue))
-            }
-        } else {
+    func link(_ record: PseudonymisedRecord, source: String) throws -> Decision {
+        let (candidates, strongHits) = try Self.candidates(db, strongKeys: record.linkageKeys.filter(\.basis.isStrong).map(\.digest),
+                                             blockingKeys: record.blockingKeys, source: source, kind: record.kind,
+                                             referenceKey: record.referenceKey, open: linkage.openMaterial)
+        let frequency = try Self.frequencies(db, tokens: [record.material.given?.exact, record.material.family?.exact].compactMap { $0 })
+        let decision = linkage.matcher.decide(
+            SubjectMatcher.Record(material: record.material, source: source, kind: record.kind, referenceKey: record.referenceKey),
+            candidates: candidates, strongHits: strongHits, frequency: { frequency[$0] })
+        var out: Decision
+        switch decision {
+        case .join(let subject, let basis, let score, let review):
+            out = Decision(subject: subject, linkedBy: basis == "score" ? "score:\(String(format: "%.1f", score.total)) \(score.explanation)" : basis,
+                           reviews: review)
+        case .newSubject(let review):
             try db.cachedStatement(sql: "INSERT INTO subject (created_at) VALUES (?)").execute(arguments: [time])
-            decision = Decision(subject: db.lastInsertedRowID, linkedBy: "new")
+            out = Decision(subject: db.lastInsertedRowID, linkedBy: "new", reviews: review)
         }
-        for var conflict in conflicts {
-            conflict.subjectB = decision.subject
-            try db.cachedStatement(sql: "INSERT OR IGNORE INTO subject_conflict (subject_a, subject_b, reason, found_at) VALUES (?, ?, ?, ?)")
-                .execute(arguments: [conflict.subjectA, conflict.subjectB, conflict.reason, time])
-            decision.conflicts.append(conflict)
+        for pair in out.reviews where pair.candidate != out.subject {
+            let (a, b) = (min(pair.candidate, out.subject), max(pair.candidate, out.subject))
+            guard try !Self.decidedDifferent(db, a, b) else { continue }
+            try db.cachedStatement(sql: """
+                INSERT OR IGNORE INTO review_pair (subject_a, subject_b, score, levels, reason, status, created_at)
+                VALUES (?, ?, ?, ?, ?, 'pending', ?)
+                """).execute(arguments: [a, b, pair.score.total.isFinite ? pair.score.total : nil, pair.score.explanation, pair.reason, time])
+            if pair.reason.hasSuffix("different-date-of-birth") {
+                out.conflicts.append(SubjectConflict(subjectA: a, subjectB: b, reason: pair.reason))
+            }
         }
-        // Keys the subject did not have yet are added, so later records link through any of them;
-        // a key that already names another (conflicting) subject keeps pointing there.
-        let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO linkage_key (digest, basis, subject_id) VALUES (?, ?, ?)")
-        for key in record.linkageKeys { try insert.execute(arguments: [key.digest, key.basis.rawValue, decision.subject]) }
-        return decision
+        // Keys the subject did not have yet are added, so later records find it through any of them;
+        // a strong key that already names another subject keeps pointing there.
+        let insertStrong = try db.cachedStatement(sql: "INSERT OR IGNORE INTO linkage_key (digest, basis, subject_id) VALUES (?, ?, ?)")
+        for key in record.linkageKeys where key.basis.isStrong { try insertStrong.execute(arguments: [key.digest, key.basis.rawValue, out.subject]) }
+        let insertBlocking = try db.cachedStatement(sql: "INSERT OR IGNORE INTO blocking_key (digest, subject_id) VALUES (?, ?)")
+        for key in record.blockingKeys { try insertBlocking.execute(arguments: [key, out.subject]) }
+        return out
     }
 
-    func hasOtherBirthDate(_ subject: Int64, _ dob: Data) throws -> Bool {
-        try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM record WHERE subject_id = ? AND dob_key IS NOT NULL AND dob_key != ? LIMIT 1"),
-                          arguments: [subject, dob]) == true
+    /// Counts each name token once per stored record, for term-frequency weights.
+    static func countNames(_ db: Database, _ material: ComparisonMaterial) throws {
+        let bump = try db.cachedStatement(sql: "INSERT INTO name_frequency (token, count) VALUES (?, 1) ON CONFLICT(token) DO UPDATE SET count = count + 1")
+        for token in [material.given?.exact, material.family?.exact].compactMap({ $0 }) { try bump.execute(arguments: [Int64(bitPattern: token)]) }
+        try bump.execute(arguments: [0])  // token 0: the number of named records
     }
 
-    /// Does `subject` hold an NHS number / UPN / NI number that differs from the record's one of the same kind?
-    func hasDifferentStrongIdentifier(_ subject: Int64, than keys: [LinkageKey]) throws -> Bool {
-        let strong = keys.filter(\.basis.isStrong)
-        guard !strong.isEmpty else { return false }
-        let rows = try Row.fetchAll(db.cachedStatement(sql: "SELECT basis, digest FROM linkage_key WHERE subject_id = ? AND basis IN ('nhs', 'upn', 'ni')"),
-                                    arguments: [subject])
-        for key in strong {
-            let same = rows.filter { ($0["basis"] as String) == key.basis.rawValue }
-            if !same.isEmpty && !same.contains(where: { ($0["digest"] as Data) == key.digest }) { return true }
+    static func frequencies(_ db: Database, tokens: [UInt64]) throws -> [UInt64: Double] {
+        guard !tokens.isEmpty else { return [:] }
+        let read = try db.cachedStatement(sql: "SELECT count FROM name_frequency WHERE token = ?")
+        guard let total = try Int.fetchOne(read, arguments: [0]), total >= 100 else { return [:] }  // too few to say
+        var out: [UInt64: Double] = [:]
+        for t in tokens { if let c = try Int.fetchOne(read, arguments: [Int64(bitPattern: t)]) { out[t] = Double(c) / Double(total) } }
+        return out
+    }
+
+    /// Every record (keyed material, opened) of the subjects that share a strong key or a
+    /// blocking key with the record, plus the subject holding this source's own earlier version.
+    static func candidates(_ db: Database, strongKeys: [Data], blockingKeys: [Data], source: String, kind: RecordKind,
+                           referenceKey: Data, open: (Data) -> ComparisonMaterial?) throws -> ([CandidateRecord], [Int64: String]) {
+        var subjects = Set<Int64>()
+        var strongHits: [Int64: String] = [:]
+        let strong = try db.cachedStatement(sql: "SELECT subject_id, basis FROM linkage_key WHERE digest = ?")
+        for key in strongKeys {
+            if let row = try Row.fetchOne(strong, arguments: [key]) {
+                let s: Int64 = row["subject_id"]
+                subjects.insert(s)
+                if strongHits[s] == nil { strongHits[s] = row["basis"] }
+            }
         }
-        return false
+        let blocking = try db.cachedStatement(sql: "SELECT subject_id FROM blocking_key WHERE digest = ? LIMIT \(maxSubjectsPerBlockingKey + 1)")
+        for key in blockingKeys {
+            let found = try Int64.fetchAll(blocking, arguments: [key])
+            if found.count <= maxSubjectsPerBlockingKey { subjects.formUnion(found) }
+        }
+        if let s = try Int64.fetchOne(db.cachedStatement(sql: "SELECT subject_id FROM record WHERE source = ? AND kind = ? AND reference_key = ?"),
+                                      arguments: [source, kind.rawValue, referenceKey]) {
+            subjects.insert(s)
+        }
+        let records = try db.cachedStatement(sql: """
+            SELECT source, kind, reference_key, material FROM record WHERE subject_id = ? AND material IS NOT NULL
+            ORDER BY (source = ? AND kind = ?) DESC, observed_at DESC LIMIT \(maxRecordsPerCandidate)
+            """)
+        var out: [CandidateRecord] = []
+        for subject in subjects.sorted() {
+            for row in try Row.fetchAll(records, arguments: [subject, source, kind.rawValue]) {
+                guard let k = RecordKind(rawValue: row["kind"]), let m = open(row["material"]) else { continue }
+                out.append(CandidateRecord(subject: subject, source: row["source"], kind: k, referenceKey: row["reference_key"], material: m))
+            }
+        }
+        return (out, strongHits)
+    }
+
+    static func decidedDifferent(_ db: Database, _ a: Int64, _ b: Int64) throws -> Bool {
+        try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM review_pair WHERE subject_a = ? AND subject_b = ? AND status = 'different'"),
+                          arguments: [a, b]) == true
     }
 
     /// Moves everything of `from` to `into`. Pseudonyms already issued for `from` keep resolving,
     /// now to `into`.
-    func merge(_ from: Int64, into: Int64) throws {
+    static func merge(_ db: Database, _ from: Int64, into: Int64, at time: Double) throws {
         for sql in ["UPDATE record SET subject_id = ? WHERE subject_id = ?",
-                    "UPDATE linkage_key SET subject_id = ? WHERE subject_id = ?",
+                    "UPDATE OR IGNORE linkage_key SET subject_id = ? WHERE subject_id = ?",
+                    "UPDATE OR IGNORE blocking_key SET subject_id = ? WHERE subject_id = ?",
                     "UPDATE issued_pseudonym SET subject_id = ? WHERE subject_id = ?",
-                    "UPDATE subject_conflict SET subject_a = ? WHERE subject_a = ?",
-                    "UPDATE subject_conflict SET subject_b = ? WHERE subject_b = ?"] {
+                    "UPDATE OR IGNORE subject_conflict SET subject_a = ? WHERE subject_a = ?",
+                    "UPDATE OR IGNORE subject_conflict SET subject_b = ? WHERE subject_b = ?"] {
             try db.cachedStatement(sql: sql).execute(arguments: [into, from])
+        }
+        for sql in ["DELETE FROM blocking_key WHERE subject_id = ?", "DELETE FROM subject_conflict WHERE subject_a = ? OR subject_b = ?"] {
+            try db.execute(sql: sql, arguments: sql.contains("OR") ? [from, from] : [from])
         }
         try db.cachedStatement(sql: "DELETE FROM subject_conflict WHERE subject_a = subject_b").execute()
         try db.cachedStatement(sql: "INSERT INTO subject_merge (from_subject, into_subject, merged_at) VALUES (?, ?, ?)")
             .execute(arguments: [from, into, time])
         try db.cachedStatement(sql: "DELETE FROM subject WHERE id = ?").execute(arguments: [from])
+    }
+
+    static func registerMigrations(_ m: inout DatabaseMigrator) {
+        m.registerMigration("v4-probabilistic-linkage") { db in
+            try db.execute(sql: """
+            ALTER TABLE record ADD COLUMN material BLOB;     -- AES-GCM sealed keyed comparison material (ComparisonMaterial)
+            CREATE TABLE blocking_key (
+              digest BLOB NOT NULL,             -- keyed HMAC of a multi-field combination; finds candidates, compares nothing
+              subject_id INTEGER NOT NULL,
+              PRIMARY KEY (digest, subject_id)
+            ) WITHOUT ROWID;
+            CREATE INDEX blocking_key_subject ON blocking_key(subject_id);
+            CREATE TABLE name_frequency (
+              token INTEGER PRIMARY KEY,        -- keyed token of a normalised name (0: the number of named records)
+              count INTEGER NOT NULL
+            );
+            CREATE TABLE review_pair (
+              id INTEGER PRIMARY KEY AUTOINCREMENT,
+              subject_a INTEGER NOT NULL,
+              subject_b INTEGER NOT NULL,
+              score REAL,                       -- null when a strong identifier linked the pair
+              levels TEXT NOT NULL,             -- agreement level of each field, e.g. given=exact,dob=swapped
+              reason TEXT NOT NULL,
+              status TEXT NOT NULL,             -- pending | same | different
+              created_at REAL NOT NULL,
+              decided_by TEXT,
+              decided_at REAL,
+              note BLOB,                        -- the steward's note, sealed
+              UNIQUE (subject_a, subject_b)
+            );
+            CREATE INDEX review_pair_status ON review_pair(status);
+            """)
+        }
+    }
+}
+
+/// What the linker needs from the domain: the matcher (policy weights) and how to open sealed material.
+public struct LinkageContext: Sendable {
+    public let matcher: SubjectMatcher
+    public let openMaterial: @Sendable (Data) -> ComparisonMaterial?
+    public init(matcher: SubjectMatcher, openMaterial: @escaping @Sendable (Data) -> ComparisonMaterial?) {
+        self.matcher = matcher; self.openMaterial = openMaterial
     }
 }
 

@@ -118,9 +118,10 @@ struct RecordValidatorTests {
         #expect(r.localRef == "ADM-0042")
     }
 
-    @Test("a name without a date of birth, and no NHS number or UPN, is rejected")
+    @Test("a name without a date of birth or a place, and no NHS number or UPN, is rejected")
     func nameWithoutBirthDate() throws {
         let value = Fixture.designExample.setting("identifiers.upn", to: nil).setting("identifiers.dateOfBirth", to: nil)
+            .setting("identifiers.postcode", to: nil)
         let r = try #require(rejection(value))
         #expect(r.field.hasPrefix("identifiers"))
         #expect(r.reason.contains("nhsNumber"))
@@ -132,11 +133,35 @@ struct RecordValidatorTests {
           
           arguments: [
             Fixture.designExample.setting("identifiers", to: .object([:])),
-            Fixture.designExample.setting("identifiers.upn", to: nil).setting("identifiers.dateOfBirth", to: nil),
+            Fixture.designExample.setting("identifiers.upn", to: nil).setting("identifiers.dateOfBirth", to: nil).setting("identifiers.postcode", to: nil),
+            Fixture.designExample.setting("identifiers.upn", to: nil).setting("identifiers.givenName", to: nil).setting("identifiers.postcode", to: nil),
+            Fixture.designExample.setting("identifiers.upn", to: nil).setting("identifiers.familyName", to: nil),
           ])
     func notEnoughIdentifiersField(_ value: JSONValue) throws {
         let r = try #require(rejection(value))
         #expect(r.field == "identifiers")
+    }
+
+    @Test("partial identifiers that can still identify a child are accepted", arguments: [
+        Fixture.designExample.setting("identifiers.upn", to: nil).setting("identifiers.givenName", to: nil),          // family + dob + postcode
+        Fixture.designExample.setting("identifiers.upn", to: nil).setting("identifiers.dateOfBirth", to: nil),        // names + postcode
+        Fixture.designExample.setting("identifiers.upn", to: nil).setting("identifiers.postcode", to: nil)
+            .setting("identifiers.dateOfBirth", to: nil).setting("identifiers.uprn", to: .string("000100023336956")),
+    ])
+    func partialIdentifiers(_ value: JSONValue) throws {
+        let valid = value.objectValue?["identifiers"]?.objectValue?["uprn"] == nil
+        #expect((rejection(value) == nil) == valid, "a 15-digit UPRN is refused; the others are accepted")
+    }
+
+    @Test("address and uprn are identifiers: normalised, never echoed")
+    func addressAndUPRN() throws {
+        let record = try RecordValidator(now: Fixture.now).validate(
+            Fixture.designExample.setting("identifiers.address", to: .string("Flat 2, 14 Kilburn High Rd"))
+                .setting("identifiers.uprn", to: .string("000100023336")), line: 1).get()
+        #expect(record.identifiers.uprn == "100023336")
+        #expect(record.identifiers.address == "Flat 2, 14 Kilburn High Rd")
+        let r = try #require(rejection(Fixture.designExample.setting("identifiers.uprn", to: .string("12a"))))
+        #expect(r.field == "identifiers.uprn" && !r.reason.contains("12a"))
     }
 
     @Test("a value that is not an object is rejected as a whole")

@@ -40,7 +40,7 @@ private final class AuditLogFixture: @unchecked Sendable {
                 let entry = Self.entry(i, action: "submission")
                 _ = try await store.commit(SubmissionCommit(
                     id: "sub_\(i)", participant: "school/100001", idempotencyKey: "k\(i)", bodyDigest: "body\(i)", receivedAt: entry.time,
-                    records: [], buildAudit: { _ in entry }, buildReceipt: { _, index in Data("\(index)".utf8) }))
+                    records: [], linkage: testLinkage, buildAudit: { _ in entry }, buildReceipt: { _, index in Data("\(index)".utf8) }))
             } else {
                 try await store.appendAudit(Self.entry(i))
             }
@@ -264,7 +264,7 @@ struct AuditLogStoreTests {
                                          birthYearMonth: "2014-03", birthDateKey: Data([7]), postcodeDistrict: "NW6",
                                          fields: ["practice": .string("Y12345")], droppedFields: [])
         _ = try await f.store.commit(SubmissionCommit(
-            id: "sub_r", participant: "nhs/Y12345", idempotencyKey: "r", bodyDigest: "r", receivedAt: Date(), records: [record],
+            id: "sub_r", participant: "nhs/Y12345", idempotencyKey: "r", bodyDigest: "r", receivedAt: Date(), records: [record], linkage: testLinkage,
             buildAudit: { outcomes in AuditLogFixture.entry(20, action: "submission") }, buildReceipt: { _, i in Data("\(i)".utf8) }))
         try await f.sign()
         // Entries carry internal subject ids and digests only: the records can go, the log stays whole.

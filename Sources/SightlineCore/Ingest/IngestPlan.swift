@@ -50,6 +50,13 @@ public struct IngestPlan: Sendable {
             }
             let minimisation = context.policy.ingressMinimisation(kind: record.kind)
             var p = context.pseudonymiser.pseudonymise(record, source: context.source, keptFields: minimisation.kept)
+            // The comparison material is kept sealed: at rest it shows neither tokens nor their frequencies.
+            guard let sealedMaterial = try? context.sealer.seal(p.material.encoded()) else {
+                plan.rejected.append(RecordRejection(line: line, field: "", reason: "could not be sealed; nothing of this record was kept",
+                                                     localRef: record.localRef))
+                return
+            }
+            p.sealedMaterial = sealedMaterial
             if keepsReference && record.kind == .schoolEnrolment {
                 // Kept sealed so that a forward can name the pupil in the school's own terms.
                 guard let sealed = try? context.sealer.seal(Data(record.localRef.utf8)) else {

@@ -11,10 +11,13 @@ public struct Policy: Sendable {
     /// Per kind, the fields that at least one purpose uses: everything else is dropped at ingress.
     public let fieldsInUse: [RecordKind: Set<String>]
     public let forwarding: ForwardingPolicy
+    /// Linkage weights and thresholds (Policies/linkage.yaml).
+    public let linkage: LinkageModel
 
     init(version: String, submissionRules: [SubmissionRule], purposes: [String: Purpose], legalGateways: [String: LegalGateway],
-         forwarding: ForwardingPolicy = .none) {
+         forwarding: ForwardingPolicy = .none, linkage: LinkageModel) {
         self.version = version
+        self.linkage = linkage
         self.forwarding = forwarding
         self.submissionRules = submissionRules
         self.purposes = purposes

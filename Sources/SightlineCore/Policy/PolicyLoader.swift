@@ -44,8 +44,14 @@ public enum PolicyLoader {
         if fm.fileExists(atPath: forwardingPath) {
             forwarding = try ForwardingPolicy.load(read(forwardingPath), purposes: purposes)
         }
+        let linkagePath = directory + "/linkage.yaml"
+        guard fm.fileExists(atPath: linkagePath) else {
+            throw SightlineError(.policy, "\(linkagePath): not found; linkage weights and thresholds are part of the policy")
+        }
+        let linkage = try LinkageModel.load(read(linkagePath))
         let version = "\(label)+\(Data(digest.finalize()).prefix(6).hexString)"
-        return Policy(version: version, submissionRules: rules, purposes: purposes, legalGateways: gateways, forwarding: forwarding)
+        return Policy(version: version, submissionRules: rules, purposes: purposes, legalGateways: gateways, forwarding: forwarding,
+                      linkage: linkage)
     }
 
     static func loadGateways(_ file: YAMLFile) throws(SightlineError) -> [String: LegalGateway] {

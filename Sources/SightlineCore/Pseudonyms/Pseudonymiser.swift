@@ -9,8 +9,11 @@ public struct Pseudonymiser: Sendable {
     private let linkHMAC: HMAC<SHA256>
     private let recipientHMAC: HMAC<SHA256>
     public let linkKeyID: String
+    /// Keyed comparison material and blocking keys for probabilistic linkage.
+    public let comparison: ComparisonKeyer
 
     public init(keys: KeyMaterial) {
+        comparison = ComparisonKeyer(linkKey: keys.linkKey)
         linkHMAC = HMAC<SHA256>(key: keys.linkKey)
         recipientHMAC = HMAC<SHA256>(key: keys.recipientKey)
         linkKeyID = keys.linkKeyID
@@ -34,11 +37,6 @@ public struct Pseudonymiser: Sendable {
         if let n = ids.nhsNumber { keys.append(linkageKey(.nhsNumber, n.digits)) }
         if let u = ids.upn { keys.append(linkageKey(.upn, u.value)) }
         if let n = ids.niNumber { keys.append(linkageKey(.niNumber, n.value)) }
-        if let g = ids.givenName, let f = ids.familyName, let d = ids.dateOfBirth {
-            let nameDob = "\(g)|\(f)|\(d)"
-            keys.append(linkageKey(.nameAndBirthDate, nameDob))
-            if let p = ids.postcode { keys.append(linkageKey(.nameBirthDateAndDistrict, "\(nameDob)|\(p.district)")) }
-        }
         return keys
     }
 
@@ -70,17 +68,20 @@ public struct Pseudonymiser: Sendable {
             birthDateKey: ids.dateOfBirth.map { mac(linkHMAC, domain: "dob", $0.description) },
             postcodeDistrict: ids.postcode?.district,
             fields: fields,
-            droppedFields: dropped.sorted())
+            droppedFields: dropped.sorted(),
+            material: comparison.material(ids),
+            blockingKeys: comparison.blockingKeys(ids, forQuery: true).map(\.digest))
     }
 }
 
 /// A record as it may be stored: no identifier values, only keys and coarse attributes.
 public struct PseudonymisedRecord: Sendable {
     public init(kind: RecordKind, referenceKey: Data, observedAt: Date, linkageKeys: [LinkageKey], birthYearMonth: String?,
-                birthDateKey: Data?, postcodeDistrict: String?, fields: [String: JSONValue], droppedFields: [String]) {
+                birthDateKey: Data?, postcodeDistrict: String?, fields: [String: JSONValue], droppedFields: [String],
+                material: ComparisonMaterial = .init(), blockingKeys: [Data] = []) {
         self.kind = kind; self.referenceKey = referenceKey; self.observedAt = observedAt; self.linkageKeys = linkageKeys
         self.birthYearMonth = birthYearMonth; self.birthDateKey = birthDateKey; self.postcodeDistrict = postcodeDistrict
-        self.fields = fields; self.droppedFields = droppedFields
+        self.fields = fields; self.droppedFields = droppedFields; self.material = material; self.blockingKeys = blockingKeys
     }
 
     public let kind: RecordKind
@@ -100,4 +101,9 @@ public struct PseudonymisedRecord: Sendable {
     /// The source's own reference, sealed (AES-GCM), kept only where a forward must name the
     /// child in the source's terms (a school's admission number for Operation Encompass).
     public var sealedReference: Data? = nil
+    /// Keyed comparison material (in memory) and its sealed form (at rest).
+    public let material: ComparisonMaterial
+    public var sealedMaterial: Data? = nil
+    /// Keyed blocking keys: how later records find this one's subject as a candidate.
+    public let blockingKeys: [Data]
 }

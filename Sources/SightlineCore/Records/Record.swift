@@ -20,10 +20,33 @@ public struct SubjectIdentifiers: Sendable {
     public var familyName: String?
     public var dateOfBirth: CivilDate?
     public var postcode: Postcode?
+    /// First line of the address (house number or name, street), as given; compared in keyed form only.
+    public var address: String?
+    /// Unique Property Reference Number, 1-12 digits, without leading zeros.
+    public var uprn: String?
+    /// Each part of a multi-part name, normalised ("Okonkwo-Marsh": okonkwo, marsh).
+    public var givenNameParts: [String] = []
+    public var familyNameParts: [String] = []
 
     public init() {}
 
     public var hasNameAndBirthDate: Bool { givenName != nil && familyName != nil && dateOfBirth != nil }
+
+    /// The combinations of identifiers a record may carry, strongest first. A record with none of
+    /// them could never be linked to a child with confidence, and is refused:
+    /// - an NHS number or a UPN: each names one child;
+    /// - family name and date of birth, with a given name, postcode, address or UPRN: enough to
+    ///   score against candidates (a record without a given name links only when the rest agrees);
+    /// - given and family name with a postcode, address or UPRN, without a date of birth: links
+    ///   only on a place that agrees, and weighs less.
+    public var acceptedCombination: String? {
+        if nhsNumber != nil { return "nhs" }
+        if upn != nil { return "upn" }
+        let place = postcode != nil || address != nil || uprn != nil
+        if familyName != nil && dateOfBirth != nil && (givenName != nil || place) { return "family+dob" }
+        if givenName != nil && familyName != nil && place { return "names+place" }
+        return nil
+    }
 }
 
 /// Why a record (or one of its fields) was refused. Never carries the offending value: a value

@@ -12,7 +12,9 @@ public struct RecordValidator: Sendable {
     public static let maxLocalRefLength = 64
     public static let maxNameLength = 100
     static let topLevelKeys: Set<String> = ["kind", "localRef", "observedAt", "identifiers", "fields"]
-    public static let identifierNames: Set<String> = ["nhsNumber", "upn", "niNumber", "givenName", "familyName", "dateOfBirth", "postcode"]
+    public static let identifierNames: Set<String> = ["nhsNumber", "upn", "niNumber", "givenName", "familyName", "dateOfBirth", "postcode",
+                                                      "address", "uprn"]
+    public static let maxAddressLength = 200
     static var identifierKeys: Set<String> { identifierNames }
 
     public init(now: Date = Date()) { self.now = now }
@@ -99,7 +101,8 @@ public struct RecordValidator: Sendable {
                 guard s.utf8.count <= Self.maxNameLength else { return .failure(Problem(field: key, reason: "longer than \(Self.maxNameLength) bytes of UTF-8")) }
                 let n = NameNormaliser.normalise(s)
                 guard !n.isEmpty else { return .failure(Problem(field: key, reason: "contains no letters")) }
-                if key == "givenName" { ids.givenName = n } else { ids.familyName = n }
+                let parts = s.split { $0 == " " || $0 == "-" }.map { NameNormaliser.normalise(String($0)) }.filter { !$0.isEmpty }
+                if key == "givenName" { ids.givenName = n; ids.givenNameParts = parts } else { ids.familyName = n; ids.familyNameParts = parts }
             }
             if let s = try text("dateOfBirth").get() {
                 guard let d = CivilDate(iso: s) else { return .failure(Problem(field: "dateOfBirth", reason: "not a date in the form YYYY-MM-DD")) }
@@ -112,11 +115,26 @@ public struct RecordValidator: Sendable {
                 guard let p = Postcode(s) else { return .failure(Problem(field: "postcode", reason: "not a UK postcode such as SW1A 1AA")) }
                 ids.postcode = p
             }
+            if let s = try text("address").get() {
+                guard s.utf8.count <= Self.maxAddressLength else { return .failure(Problem(field: "address", reason: "longer than \(Self.maxAddressLength) bytes of UTF-8")) }
+                guard s.contains(where: \.isLetter) else { return .failure(Problem(field: "address", reason: "the first line of an address has a street or house name")) }
+                ids.address = s
+            }
+            switch raw["uprn"] {
+            case nil, .null?: break
+            case .string(let s)?:
+                guard let u = Self.uprn(s) else { return .failure(Problem(field: "uprn", reason: "not a UPRN: 1 to 12 digits")) }
+                ids.uprn = u
+            case .number(let n)?:
+                guard n >= 1, n < 1e12, n == n.rounded(), let u = Self.uprn(String(Int64(n))) else { return .failure(Problem(field: "uprn", reason: "not a UPRN: 1 to 12 digits")) }
+                ids.uprn = u
+            case let other?: return .failure(Problem(field: "uprn", reason: "must be a string of digits, found \(other.typeName)"))
+            }
         } catch {
             return .failure(error)
         }
-        guard ids.nhsNumber != nil || ids.upn != nil || ids.hasNameAndBirthDate else {
-            return .failure(Problem(field: "", reason: "needs nhsNumber or upn, or givenName + familyName + dateOfBirth"))
+        guard ids.acceptedCombination != nil else {
+            return .failure(Problem(field: "", reason: "cannot identify a child: needs nhsNumber or upn; or familyName + dateOfBirth with givenName, postcode, address or uprn; or givenName + familyName with postcode, address or uprn"))
         }
         return .success(ids)
     }
@@ -223,5 +241,13 @@ public struct RecordValidator: Sendable {
         guard u.count == 6 else { return false }
         let first = u[0] | 0x20
         return first >= UInt8(ascii: "a") && first <= UInt8(ascii: "z") && u[1...].allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+    }
+
+    /// "000012345678" -> "12345678": digits only, 1-12 of them, not all zeros.
+    static func uprn(_ text: String) -> String? {
+        let t = text.trimmingCharacters(in: .whitespaces)
+        guard (1...12).contains(t.utf8.count), t.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+        let stripped = String(t.drop { $0 == "0" })
+        return stripped.isEmpty ? nil : stripped
     }
 }

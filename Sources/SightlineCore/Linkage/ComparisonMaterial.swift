@@ -1,0 +1,266 @@
+import Crypto
+import Foundation
+
+/// What fuzzy comparison needs of one record's identifiers, derived while the raw values are in
+/// memory at ingestion and kept only in this keyed form. Every value is the first 8 bytes of
+/// HMAC-SHA256 under the link key with a domain of its own; nothing here can be turned back into
+/// a name, a date or a postcode without that key. At rest the whole material is sealed (AES-GCM),
+/// so the database shows neither tokens nor how often they repeat (see docs/linkage-threat-model.md).
+///
+/// "One edit apart" is decided without the letters: the keyed deletion neighbourhood of a name
+/// (the name with each letter in turn deleted) shares a token with another name's exactly when
+/// the two differ by one insertion, deletion, substitution or swap of neighbouring letters.
+public struct ComparisonMaterial: Sendable, Equatable {
+    public struct Name: Sendable, Equatable {
+        public var exact: UInt64
+        public var phonetic: UInt64
+        /// The name with each letter deleted in turn: one edit apart <=> a shared token.
+        public var neighbourhood: [UInt64]
+        /// Each part of a double-barrelled or multi-part name ("OKONKWO-MARSH": OKONKWO, MARSH).
+        public var parts: [UInt64]
+        /// Known-variant groups (given names: MOHAMMED ~ MUHAMMAD, ALEX ~ ALEXANDER).
+        public var variants: [UInt64]
+    }
+    public struct BirthDate: Sendable, Equatable {
+        public var exact: UInt64
+        /// The date with day and month exchanged, when that is a date too.
+        public var swapped: UInt64?
+        /// YYYYMMDD with digit i masked, i = 0...7: one digit apart <=> the same token at one i.
+        public var masked: [UInt64]
+    }
+    public struct Place: Sendable, Equatable {
+        public var unit: UInt64
+        public var sector: UInt64
+        public var district: UInt64
+        public var neighbourhood: [UInt64]
+    }
+    public struct Address: Sendable, Equatable {
+        public var exact: UInt64
+        public var number: UInt64?
+        public var street: UInt64?
+        public var streetNeighbourhood: [UInt64]
+    }
+
+    public var given: Name?
+    public var family: Name?
+    public var birthDate: BirthDate?
+    public var postcode: Place?
+    public var address: Address?
+    public var uprn: UInt64?
+    public var nhs: UInt64?
+    public var upn: UInt64?
+
+    public init() {}
+}
+
+/// Derives comparison material and blocking keys from validated identifiers, with the link key.
+public struct ComparisonKeyer: Sendable {
+    private let hmac: HMAC<SHA256>
+
+    public init(linkKey: SymmetricKey) {
+        var h = HMAC<SHA256>(key: linkKey)
+        // A sub-key of its own: tokens can never equal a linkage key or a reference key.
+        h.update(data: Data("sightline-comparison-v1".utf8))
+        hmac = HMAC<SHA256>(key: SymmetricKey(data: Data(h.finalize())))
+    }
+
+    func token(_ domain: StaticString, _ value: String) -> UInt64 {
+        var h = hmac
+        domain.withUTF8Buffer { h.update(data: UnsafeRawBufferPointer($0)) }
+        h.update(data: [0])
+        h.update(data: Data(value.utf8))
+        return h.finalize().withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+    }
+
+    func blockingKey(_ domain: StaticString, _ value: String) -> BlockingKey {
+        var h = hmac
+        domain.withUTF8Buffer { h.update(data: UnsafeRawBufferPointer($0)) }
+        h.update(data: [1])
+        h.update(data: Data(value.utf8))
+        return BlockingKey(Data(h.finalize()).prefix(16))
+    }
+
+    static func deletions(_ s: String) -> [String] {
+        let chars = Array(s)
+        guard chars.count > 1 else { return [s] }
+        var out = [s]
+        for i in chars.indices { var c = chars; c.remove(at: i); out.append(String(c)) }
+        return out
+    }
+
+    func name(_ normalised: String, parts: [String], variants: [String], domain: StaticString) -> ComparisonMaterial.Name {
+        ComparisonMaterial.Name(
+            exact: token(domain, normalised),
+            phonetic: token("phonetic", PhoneticCode.soundex(normalised) ?? normalised),
+            neighbourhood: Array(Set(Self.deletions(normalised).map { token("name-deletion", $0) })).sorted(),
+            parts: parts.count > 1 ? parts.map { token("name-part", $0) } : [],
+            variants: variants.map { token("name-variant", $0) })
+    }
+
+    /// Street line normalised for comparison: upper case letters and digits, common abbreviations
+    /// expanded, "Flat 2," and similar prefixes dropped.
+    static func addressParts(_ line: String) -> (exact: String, number: String?, street: String?) {
+        let folded = line.folding(options: [.diacriticInsensitive, .caseInsensitive], locale: nil).uppercased()
+        var words = folded.split { !($0.isLetter || $0.isNumber) }.map(String.init)
+        if let i = words.firstIndex(where: { ["FLAT", "APARTMENT", "APT", "UNIT"].contains($0) }), i + 1 < words.count {
+            words.removeSubrange(i...(i + 1))
+        }
+        let expansions = ["RD": "ROAD", "ST": "STREET", "AVE": "AVENUE", "AV": "AVENUE", "GDNS": "GARDENS", "CL": "CLOSE",
+                          "CRES": "CRESCENT", "DR": "DRIVE", "LN": "LANE", "PL": "PLACE", "SQ": "SQUARE", "TER": "TERRACE",
+                          "CT": "COURT", "GRN": "GREEN", "GR": "GROVE", "PK": "PARK", "HSE": "HOUSE", "WY": "WAY"]
+        words = words.map { expansions[$0] ?? $0 }
+        let number = words.first { $0.first?.isNumber == true }
+        let street = words.filter { $0.first?.isNumber != true }.joined(separator: " ")
+        return (words.joined(separator: " "), number, street.isEmpty ? nil : street)
+    }
+
+    public func material(_ ids: SubjectIdentifiers) -> ComparisonMaterial {
+        var m = ComparisonMaterial()
+        if let g = ids.givenName {
+            m.given = name(g, parts: ids.givenNameParts, variants: NameVariants.groups(of: g), domain: "given")
+        }
+        if let f = ids.familyName { m.family = name(f, parts: ids.familyNameParts, variants: [], domain: "family") }
+        if let d = ids.dateOfBirth {
+            let digits = Array(String(format: "%04d%02d%02d", d.year, d.month, d.day))
+            m.birthDate = ComparisonMaterial.BirthDate(
+                exact: token("dob", d.description),
+                swapped: d.day != d.month ? CivilDate(year: d.year, month: d.day, day: d.month).map { token("dob", $0.description) } : nil,
+                masked: (0..<8).map { i in var c = digits; c[i] = "*"; return token("dob-mask", String(c)) })
+        }
+        if let p = ids.postcode {
+            let compact = p.outward + p.inward
+            m.postcode = ComparisonMaterial.Place(unit: token("postcode", p.normalised), sector: token("sector", p.sector),
+                                                  district: token("district", p.district),
+                                                  neighbourhood: Array(Set(Self.deletions(compact).map { token("postcode-deletion", $0) })).sorted())
+        }
+        if let line = ids.address {
+            let parts = Self.addressParts(line)
+            m.address = ComparisonMaterial.Address(
+                exact: token("address", parts.exact), number: parts.number.map { token("address-number", $0) },
+                street: parts.street.map { token("street", $0) },
+                streetNeighbourhood: parts.street.map { Array(Set(Self.deletions($0).map { token("street-deletion", $0) })).sorted() } ?? [])
+        }
+        if let u = ids.uprn { m.uprn = token("uprn", u) }
+        if let n = ids.nhsNumber { m.nhs = token("nhs", n.digits) }
+        if let u = ids.upn { m.upn = token("upn", u.value) }
+        return m
+    }
+
+    /// Keys that find candidates: several, each robust to a different fault, so that one typo
+    /// or a swapped day and month never hides the child. Multi-field, so that how often a key
+    /// repeats says little about any one value.
+    public func blockingKeys(_ ids: SubjectIdentifiers, forQuery: Bool = false) -> [BlockingKey] {
+        var keys: [BlockingKey] = []
+        let gp = ids.givenName.flatMap(PhoneticCode.soundex)
+        let fp = ids.familyName.flatMap(PhoneticCode.soundex)
+        var dates: [CivilDate] = ids.dateOfBirth.map { [$0] } ?? []
+        if forQuery, let d = ids.dateOfBirth, d.day != d.month, let s = CivilDate(year: d.year, month: d.day, day: d.month) { dates.append(s) }
+        for d in dates {
+            if let fp { keys.append(blockingKey("fp+dob", "\(fp)|\(d)")) }
+            if let gp { keys.append(blockingKey("gp+dob", "\(gp)|\(d)")) }
+            for part in ids.familyNameParts where ids.familyNameParts.count > 1 { keys.append(blockingKey("fpart+dob", "\(part)|\(d)")) }
+            if let p = ids.postcode { keys.append(blockingKey("dob+sector", "\(d)|\(p.sector)")) }
+        }
+        if let d = ids.dateOfBirth, let gp, let fp {
+            let names = [gp, fp].sorted().joined(separator: "|")
+            keys.append(blockingKey("names+year", "\(names)|\(d.year)"))
+            keys.append(blockingKey("names+monthday", "\(names)|\(d.month)-\(d.day)"))
+        }
+        if let gp, let fp, let p = ids.postcode { keys.append(blockingKey("names+unit", "\([gp, fp].sorted().joined(separator: "|"))|\(p.normalised)")) }
+        if let u = ids.uprn { keys.append(blockingKey("uprn", u)) }
+        if let a = ids.address, let p = ids.postcode { keys.append(blockingKey("address+district", "\(Self.addressParts(a).exact)|\(p.district)")) }
+        return Array(Set(keys))
+    }
+}
+
+public struct BlockingKey: Hashable, Sendable {
+    public let digest: Data
+    public init(_ digest: Data) { self.digest = digest }
+}
+
+// MARK: - Binary form (sealed at rest)
+
+extension ComparisonMaterial {
+    /// A compact, versioned binary form: written once per record, read for every comparison.
+    public func encoded() -> Data {
+        var out = Data([1])
+        func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
+        func list(_ vs: [UInt64]) { out.append(UInt8(min(vs.count, 255))); for v in vs.prefix(255) { u64(v) } }
+        func opt(_ v: UInt64?) { if let v { out.append(1); u64(v) } else { out.append(0) } }
+        func name(_ n: Name?) {
+            guard let n else { out.append(0); return }
+            out.append(1); u64(n.exact); u64(n.phonetic); list(n.neighbourhood); list(n.parts); list(n.variants)
+        }
+        name(given); name(family)
+        if let d = birthDate { out.append(1); u64(d.exact); opt(d.swapped); list(d.masked) } else { out.append(0) }
+        if let p = postcode { out.append(1); u64(p.unit); u64(p.sector); u64(p.district); list(p.neighbourhood) } else { out.append(0) }
+        if let a = address { out.append(1); u64(a.exact); opt(a.number); opt(a.street); list(a.streetNeighbourhood) } else { out.append(0) }
+        opt(uprn); opt(nhs); opt(upn)
+        return out
+    }
+
+    /// Reads `encoded()`; nil for anything else (never traps on bad bytes).
+    public init?(encoded data: Data) {
+        var reader = ByteReader(bytes: [UInt8](data))
+        guard reader.byte() == 1 else { return nil }
+        self.init()
+        func name() -> Name?? {
+            guard let flag = reader.byte() else { return .none }
+            if flag == 0 { return .some(nil) }
+            guard let e = reader.u64(), let p = reader.u64(), let nb = reader.list(), let parts = reader.list(), let v = reader.list() else { return .none }
+            return .some(Name(exact: e, phonetic: p, neighbourhood: nb, parts: parts, variants: v))
+        }
+        guard case .some(let g) = name(), case .some(let f) = name() else { return nil }
+        given = g; family = f
+        guard let dFlag = reader.byte() else { return nil }
+        if dFlag == 1 {
+            guard let e = reader.u64(), case .some(let s) = reader.optional(), let masked = reader.list() else { return nil }
+            birthDate = BirthDate(exact: e, swapped: s, masked: masked)
+        }
+        guard let pFlag = reader.byte() else { return nil }
+        if pFlag == 1 {
+            guard let u = reader.u64(), let s = reader.u64(), let d = reader.u64(), let nb = reader.list() else { return nil }
+            postcode = Place(unit: u, sector: s, district: d, neighbourhood: nb)
+        }
+        guard let aFlag = reader.byte() else { return nil }
+        if aFlag == 1 {
+            guard let e = reader.u64(), case .some(let n) = reader.optional(), case .some(let s) = reader.optional(), let nb = reader.list() else { return nil }
+            address = Address(exact: e, number: n, street: s, streetNeighbourhood: nb)
+        }
+        guard case .some(let u) = reader.optional(), case .some(let n) = reader.optional(), case .some(let p) = reader.optional() else { return nil }
+        uprn = u; nhs = n; upn = p
+        guard reader.atEnd else { return nil }
+    }
+}
+
+struct ByteReader {
+    let bytes: [UInt8]
+    var position = 0
+    var atEnd: Bool { position == bytes.count }
+    mutating func byte() -> UInt8? {
+        guard position < bytes.count else { return nil }
+        defer { position += 1 }
+        return bytes[position]
+    }
+    mutating func u64() -> UInt64? {
+        guard position + 8 <= bytes.count else { return nil }
+        var v: UInt64 = 0
+        for i in (0..<8).reversed() { v = v << 8 | UInt64(bytes[position + i]) }
+        position += 8
+        return v
+    }
+    /// .some(nil) for an absent value, .none for bad bytes.
+    mutating func optional() -> UInt64?? {
+        guard let flag = byte() else { return .none }
+        if flag == 0 { return .some(nil) }
+        guard let v = u64() else { return .none }
+        return .some(v)
+    }
+    mutating func list() -> [UInt64]? {
+        guard let n = byte() else { return nil }
+        var out: [UInt64] = []
+        out.reserveCapacity(Int(n))
+        for _ in 0..<n { guard let v = u64() else { return nil }; out.append(v) }
+        return out
+    }
+}
