@@ -114,28 +114,55 @@ struct PartnerTests {
         let gp = try p.identity(TestPartnership.id(.nhs, "Y12345"))
         let school = try p.identity(TestPartnership.id(.school, "100001"))
         let cme = try p.identity(TestPartnership.id(.partner, "304-cme"))
+        let name = "\"givenName\":\"Amara\",\"familyName\":\"Okafor\",\"dateOfBirth\":\"2014-03-02\""
         try await p.withGateway { gw in
-            // Two records with nothing in common: two subjects.
+            // Two records with nothing in common: two subjects, only one of them with a strong identifier.
             _ = try await gw.request(gp, "POST", "/v1/submissions", body: Data(Self.record("nhs.gp-registration", "G1", "{\"nhsNumber\":\"9434765919\"}", "{\"practice\":\"Y12345\",\"registeredFrom\":\"2014-03-20\"}").utf8))
-            _ = try await gw.request(school, "POST", "/v1/submissions", body: Data(Self.record("school.enrolment", "S1", "{\"upn\":\"H801200001001\"}", "{\"onRollFrom\":\"2025-09-03\"}").utf8))
+            _ = try await gw.request(school, "POST", "/v1/submissions", body: Data(Self.record("school.enrolment", "S1", "{\(name)}", "{\"onRollFrom\":\"2025-09-03\"}").utf8))
             #expect(try await gw.state.store.counts().subjects == 2)
-            let viaUPN = try JSONDecoder().decode(MatchAnswer.self, from: try await gw.request(cme, "POST", "/v1/match", body: Self.matchBody("cme", "{\"upn\":\"H801200001001\"}")).body)
+            let viaName = try JSONDecoder().decode(MatchAnswer.self, from: try await gw.request(cme, "POST", "/v1/match", body: Self.matchBody("cme", "{\(name)}")).body)
             let viaNHS = try JSONDecoder().decode(MatchAnswer.self, from: try await gw.request(cme, "POST", "/v1/match", body: Self.matchBody("cme", "{\"nhsNumber\":\"9434765919\"}")).body)
-            #expect(viaUPN.pseudonym != viaNHS.pseudonym)
-            // A housing record carrying both identifiers shows they are one child.
+            #expect(viaName.pseudonym != viaNHS.pseudonym)
+            // A housing record carrying the NHS number and the name shows they are one child.
             let housing = try p.identity(TestPartnership.id(.housing, "brent"))
-            _ = try await gw.request(housing, "POST", "/v1/submissions", body: Data(Self.record("housing.tenancy", "H1", "{\"nhsNumber\":\"9434765919\"}", "{\"tenancyFrom\":\"2025-01-10\"}").utf8))
-            let linkRecord = Self.record("school.exclusion", "X1", "{\"upn\":\"H801200001001\",\"nhsNumber\":\"9434765919\"}", "{\"category\":\"internal\",\"startDate\":\"2026-10-01\"}")
-            _ = try await gw.request(school, "POST", "/v1/submissions", body: Data(linkRecord.utf8))
+            _ = try await gw.request(housing, "POST", "/v1/submissions", body: Data(Self.record("housing.tenancy", "H1", "{\"nhsNumber\":\"9434765919\",\(name)}", "{\"tenancyFrom\":\"2025-01-10\"}").utf8))
             #expect(try await gw.state.store.counts().subjects == 1)
             let entry = try await lastAuditEntry(gw)
             #expect(entry.counts["merges"] == 1 && entry.detail["merges"]?.contains("via") == true)
-            for old in [viaUPN.pseudonym, viaNHS.pseudonym] {
+            #expect(try await gw.state.store.uncertainSubjects().isEmpty)
+            for old in [viaName.pseudonym, viaNHS.pseudonym] {
                 let r = try await gw.request(cme, "GET", "/v1/subjects/\(old)?purpose=cme")
                 #expect(r.status == 200)
                 let view = try JSONDecoder().decode(View.self, from: r.body)
                 #expect(Set(view.knownTo.map(\.kind)) == ["nhs.gp-registration", "school.enrolment", "housing.tenancy"])
             }
+        }
+    }
+
+    /// Child A known by NHS number only, child B by UPN only; then one record carries A's NHS
+    /// number and B's UPN. That one claim does not merge two identified children: the record joins
+    /// A (its NHS number), and A and B are flagged uncertain.
+    @Test func aRecordNamingTwoIdentifiedChildrenDoesNotMergeThem() async throws {
+        let p = try TestPartnership(); defer { p.remove() }
+        let gp = try p.identity(TestPartnership.id(.nhs, "Y12345"))
+        let school = try p.identity(TestPartnership.id(.school, "100001"))
+        let housing = try p.identity(TestPartnership.id(.housing, "brent"))
+        let cme = try p.identity(TestPartnership.id(.partner, "304-cme"))
+        try await p.withGateway { gw in
+            _ = try await gw.request(gp, "POST", "/v1/submissions", body: Data(Self.record("nhs.gp-registration", "G1", "{\"nhsNumber\":\"9434765919\"}", "{\"practice\":\"Y12345\",\"registeredFrom\":\"2014-03-20\"}").utf8))
+            _ = try await gw.request(school, "POST", "/v1/submissions", body: Data(Self.record("school.enrolment", "S1", "{\"upn\":\"H801200001001\"}", "{\"onRollFrom\":\"2025-09-03\"}").utf8))
+            #expect(try await gw.state.store.counts().subjects == 2)
+            let both = Self.record("housing.tenancy", "H1", "{\"upn\":\"H801200001001\",\"nhsNumber\":\"9434765919\"}", "{\"tenancyFrom\":\"2025-01-10\"}")
+            #expect(try await gw.request(housing, "POST", "/v1/submissions", body: Data(both.utf8)).status == 201)
+            #expect(try await gw.state.store.counts().subjects == 2)
+            let entry = try await lastAuditEntry(gw)
+            #expect(entry.counts["merges"] ?? 0 == 0 && entry.counts["conflicts"] == 1)
+            let a = try JSONDecoder().decode(MatchAnswer.self, from: try await gw.request(cme, "POST", "/v1/match", body: Self.matchBody("cme", "{\"nhsNumber\":\"9434765919\"}")).body)
+            let b = try JSONDecoder().decode(MatchAnswer.self, from: try await gw.request(cme, "POST", "/v1/match", body: Self.matchBody("cme", "{\"upn\":\"H801200001001\"}")).body)
+            #expect(a.pseudonym != b.pseudonym)
+            #expect(a.view.uncertain && b.view.uncertain)
+            #expect(Set(a.view.knownTo.map(\.kind)) == ["nhs.gp-registration", "housing.tenancy"])
+            #expect(b.view.knownTo.map(\.kind) == ["school.enrolment"])
         }
     }
 
