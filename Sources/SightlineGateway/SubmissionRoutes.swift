@@ -91,7 +91,7 @@ struct SubmissionRoutes {
         let rules = ruleCounts
         let sealer = state.sealer
         let planner = ForwardPlanner(policy: state.policy, participants: state.participants, pseudonymiser: state.pseudonymiser,
-                                     sealer: sealer, source: participant, now: receivedAt)
+                                     sealer: sealer, source: participant, now: receivedAt, localAuthorities: state.config.localAuthorities)
         var commit = SubmissionCommit(
             id: submissionID, participant: participant.shortName, idempotencyKey: key, bodyDigest: bodyDigest,
             receivedAt: receivedAt, records: kept,

@@ -121,4 +121,14 @@ struct PolicyLintTests {
         }
         try expectError(error, at: "cme.yaml:11:", mentioning: "unknown record kind")
     }
+
+    @Test("a current-school rule without a team to hold notices for, or with one the purpose does not name")
+    func currentSchoolNeedsHoldFor() throws {
+        let missing = try lint { try edit($0, "forwarding.yaml", "    hold-for: partner/304-mash\n", "") }
+        try expectError(missing, at: "forwarding.yaml:24:", mentioning: "needs hold-for")
+        let wrong = try lint { try edit($0, "forwarding.yaml", "hold-for: partner/304-mash", "hold-for: partner/304-cme") }
+        try expectError(wrong, at: "forwarding.yaml:25:", mentioning: "must be a partner participant named in purpose encompass's recipients")
+        let noGrant = try lint { try edit($0, "purposes/encompass.yaml", "[partner/304-mash, current-school]", "[partner/304-mash]") }
+        try expectError(noGrant, at: "forwarding.yaml:24:", mentioning: "does not list current-school")
+    }
 }

@@ -68,7 +68,7 @@ struct PolicyTests {
         #expect(policy.fieldsInUse[.schoolEnrolment]?.contains("freeSchoolMeals") == true, "s17 uses it")
     }
 
-    @Test("purpose access: partners are recipients; a school only of encompass")
+    @Test("purpose access: partners are recipients; no school, not even of encompass")
     func purposeAccess() throws {
         let partner = ParticipantIdentity(trustDomain: "brent.sightline", role: .partner, id: "304-cme")
         let school = ParticipantIdentity(trustDomain: "brent.sightline", role: .school, id: "100001")
@@ -77,6 +77,7 @@ struct PolicyTests {
         #expect(cme.access(for: partner).isAllowed)
         #expect(cme.access(for: partner).rule == "purpose:cme")
         #expect(!cme.access(for: school).isAllowed)
-        #expect(encompass.access(for: school).isAllowed)
+        // current-school is the forwarding rule's choice of one school per notice, not a grant.
+        #expect(!encompass.access(for: school).isAllowed)
     }
 }

@@ -196,7 +196,9 @@ struct PartnerTests {
         ]
         var dirs: [ParticipantIdentity: String] = [:]
         for (who, _) in submissions where dirs[who] == nil { dirs[who] = try p.identity(who) }
-        let cme = try p.identity(TestPartnership.id(.partner, "304-cme"))
+        // The MASH: a named recipient of every purpose it may use (s17, s47, encompass), and of the role-wide ones.
+        try p.addParticipant(.init(identity: TestPartnership.id(.partner, "304-mash"), name: "MASH", status: .active, la: "304"))
+        let cme = try p.identity(TestPartnership.id(.partner, "304-mash"))
         let identityDirs = dirs
         var fieldsByKind: [String: Set<String>] = [:]
         for (_, body) in submissions {
