@@ -278,7 +278,7 @@ struct ForwardingTests {
             // The pseudonym in the notice is MASH's own, and it resolves for MASH only.
             let pseudonym = try #require(notice["pseudonym"]?.stringValue)
             #expect(try await gw.request(mash, "GET", "/v1/subjects/\(pseudonym)?purpose=s47").status == 200)
-            #expect(try await gw.request(cme, "GET", "/v1/subjects/\(pseudonym)?purpose=s47").status == 404)
+            #expect(try await gw.request(cme, "GET", "/v1/subjects/\(pseudonym)?purpose=cme").status == 404)
             // Other recipients see nothing of it.
             let cmePage = try JSONDecoder().decode(Page.self, from: try await gw.request(cme, "GET", "/v1/inbox").body)
             #expect(cmePage.forwards.isEmpty)

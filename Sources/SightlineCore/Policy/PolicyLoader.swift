@@ -137,6 +137,11 @@ public enum PolicyLoader {
             if condition.gateways.isDisjoint(with: cited) {
                 throw gatewaysNode.error("the purpose uses \(condition.what) from \(condition.kind.rawValue) and must cite \(condition.gateways.sorted().joined(separator: " or "))")
             }
+            // Special-category and criminal-offence data go only to those with a role in the
+            // purpose: a whole role would let every partner team (or every school) use it.
+            for (i, r) in recipients.enumerated() where !r.contains("/") && r != Purpose.currentSchool {
+                throw try recipientsNode.sequence()[i].error("recipient '\(r)' is a whole role, but the purpose uses \(condition.what) from \(condition.kind.rawValue); name each recipient participant instead (e.g. \(r == "school" ? "current-school for Operation Encompass notices" : "partner/304-mash"))")
+            }
         }
 
         var minimise: [String: Minimisation] = [:]
