@@ -12,6 +12,14 @@ import SightlineCore
 /// - A strong key whose subject has a different date of birth is a conflict: the record becomes
 ///   its own subject, and the pair is flagged as uncertain rather than merged blindly.
 /// - A record whose keys reach several compatible subjects merges them into the oldest.
+/// - Two subjects that each already hold a strong identifier are never merged automatically, even
+///   when one record carries both (child A's NHS number and child B's UPN): that record is one
+///   agency's claim, and one typo would otherwise join two children's histories for good. The
+///   record joins the subject its strongest identifier reaches (NHS number, then UPN, then NI
+///   number: the NHS number is the national identifier and the hardest to get wrong; a UPN is
+///   issued, and sometimes re-issued, by schools), so it is not a phantom third child; every other
+///   such subject is recorded as a conflict with it, so both are `uncertain` in reports until a
+///   steward decides. Subjects without a strong identifier still merge into the survivor.
 struct SubjectLinker {
     let db: Database
     let time: Double
@@ -51,7 +59,26 @@ struct SubjectLinker {
         }
 
         var decision: Decision
-        if let survivor = candidates.min(by: { $0.subject < $1.subject }) {
+        var identified: [(subject: Int64, basis: LinkageKey.Basis)] = []
+        if candidates.count > 1 {
+            for c in candidates where try holdsStrongIdentifier(c.subject) { identified.append(c) }
+        }
+        if identified.count > 1 {
+            let joined = identified.min { (Self.strength($0.basis), $0.subject) < (Self.strength($1.basis), $1.subject) }!
+            decision = Decision(subject: joined.subject, linkedBy: joined.basis.rawValue)
+            for other in identified where other.subject != joined.subject {
+                let pair = SubjectConflict(subjectA: min(joined.subject, other.subject), subjectB: max(joined.subject, other.subject),
+                                           reason: "record-names-two-identified-subjects")
+                try db.cachedStatement(sql: "INSERT OR IGNORE INTO subject_conflict (subject_a, subject_b, reason, found_at) VALUES (?, ?, ?, ?)")
+                    .execute(arguments: [pair.subjectA, pair.subjectB, pair.reason, time])
+                decision.conflicts.append(pair)
+            }
+            let identifiedSubjects = Set(identified.map(\.subject))
+            for other in candidates where !identifiedSubjects.contains(other.subject) {
+                try merge(other.subject, into: joined.subject)
+                decision.merges.append(SubjectMerge(from: other.subject, into: joined.subject, basis: other.basis.rawValue))
+            }
+        } else if let survivor = candidates.min(by: { $0.subject < $1.subject }) {
             decision = Decision(subject: survivor.subject, linkedBy: survivor.basis.rawValue)
             for other in candidates where other.subject != survivor.subject {
                 try merge(other.subject, into: survivor.subject)
@@ -72,6 +99,23 @@ struct SubjectLinker {
         let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO linkage_key (digest, basis, subject_id) VALUES (?, ?, ?)")
         for key in record.linkageKeys { try insert.execute(arguments: [key.digest, key.basis.rawValue, decision.subject]) }
         return decision
+    }
+
+    /// NHS number first: the order in which a record's identifiers choose the subject it joins.
+    static func strength(_ basis: LinkageKey.Basis) -> Int {
+        switch basis {
+        case .nhsNumber: 0
+        case .upn: 1
+        case .niNumber: 2
+        case .nameBirthDateAndDistrict: 3
+        case .nameAndBirthDate: 4
+        }
+    }
+
+    /// Does the subject already hold an NHS number, UPN or NI number?
+    func holdsStrongIdentifier(_ subject: Int64) throws -> Bool {
+        try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM linkage_key WHERE subject_id = ? AND basis IN ('nhs', 'upn', 'ni') LIMIT 1"),
+                          arguments: [subject]) == true
     }
 
     func hasOtherBirthDate(_ subject: Int64, _ dob: Data) throws -> Bool {

@@ -49,6 +49,7 @@ final class TestPartnership: @unchecked Sendable {
                                policyDirectory: Self.repoRoot + "/Policies", databasePath: dir + "/sightline.sqlite")
         config.listen = .init(host: "127.0.0.1", port: 0)
         config.ops = .init(host: "127.0.0.1", port: 0)
+        config.localAuthorities = [DevEnvironment.brent]
         if let maxBodyBytes { config.limits.maxBodyBytes = maxBodyBytes }
     }
 
