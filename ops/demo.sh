@@ -67,7 +67,16 @@ set +e
 set -e
 
 echo
-echo "== Operation Encompass: police notices reach the pupil's current school, named by the school's own admission number"
+echo "== Operation Encompass: a notice goes straight to a school only when its enrolment is linked by an NHS number or UPN"
+echo "   that another agency also holds; the sample schools send UPNs only, so the MASH routes the notices"
+MASH=(--gateway "$GATEWAY" --identity "$ID/partner-304-mash")
+"$BIN/sightline" routing list "${MASH[@]}" | head -4
+# The MASH confirms with school 100001 that it teaches the child of one held notice, then routes it.
+for fwd in $("$BIN/sightline" routing list "${MASH[@]}" --json | python3 -c 'import json,sys; [print(i["forwardId"]) for i in json.load(sys.stdin)["held"] if i["notice"]["routing"]["candidateSchools"] == 1]'); do
+  if "$BIN/sightline" routing route "${MASH[@]}" "$fwd" --to school/100001 >/dev/null 2>&1; then
+    echo "the MASH routed $fwd to school/100001, which names the pupil by its own admission number"; break
+  fi
+done
 for _ in $(seq 1 50); do [ -s "$STATE/school-100001-forwards.ndjson" ] && break; sleep 0.2; done
 sleep 1
 echo "school 100001 received $(wc -l <"$STATE/school-100001-forwards.ndjson" 2>/dev/null || echo 0) notice(s); the first:"
@@ -77,7 +86,13 @@ head -1 "$STATE/school-100001-forwards.ndjson" 2>/dev/null | python3 -m json.too
 PARTNER=(--gateway "$GATEWAY" --identity "$ID/partner-304-cme")
 echo
 echo "== the CME team matches a child it already knows (identifiers pseudonymised in memory, never stored)"
-"$BIN/sightline" match "${PARTNER[@]}" --purpose cme --nhs-number "$(head -1 "$DATA/nhs/gp-registrations.ndjson" | sed 's/.*"nhsNumber":"\([0-9]*\)".*/\1/')" | head -12
+# A Brent child: partners see only children whose latest address is in their own LA.
+BRENT_CHILD=$(python3 -c 'import json,sys
+brent = {"HA0","HA1","HA3","HA8","HA9","NW2","NW6","NW9","NW10","W9","W10"}
+for line in open(sys.argv[1]):
+    ids = json.loads(line)["identifiers"]
+    if ids.get("postcode", "").split(" ")[0] in brent: print(ids["nhsNumber"]); break' "$DATA/nhs/gp-registrations.ndjson")
+"$BIN/sightline" match "${PARTNER[@]}" --purpose cme --nhs-number "$BRENT_CHILD" | head -12
 
 echo
 echo "== what the CME team may see under purpose cme (policy explain, from the policy files alone)"

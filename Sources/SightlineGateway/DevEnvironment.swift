@@ -20,6 +20,7 @@ public enum DevEnvironment {
         .init(identity: id(.la, "304"), name: "Brent Council (registers)", status: .active, la: "304"),
         .init(identity: id(.partner, "304-cme"), name: "Brent children missing education team", status: .active, la: "304"),
         .init(identity: id(.partner, "304-mash"), name: "Brent multi-agency safeguarding hub", status: .active, la: "304"),
+        .init(identity: id(.steward, "304"), name: "Brent data-quality officer (linkage review)", status: .active, la: "304"),
         .init(identity: id(.auditor, "dpo"), name: "Brent data protection officer", status: .active, la: "304"),
     ]
 

@@ -61,6 +61,8 @@ public struct Gateway: Sendable {
         PartnerRoutes(state: state).register(on: v1)
         AuditRoutes(state: state).register(on: v1)
         InboxRoutes(state: state).register(on: v1)
+        ReviewRoutes(state: state).register(on: v1)
+        RoutingRoutes(state: state).register(on: v1)
         return router
     }
 

@@ -48,6 +48,7 @@ public final class GatewayMetrics: Sendable {
     func setOutboxCounts(_ counts: OutboxCounts) {
         registry.makeGauge(descriptor: Self.name("sightline_forwards_pending", "Forwards waiting for delivery")).set(Double(counts.pending))
         registry.makeGauge(descriptor: Self.name("sightline_forwards_dead", "Dead-lettered forwards waiting for an operator's retry")).set(Double(counts.dead))
+        registry.makeGauge(descriptor: Self.name("sightline_forwards_held", "Notices held for an LA team to route (GET /v1/routing)")).set(Double(counts.held))
     }
 
     func setStoreCounts(_ counts: StoreCounts) {

@@ -35,6 +35,29 @@ struct PartnerRoutes {
         return purpose
     }
 
+    /// The partner's own LA (its `la` in the participants file, configured under
+    /// local-authorities): matches, subject views and reports are limited to it.
+    func ownLocalAuthority(_ context: ParticipantContext) throws -> GatewayConfig.LocalAuthority {
+        guard let laCode = context.participant.la, let la = state.config.localAuthorities.first(where: { $0.code == laCode }) else {
+            throw APIError.forbidden("no-local-authority", "participant \(context.participant.identity.shortName) has no local authority configured; partners see only children of their own LA (set la in the participants file and the LA under local-authorities)")
+        }
+        return la
+    }
+
+    /// A child whose records place them outside the partner's LA (Residence: the district of the
+    /// latest record that gives one) is answered exactly like an unknown child, so a partner
+    /// learns nothing of children elsewhere; an unknown residence is not outside. The refusal is
+    /// audited with its rule.
+    func requireInOwnLA(_ la: GatewayConfig.LocalAuthority, _ records: [SubjectRecord], subject: Int64, action: String, purpose: Purpose,
+                        digest: String, _ context: ParticipantContext, notFound: APIError) async throws {
+        guard la.placesOutside(records) else { return }
+        try await state.store.appendAudit(AuditEntry(time: state.now(), actor: context.participant.identity.shortName, action: action,
+                                                     purpose: purpose.name, policyVersion: state.policy.version, decision: .deny,
+                                                     rule: "partner-own-la", subjects: [subject], requestDigest: digest,
+                                                     detail: ["la": la.code]))
+        throw notFound
+    }
+
     func pseudonym(for subject: Int64, _ context: ParticipantContext) -> String {
         state.pseudonymiser.recipientPseudonym(subjectID: subject, recipient: context.participant.identity)
     }
@@ -60,6 +83,7 @@ struct PartnerRoutes {
             throw APIError.badRequest("expected {\"purpose\": P, \"identifiers\": {...}} with identifiers as in records")
         }
         let purpose = try await purpose(parsed.purpose, context, action: "match", digest: digest)
+        let la = try ownLocalAuthority(context)
         let ids: SubjectIdentifiers
         switch RecordValidator(now: state.now()).validateIdentifiers(parsed.identifiers ?? [:]) {
         case .success(let v): ids = v
@@ -76,15 +100,23 @@ struct PartnerRoutes {
         let decision = state.linkage.matcher.decide(
             SubjectMatcher.Record(material: material, source: "match:\(actor)", kind: .schoolEnrolment, referenceKey: Data()),
             candidates: found.records, strongHits: found.strongHits, frequency: { found.frequencies[$0] })
+        let miss = APIError.notFound("no child matches these identifiers")
         guard case .join(let subject, let basisName, let score, _) = decision else {
             state.metrics.matchMisses.increment()
             try await state.store.appendAudit(AuditEntry(time: state.now(), actor: actor, action: "match", purpose: purpose.name,
                                                          policyVersion: state.policy.version, decision: .deny, rule: "match-no-subject",
                                                          requestDigest: digest))
-            throw APIError.notFound("no child matches these identifiers")
+            throw miss
         }
         let matchedBy = basisName == "score" ? "score:\(String(format: "%.1f", score.total)) \(score.explanation)" : basisName
-        let view = try await view(subject: subject, purpose: purpose, context)
+        let records = try await state.store.records(ofSubject: subject)
+        do {
+            try await requireInOwnLA(la, records, subject: subject, action: "match", purpose: purpose, digest: digest, context, notFound: miss)
+        } catch {
+            state.metrics.matchMisses.increment()
+            throw error
+        }
+        let view = try await view(subject: subject, records: records, purpose: purpose, context)
         state.metrics.matchHits.increment()
         try await state.store.appendAudit(AuditEntry(time: state.now(), actor: actor, action: "match", purpose: purpose.name,
                                                      policyVersion: state.policy.version, decision: .allow, rule: "purpose:\(purpose.name)",
@@ -98,10 +130,9 @@ struct PartnerRoutes {
         let view: SubjectView
     }
 
-    func view(subject: Int64, purpose: Purpose, _ context: ParticipantContext) async throws -> SubjectView {
+    func view(subject: Int64, records: [SubjectRecord], purpose: Purpose, _ context: ParticipantContext) async throws -> SubjectView {
         let pseudonym = pseudonym(for: subject, context)
         try await state.store.recordIssuedPseudonyms([IssuedPseudonym(pseudonym: pseudonym, recipient: context.participant.identity.shortName, subject: subject)])
-        let records = try await state.store.records(ofSubject: subject)
         let uncertain = try await state.store.uncertainSubjects().contains(subject)
         return SubjectView(pseudonym: pseudonym, purpose: purpose, records: records, uncertain: uncertain, today: CivilDate(state.now()))
     }
@@ -110,11 +141,15 @@ struct PartnerRoutes {
         let given = try context.parameters.require("pseudonym")
         let digest = state.requestDigest("GET", "/v1/subjects/\(given)")
         let purpose = try await purpose(request.uri.queryParameters["purpose"].map(String.init), context, action: "subject.view", digest: digest)
+        let la = try ownLocalAuthority(context)
+        let unknown = APIError.notFound("no subject \(given) for \(context.participant.identity.shortName)")
         guard let subject = try await state.store.resolvePseudonym(given, recipient: context.participant.identity.shortName) else {
-            throw APIError.notFound("no subject \(given) for \(context.participant.identity.shortName)")
+            throw unknown
         }
+        let records = try await state.store.records(ofSubject: subject)
+        try await requireInOwnLA(la, records, subject: subject, action: "subject.view", purpose: purpose, digest: digest, context, notFound: unknown)
         // The pseudonym the partner holds keeps resolving after a merge; the view names the current one.
-        let view = try await view(subject: subject, purpose: purpose, context)
+        let view = try await view(subject: subject, records: records, purpose: purpose, context)
         try await state.store.appendAudit(AuditEntry(time: state.now(), actor: context.participant.identity.shortName, action: "subject.view",
                                                      purpose: purpose.name, policyVersion: state.policy.version, decision: .allow,
                                                      rule: "purpose:\(purpose.name)", subjects: [subject], requestDigest: digest))
@@ -143,9 +178,7 @@ struct PartnerRoutes {
                                      reason: "purpose \(purpose.name) does not offer report \(name)", requestDigest: digest, purpose: purpose.name)
             throw APIError.forbidden("report-not-allowed", "purpose \(purpose.name) does not offer report \(name) (rule \(rule)); offered: \(purpose.reports.keys.map(\.rawValue).sorted().joined(separator: ", "))")
         }
-        guard let laCode = context.participant.la, let la = state.config.localAuthorities.first(where: { $0.code == laCode }) else {
-            throw APIError.forbidden("no-local-authority", "participant \(context.participant.identity.shortName) has no local authority configured; reports are limited to the partner's own LA")
-        }
+        let la = try ownLocalAuthority(context)
         let now = state.now()
         let input = ReportInput(subjects: try await state.store.records(ofKinds: kind.kindsRead),
                                 uncertain: try await state.store.uncertainSubjects(), today: CivilDate(now), la: la, settings: settings,

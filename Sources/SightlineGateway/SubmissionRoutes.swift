@@ -76,7 +76,7 @@ struct SubmissionRoutes {
         let sealer = state.sealer
         let gatewayState = state
         let planner = ForwardPlanner(policy: state.policy, participants: state.participants, pseudonymiser: state.pseudonymiser,
-                                     sealer: sealer, digester: digester, source: participant, now: receivedAt)
+                                     sealer: sealer, source: participant, now: receivedAt, localAuthorities: state.config.localAuthorities)
         var commit = SubmissionCommit(
             id: submissionID, participant: participant.shortName, idempotencyKey: key, bodyDigest: bodyDigest,
             receivedAt: receivedAt, records: plan.kept, linkage: state.linkage,

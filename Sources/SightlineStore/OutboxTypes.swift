@@ -5,11 +5,20 @@ import SightlineCore
 public protocol ForwardLookup {
     /// The child's current enrolments (on roll today): which school, and its sealed reference.
     func currentEnrolments(subject: Int64, on day: CivilDate) throws -> [EnrolmentReference]
+    /// Every record of the child, as a partner would read it (for residence).
+    func records(ofSubject subject: Int64) throws -> [SubjectRecord]
 }
 
 public struct EnrolmentReference: Sendable {
     public let source: String
     public let sealedReference: Data?
+    /// The enrolment carries an NHS number or UPN that a record from another participant of the
+    /// same child also carries: the school did not make the link up on its own.
+    public let corroborated: Bool
+
+    public init(source: String, sealedReference: Data?, corroborated: Bool) {
+        self.source = source; self.sealedReference = sealedReference; self.corroborated = corroborated
+    }
 }
 
 /// A forward to write into the outbox, in the same transaction as the submission causing it.
@@ -24,17 +33,20 @@ public struct NewForward: Sendable {
     public let audit: AuditEntry
     /// A partner recipient's pseudonym named in the notice: remembered so it resolves later.
     public let issuedPseudonym: String?
+    /// Held for the recipient (an LA team) to route: never delivered as it is.
+    public let held: Bool
 
     public init(publicID: String, recipient: String, rule: String, purpose: String, subjectID: Int64, sealedPayload: Data, deadline: Date?,
-                audit: AuditEntry, issuedPseudonym: String? = nil) {
+                audit: AuditEntry, issuedPseudonym: String? = nil, held: Bool = false) {
         self.publicID = publicID; self.recipient = recipient; self.rule = rule; self.purpose = purpose
         self.subjectID = subjectID; self.sealedPayload = sealedPayload; self.deadline = deadline; self.audit = audit
-        self.issuedPseudonym = issuedPseudonym
+        self.issuedPseudonym = issuedPseudonym; self.held = held
     }
 }
 
 public struct StoredForward: Sendable, Codable {
-    public enum State: String, Sendable, Codable { case pending, delivered, dead }
+    /// held: waiting for an LA team to route it (to one school: routed) or close it (closed).
+    public enum State: String, Sendable, Codable { case pending, delivered, dead, held, routed, closed }
     public let id: Int64
     public let publicID: String
     public let recipient: String
@@ -61,6 +73,23 @@ public struct OutboxCounts: Sendable {
     public var pending: Int
     public var dead: Int
     public var delivered: Int
+    /// Notices waiting for an LA team to route them.
+    public var held: Int = 0
+}
+
+/// What an LA team decided about a held forward, decided inside the store's transaction.
+public struct HeldResolution: Sendable {
+    /// .routed or .closed; anything else leaves the forward held and writes nothing.
+    public let state: StoredForward.State
+    public let audit: AuditEntry?
+    /// The forward to the chosen school, when routed.
+    public let replacement: NewForward?
+    /// Why nothing was written, when the state is still .held.
+    public let refusal: String?
+
+    public init(state: StoredForward.State, audit: AuditEntry?, replacement: NewForward? = nil, refusal: String? = nil) {
+        self.state = state; self.audit = audit; self.replacement = replacement; self.refusal = refusal
+    }
 }
 
 /// The outbox: forwards commit with their submission and leave only when delivered.
@@ -80,4 +109,11 @@ public protocol ForwardOutbox: Sendable {
     /// Moves the recipient's cursor; forwards up to it count as delivered (pulled).
     func acknowledgeInbox(recipient: String, upTo: Int64, audit: @Sendable (StoredForward) -> AuditEntry) async throws -> Int
     func outboxCounts() async throws -> OutboxCounts
+    /// The recipient's held forwards, oldest first.
+    func heldForwards(recipient: String, limit: Int) async throws -> [StoredForward]
+    /// Routes or closes one of the recipient's held forwards in one transaction: `resolve` decides
+    /// (with reads of the child's enrolments), and its audit entry and replacement forward are
+    /// written with the state change. nil when the recipient holds no such forward.
+    func resolveHeld(publicID: String, recipient: String,
+                     _ resolve: @Sendable (StoredForward, any ForwardLookup) throws -> HeldResolution) async throws -> HeldResolution?
 }

@@ -2,19 +2,46 @@ import Foundation
 import GRDB
 import SightlineCore
 
+/// The NHS numbers and UPNs a record carried, as their linkage-key digests (32 bytes each,
+/// concatenated): what "another participant holds the same identifier" is checked against.
+enum StrongKeys {
+    static let bases: Set<LinkageKey.Basis> = [.nhsNumber, .upn]
+
+    static func encode(_ keys: [LinkageKey]) -> Data? {
+        let digests = keys.filter { bases.contains($0.basis) }.map(\.digest)
+        return digests.isEmpty ? nil : Data(digests.joined())
+    }
+
+    static func decode(_ data: Data?) -> Set<Data> {
+        guard let data else { return [] }
+        return Set(stride(from: 0, to: data.count - 31, by: 32).map { Data(data[data.startIndex + $0 ..< data.startIndex + $0 + 32]) })
+    }
+}
+
 struct SQLiteForwardLookup: ForwardLookup {
     let db: Database
 
     func currentEnrolments(subject: Int64, on day: CivilDate) throws -> [EnrolmentReference] {
-        let rows = try Row.fetchAll(db.cachedStatement(sql: "SELECT source, fields, sealed_ref FROM record WHERE subject_id = ? AND kind = 'school.enrolment'"),
+        let rows = try Row.fetchAll(db.cachedStatement(sql: "SELECT source, kind, fields, sealed_ref, strong_keys FROM record WHERE subject_id = ?"),
                                     arguments: [subject])
+        let keysBySource = Dictionary(grouping: rows, by: { $0["source"] as String })
+            .mapValues { $0.reduce(into: Set<Data>()) { $0.formUnion(StrongKeys.decode($1["strong_keys"])) } }
         return rows.compactMap { row in
+            guard (row["kind"] as String) == RecordKind.schoolEnrolment.rawValue else { return nil }
             let text: String = row["fields"]
             guard case .object(let fields)? = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)),
                   let from = fields["onRollFrom"]?.stringValue.flatMap(CivilDate.init(iso:)), from <= day else { return nil }
             if let off = fields["offRollOn"]?.stringValue.flatMap(CivilDate.init(iso:)), off <= day { return nil }
-            return EnrolmentReference(source: row["source"], sealedReference: row["sealed_ref"])
+            let source: String = row["source"]
+            let own = StrongKeys.decode(row["strong_keys"])
+            let corroborated = keysBySource.contains { other, keys in other != source && !keys.isDisjoint(with: own) }
+            return EnrolmentReference(source: source, sealedReference: row["sealed_ref"], corroborated: corroborated)
         }
+    }
+
+    func records(ofSubject subject: Int64) throws -> [SubjectRecord] {
+        try Row.fetchAll(db.cachedStatement(sql: "SELECT \(SQLiteStore.recordColumns) FROM record WHERE subject_id = ?"), arguments: [subject])
+            .compactMap(SQLiteStore.subjectRecord)
     }
 }
 
@@ -22,9 +49,9 @@ extension SQLiteStore {
     static func enqueue(_ db: Database, _ f: NewForward, at time: Double) throws {
         try db.cachedStatement(sql: """
             INSERT INTO forward (public_id, recipient, rule, purpose, subject_id, payload, created_at, deadline, state, next_attempt_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """).execute(arguments: [f.publicID, f.recipient, f.rule, f.purpose, f.subjectID, f.sealedPayload, time,
-                                     f.deadline?.timeIntervalSince1970, time])
+                                     f.deadline?.timeIntervalSince1970, f.held ? StoredForward.State.held.rawValue : StoredForward.State.pending.rawValue, time])
         if let pseudonym = f.issuedPseudonym {
             try db.cachedStatement(sql: "INSERT OR IGNORE INTO issued_pseudonym (pseudonym, recipient, subject_id) VALUES (?, ?, ?)")
                 .execute(arguments: [pseudonym, f.recipient, f.subjectID])
@@ -73,7 +100,7 @@ extension SQLiteStore {
 
     public func overdueForwards(now: Date) async throws -> [StoredForward] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT \(Self.forwardColumns) FROM forward WHERE state != 'delivered' AND deadline IS NOT NULL AND deadline < ? AND overdue_reported = 0",
+            try Row.fetchAll(db, sql: "SELECT \(Self.forwardColumns) FROM forward WHERE state IN ('pending', 'held', 'dead') AND deadline IS NOT NULL AND deadline < ? AND overdue_reported = 0",
                              arguments: [now.timeIntervalSince1970]).map(Self.storedForward)
         }
     }
@@ -111,7 +138,7 @@ extension SQLiteStore {
         try await pool.read { db in
             let acknowledged = try Int64.fetchOne(db, sql: "SELECT acknowledged FROM inbox_cursor WHERE recipient = ?", arguments: [recipient]) ?? 0
             let from = after ?? acknowledged
-            let rows = try Row.fetchAll(db, sql: "SELECT \(Self.forwardColumns) FROM forward WHERE recipient = ? AND id > ? AND state != 'dead' ORDER BY id LIMIT ?",
+            let rows = try Row.fetchAll(db, sql: "SELECT \(Self.forwardColumns) FROM forward WHERE recipient = ? AND id > ? AND state IN ('pending', 'delivered') ORDER BY id LIMIT ?",
                                         arguments: [recipient, from, limit]).map(Self.storedForward)
             return (rows, acknowledged)
         }
@@ -141,10 +168,33 @@ extension SQLiteStore {
                 case "pending": counts.pending = row["n"]
                 case "dead": counts.dead = row["n"]
                 case "delivered": counts.delivered = row["n"]
+                case "held": counts.held = row["n"]
                 default: break
                 }
             }
             return counts
+        }
+    }
+
+    public func heldForwards(recipient: String, limit: Int) async throws -> [StoredForward] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT \(Self.forwardColumns) FROM forward WHERE recipient = ? AND state = 'held' ORDER BY id LIMIT ?",
+                             arguments: [recipient, limit]).map(Self.storedForward)
+        }
+    }
+
+    public func resolveHeld(publicID: String, recipient: String,
+                            _ resolve: @Sendable (StoredForward, any ForwardLookup) throws -> HeldResolution) async throws -> HeldResolution? {
+        try await pool.write { db in
+            guard let held = try Row.fetchOne(db, sql: "SELECT \(Self.forwardColumns) FROM forward WHERE public_id = ? AND recipient = ? AND state = 'held'",
+                                              arguments: [publicID, recipient]).map(Self.storedForward) else { return nil }
+            let resolution = try resolve(held, SQLiteForwardLookup(db: db))
+            guard resolution.state == .routed || resolution.state == .closed else { return resolution }
+            let now = Date().timeIntervalSince1970
+            try db.execute(sql: "UPDATE forward SET state = ?, delivered_at = ? WHERE id = ?", arguments: [resolution.state.rawValue, now, held.id])
+            if let audit = resolution.audit { _ = try Self.append(db, audit) }
+            if let replacement = resolution.replacement { try Self.enqueue(db, replacement, at: now) }
+            return resolution
         }
     }
 }

@@ -31,5 +31,13 @@ extension SQLiteStore {
             );
             """)
         }
+        m.registerMigration("v5-strong-keys") { db in
+            // Which strong identifiers (keyed digests, as in linkage_key) each record carried, so
+            // that a forward can tell a school's enrolment that another participant corroborates
+            // from one whose identifiers only that school has sent. Records stored before this
+            // have none: their schools' notices are held for the LA until they are sent again.
+            // Forward states gain held (waiting for the LA to route), routed and closed.
+            try db.execute(sql: "ALTER TABLE record ADD COLUMN strong_keys BLOB")
+        }
     }
 }

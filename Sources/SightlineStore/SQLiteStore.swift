@@ -186,17 +186,17 @@ public final class SQLiteStore: SightlineStore {
             db.cachedStatement(sql: "SELECT id FROM record WHERE source = ? AND kind = ? AND reference_key = ?"),
             arguments: [source, r.kind.rawValue, r.referenceKey])
         let args: StatementArguments = [subject, submissionID, r.observedAt.timeIntervalSince1970, time, r.birthYearMonth, r.postcodeDistrict, fields,
-                                        decision.linkedBy, r.birthDateKey, r.sealedReference, r.sealedMaterial]
+                                        decision.linkedBy, r.birthDateKey, r.sealedReference, r.sealedMaterial, StrongKeys.encode(r.linkageKeys)]
         if let id = existing {
             try db.cachedStatement(sql: """
                 UPDATE record SET subject_id = ?, submission_id = ?, observed_at = ?, received_at = ?,
-                  birth_year_month = ?, postcode_district = ?, fields = ?, linked_by = ?, dob_key = ?, sealed_ref = ?, material = ? WHERE id = ?
+                  birth_year_month = ?, postcode_district = ?, fields = ?, linked_by = ?, dob_key = ?, sealed_ref = ?, material = ?, strong_keys = ? WHERE id = ?
                 """).execute(arguments: args + [id])
             return RecordOutcome(subjectID: subject, change: .updated, linkedBy: decision.linkedBy, merges: decision.merges, conflicts: decision.conflicts, reviews: decision.reviews.count)
         }
         try db.cachedStatement(sql: """
-            INSERT INTO record (subject_id, submission_id, observed_at, received_at, birth_year_month, postcode_district, fields, linked_by, dob_key, sealed_ref, material, kind, source, reference_key)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO record (subject_id, submission_id, observed_at, received_at, birth_year_month, postcode_district, fields, linked_by, dob_key, sealed_ref, material, strong_keys, kind, source, reference_key)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """).execute(arguments: args + [r.kind.rawValue, source, r.referenceKey])
         return RecordOutcome(subjectID: subject, change: .created, linkedBy: decision.linkedBy, merges: decision.merges, conflicts: decision.conflicts, reviews: decision.reviews.count)
     }

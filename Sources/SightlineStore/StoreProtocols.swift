@@ -101,6 +101,11 @@ public protocol SightlineStore: ForwardOutbox {
     /// Remembers pseudonyms given to recipients so that they keep resolving after merges.
     func recordIssuedPseudonyms(_ issued: [IssuedPseudonym]) async throws
     func resolvePseudonym(_ pseudonym: String, recipient: String) async throws -> Int64?
+
+    // The steward's review queue (SQLiteStore+Review.swift)
+    func reviewItems(status: String, limit: Int) async throws -> [ReviewItem]
+    func decideReview(id: Int64, same: Bool, steward: String, sealedNote: Data?, at time: Date,
+                      audit: @escaping @Sendable (_ a: Int64, _ b: Int64) -> AuditEntry) async throws -> ReviewOutcome
 }
 
 /// What the store found for the matcher: candidate records, the subjects sharing a strong key, name frequencies.

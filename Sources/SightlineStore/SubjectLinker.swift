@@ -49,7 +49,10 @@ struct SubjectLinker {
                 INSERT OR IGNORE INTO review_pair (subject_a, subject_b, score, levels, reason, status, created_at)
                 VALUES (?, ?, ?, ?, ?, 'pending', ?)
                 """).execute(arguments: [a, b, pair.score.total.isFinite ? pair.score.total : nil, pair.score.explanation, pair.reason, time])
-            if pair.reason.hasSuffix("different-date-of-birth") {
+            // Strong identifiers that disagree with the rest are conflicts too: both children are uncertain.
+            if pair.reason.hasSuffix("different-date-of-birth") || pair.reason == "record-bridges-subjects-with-strong-identifiers" {
+                try db.cachedStatement(sql: "INSERT OR IGNORE INTO subject_conflict (subject_a, subject_b, reason, found_at) VALUES (?, ?, ?, ?)")
+                    .execute(arguments: [a, b, pair.reason, time])
                 out.conflicts.append(SubjectConflict(subjectA: a, subjectB: b, reason: pair.reason))
             }
         }

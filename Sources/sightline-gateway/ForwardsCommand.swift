@@ -33,7 +33,7 @@ struct Forwards: AsyncParsableCommand {
         func run() async throws {
             let store = try SQLiteStore(path: try location.databasePath())
             let filter = try status.map { s -> StoredForward.State in
-                guard let v = StoredForward.State(rawValue: s) else { throw ValidationError("--status is pending, delivered or dead") }
+                guard let v = StoredForward.State(rawValue: s) else { throw ValidationError("--status is pending, delivered, dead, held, routed or closed") }
                 return v
             }
             let forwards = try await store.forwards(state: filter, limit: limit)
@@ -44,7 +44,7 @@ struct Forwards: AsyncParsableCommand {
                 print(String(decoding: try encoder.encode(forwards.map { Row(id: $0.id, forward: $0.publicID, recipient: $0.recipient, rule: $0.rule, state: $0.state.rawValue, attempts: $0.attempts, lastError: $0.lastError, deadline: $0.deadline, createdAt: $0.createdAt) }), as: UTF8.self))
                 return
             }
-            print("outbox: \(counts.pending) pending, \(counts.delivered) delivered, \(counts.dead) dead")
+            print("outbox: \(counts.pending) pending, \(counts.delivered) delivered, \(counts.dead) dead, \(counts.held) held for the LA to route")
             for f in forwards {
                 print("  #\(f.id) \(f.state.rawValue) \(f.recipient) rule \(f.rule) attempts \(f.attempts)"
                       + (f.deadline.map { " deadline \(Instant.format($0))" } ?? "") + (f.lastError.map { " last error: \($0)" } ?? ""))

@@ -121,4 +121,28 @@ struct PolicyLintTests {
         }
         try expectError(error, at: "cme.yaml:11:", mentioning: "unknown record kind")
     }
+
+    @Test("s47 uses criminal-offence and special-category data: a role-wide recipient is refused",
+          arguments: ["s47", "s17"])
+    func roleWideRecipientOfSensitiveData(_ purpose: String) throws {
+        let error = try lint { try edit($0, "purposes/\(purpose).yaml", "recipients: [partner/304-mash]", "recipients: [partner]") }
+        try expectError(error, at: "\(purpose).yaml:7:", mentioning: "recipient 'partner' is a whole role")
+        #expect(error?.message.contains("name each recipient participant") == true, "\(error?.message ?? "")")
+    }
+
+    @Test("encompass may not grant the whole school role: current-school is the forwarding rule's")
+    func roleWideSchoolsOfEncompass() throws {
+        let error = try lint { try edit($0, "purposes/encompass.yaml", "[partner/304-mash, current-school]", "[partner/304-mash, school]") }
+        try expectError(error, at: "encompass.yaml:11:", mentioning: "recipient 'school' is a whole role")
+    }
+
+    @Test("a current-school rule without a team to hold notices for, or with one the purpose does not name")
+    func currentSchoolNeedsHoldFor() throws {
+        let missing = try lint { try edit($0, "forwarding.yaml", "    hold-for: partner/304-mash\n", "") }
+        try expectError(missing, at: "forwarding.yaml:24:", mentioning: "needs hold-for")
+        let wrong = try lint { try edit($0, "forwarding.yaml", "hold-for: partner/304-mash", "hold-for: partner/304-cme") }
+        try expectError(wrong, at: "forwarding.yaml:25:", mentioning: "must be a partner participant named in purpose encompass's recipients")
+        let noGrant = try lint { try edit($0, "purposes/encompass.yaml", "[partner/304-mash, current-school]", "[partner/304-mash]") }
+        try expectError(noGrant, at: "forwarding.yaml:24:", mentioning: "does not list current-school")
+    }
 }

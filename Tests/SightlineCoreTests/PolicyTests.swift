@@ -68,15 +68,21 @@ struct PolicyTests {
         #expect(policy.fieldsInUse[.schoolEnrolment]?.contains("freeSchoolMeals") == true, "s17 uses it")
     }
 
-    @Test("purpose access: partners are recipients; a school only of encompass")
+    @Test("purpose access: every partner for cme and attendance; s17, s47, encompass only the named MASH; no school")
     func purposeAccess() throws {
         let partner = ParticipantIdentity(trustDomain: "brent.sightline", role: .partner, id: "304-cme")
+        let mash = ParticipantIdentity(trustDomain: "brent.sightline", role: .partner, id: "304-mash")
         let school = ParticipantIdentity(trustDomain: "brent.sightline", role: .school, id: "100001")
         let cme = try #require(policy.purposes["cme"])
-        let encompass = try #require(policy.purposes["encompass"])
         #expect(cme.access(for: partner).isAllowed)
         #expect(cme.access(for: partner).rule == "purpose:cme")
         #expect(!cme.access(for: school).isAllowed)
-        #expect(encompass.access(for: school).isAllowed)
+        for name in ["s17", "s47", "encompass"] {
+            let purpose = try #require(policy.purposes[name])
+            #expect(!purpose.access(for: partner).isAllowed, "\(name)")
+            #expect(purpose.access(for: mash).isAllowed, "\(name)")
+            // current-school is the forwarding rule's choice of one school per notice, not a grant.
+            #expect(!purpose.access(for: school).isAllowed, "\(name)")
+        }
     }
 }

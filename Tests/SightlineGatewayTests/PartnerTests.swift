@@ -86,16 +86,13 @@ struct PartnerTests {
         }
     }
 
+    /// The shipped policy: s47 (and s17) name partner/304-mash; the CME team may not use them.
     @Test func aPurposeThePartnerMayNotUseIs403NamingTheRule() async throws {
         let p = try TestPartnership(); defer { p.remove() }
-        let policy = p.dir + "/policy"
-        try FileManager.default.copyItem(atPath: TestPartnership.repoRoot + "/Policies", toPath: policy)
-        let s47 = policy + "/purposes/s47.yaml"
-        try String(contentsOfFile: s47, encoding: .utf8).replacingOccurrences(of: "recipients: [partner]", with: "recipients: [partner/304-mash]")
-            .write(toFile: s47, atomically: true, encoding: .utf8)
-        p.config.policyDirectory = policy
+        try p.addParticipant(.init(identity: TestPartnership.id(.partner, "304-mash"), name: "MASH", status: .active, la: "304"))
         let gp = try p.identity(TestPartnership.id(.nhs, "Y12345"))
         let cme = try p.identity(TestPartnership.id(.partner, "304-cme"))
+        let mash = try p.identity(TestPartnership.id(.partner, "304-mash"))
         try await p.withGateway { gw in
             _ = try await gw.request(gp, "POST", "/v1/submissions", body: Data(SampleRecords.gp().utf8))
             let a = try JSONDecoder().decode(MatchAnswer.self, from: try await gw.request(cme, "POST", "/v1/match", body: Self.matchBody("cme", "{\"nhsNumber\":\"9434765919\"}")).body)
@@ -104,6 +101,10 @@ struct PartnerTests {
             let error = try JSONDecoder().decode(ErrorBody.self, from: r.body)
             #expect(error.error == "purpose-not-allowed" && error.message.contains("purpose:s47"))
             #expect(try await lastAuditEntry(gw).rule == "purpose:s47")
+            for purpose in ["s47", "s17", "encompass"] {
+                #expect(try await gw.request(cme, "POST", "/v1/match", body: Self.matchBody(purpose, "{\"nhsNumber\":\"9434765919\"}")).status == 403, "\(purpose)")
+                #expect(try await gw.request(mash, "POST", "/v1/match", body: Self.matchBody(purpose, "{\"nhsNumber\":\"9434765919\"}")).status == 200, "\(purpose)")
+            }
             #expect(try await gw.request(cme, "GET", "/v1/reports/absence?purpose=cme").status == 403)
             #expect(try await gw.request(cme, "GET", "/v1/reports/nonsense?purpose=cme").status == 404)
         }
@@ -114,28 +115,109 @@ struct PartnerTests {
         let gp = try p.identity(TestPartnership.id(.nhs, "Y12345"))
         let school = try p.identity(TestPartnership.id(.school, "100001"))
         let cme = try p.identity(TestPartnership.id(.partner, "304-cme"))
+        let name = "\"givenName\":\"Amara\",\"familyName\":\"Okafor\",\"dateOfBirth\":\"2014-03-02\""
         try await p.withGateway { gw in
-            // Two records with nothing in common: two subjects.
+            // Two records with nothing in common: two subjects, only one of them with a strong identifier.
             _ = try await gw.request(gp, "POST", "/v1/submissions", body: Data(Self.record("nhs.gp-registration", "G1", "{\"nhsNumber\":\"9434765919\"}", "{\"practice\":\"Y12345\",\"registeredFrom\":\"2014-03-20\"}").utf8))
-            _ = try await gw.request(school, "POST", "/v1/submissions", body: Data(Self.record("school.enrolment", "S1", "{\"upn\":\"H801200001001\"}", "{\"onRollFrom\":\"2025-09-03\"}").utf8))
+            _ = try await gw.request(school, "POST", "/v1/submissions", body: Data(Self.record("school.enrolment", "S1", "{\(name)}", "{\"onRollFrom\":\"2025-09-03\"}").utf8))
             #expect(try await gw.state.store.counts().subjects == 2)
-            let viaUPN = try JSONDecoder().decode(MatchAnswer.self, from: try await gw.request(cme, "POST", "/v1/match", body: Self.matchBody("cme", "{\"upn\":\"H801200001001\"}")).body)
+            let viaName = try JSONDecoder().decode(MatchAnswer.self, from: try await gw.request(cme, "POST", "/v1/match", body: Self.matchBody("cme", "{\(name)}")).body)
             let viaNHS = try JSONDecoder().decode(MatchAnswer.self, from: try await gw.request(cme, "POST", "/v1/match", body: Self.matchBody("cme", "{\"nhsNumber\":\"9434765919\"}")).body)
-            #expect(viaUPN.pseudonym != viaNHS.pseudonym)
-            // A housing record carrying both identifiers shows they are one child.
+            #expect(viaName.pseudonym != viaNHS.pseudonym)
+            // A housing record carrying the NHS number and the name shows they are one child.
             let housing = try p.identity(TestPartnership.id(.housing, "brent"))
-            _ = try await gw.request(housing, "POST", "/v1/submissions", body: Data(Self.record("housing.tenancy", "H1", "{\"nhsNumber\":\"9434765919\"}", "{\"tenancyFrom\":\"2025-01-10\"}").utf8))
-            let linkRecord = Self.record("school.exclusion", "X1", "{\"upn\":\"H801200001001\",\"nhsNumber\":\"9434765919\"}", "{\"category\":\"internal\",\"startDate\":\"2026-10-01\"}")
-            _ = try await gw.request(school, "POST", "/v1/submissions", body: Data(linkRecord.utf8))
+            _ = try await gw.request(housing, "POST", "/v1/submissions", body: Data(Self.record("housing.tenancy", "H1", "{\"nhsNumber\":\"9434765919\",\(name)}", "{\"tenancyFrom\":\"2025-01-10\"}").utf8))
+            // The record joins the NHS number's child; the other scores above join: a person decides, nothing merges by itself.
+            #expect(try await gw.state.store.counts().subjects == 2)
+            #expect(try await gw.state.store.uncertainSubjects().count == 2)
+            let steward = try p.identity(TestPartnership.id(.steward, "304"))
+            #expect(try await gw.request(cme, "GET", "/v1/review").status == 403, "only the steward works the queue")
+            let queue = try JSONDecoder().decode([String: [ReviewPairAnswer]].self, from: try await gw.request(steward, "GET", "/v1/review").body)
+            let pair = try #require(queue["pairs"]?.first)
+            #expect(pair.levels.contains("given=exact") && !pair.levels.contains("Amara"))
+            let decided = try await gw.request(steward, "POST", "/v1/review/\(pair.id)", body: Data(#"{"decision":"same","note":"same GP and housing address"}"#.utf8))
+            #expect(decided.status == 200)
+            #expect(try await gw.request(steward, "POST", "/v1/review/\(pair.id)", body: Data(#"{"decision":"different"}"#.utf8)).status == 409)
             #expect(try await gw.state.store.counts().subjects == 1)
             let entry = try await lastAuditEntry(gw)
-            #expect(entry.counts["merges"] == 1 && entry.detail["merges"]?.contains("via") == true)
-            for old in [viaUPN.pseudonym, viaNHS.pseudonym] {
+            #expect(entry.actor == "steward/304" && entry.action == "review.decide" && entry.detail["decision"] == "same")
+            #expect(entry.detail["note"]?.hasPrefix("hmac:") == true, "the note is kept sealed; the log has its keyed digest")
+            #expect(try await gw.state.store.uncertainSubjects().isEmpty)
+            for old in [viaName.pseudonym, viaNHS.pseudonym] {
                 let r = try await gw.request(cme, "GET", "/v1/subjects/\(old)?purpose=cme")
                 #expect(r.status == 200)
                 let view = try JSONDecoder().decode(View.self, from: r.body)
                 #expect(Set(view.knownTo.map(\.kind)) == ["nhs.gp-registration", "school.enrolment", "housing.tenancy"])
             }
+        }
+    }
+
+    /// Child A known by NHS number only, child B by UPN only; then one record carries A's NHS
+    /// number and B's UPN. That one claim does not merge two identified children: the record joins
+    /// A (its NHS number), and A and B are flagged uncertain.
+    @Test func aRecordNamingTwoIdentifiedChildrenDoesNotMergeThem() async throws {
+        let p = try TestPartnership(); defer { p.remove() }
+        let gp = try p.identity(TestPartnership.id(.nhs, "Y12345"))
+        let school = try p.identity(TestPartnership.id(.school, "100001"))
+        let housing = try p.identity(TestPartnership.id(.housing, "brent"))
+        let cme = try p.identity(TestPartnership.id(.partner, "304-cme"))
+        try await p.withGateway { gw in
+            _ = try await gw.request(gp, "POST", "/v1/submissions", body: Data(Self.record("nhs.gp-registration", "G1", "{\"nhsNumber\":\"9434765919\"}", "{\"practice\":\"Y12345\",\"registeredFrom\":\"2014-03-20\"}").utf8))
+            _ = try await gw.request(school, "POST", "/v1/submissions", body: Data(Self.record("school.enrolment", "S1", "{\"upn\":\"H801200001001\"}", "{\"onRollFrom\":\"2025-09-03\"}").utf8))
+            #expect(try await gw.state.store.counts().subjects == 2)
+            let both = Self.record("housing.tenancy", "H1", "{\"upn\":\"H801200001001\",\"nhsNumber\":\"9434765919\"}", "{\"tenancyFrom\":\"2025-01-10\"}")
+            #expect(try await gw.request(housing, "POST", "/v1/submissions", body: Data(both.utf8)).status == 201)
+            #expect(try await gw.state.store.counts().subjects == 2)
+            let entry = try await lastAuditEntry(gw)
+            #expect(entry.counts["merges"] ?? 0 == 0 && entry.counts["conflicts"] == 1)
+            let a = try JSONDecoder().decode(MatchAnswer.self, from: try await gw.request(cme, "POST", "/v1/match", body: Self.matchBody("cme", "{\"nhsNumber\":\"9434765919\"}")).body)
+            let b = try JSONDecoder().decode(MatchAnswer.self, from: try await gw.request(cme, "POST", "/v1/match", body: Self.matchBody("cme", "{\"upn\":\"H801200001001\"}")).body)
+            #expect(a.pseudonym != b.pseudonym)
+            #expect(a.view.uncertain && b.view.uncertain)
+            #expect(Set(a.view.knownTo.map(\.kind)) == ["nhs.gp-registration", "housing.tenancy"])
+            #expect(b.view.knownTo.map(\.kind) == ["school.enrolment"])
+        }
+    }
+
+    /// A partner sees only children of its own LA: a child whose latest record places them
+    /// elsewhere answers 404 exactly as an unknown child does.
+    @Test func aPartnerOfAnotherLAGets404ForABrentChild() async throws {
+        let p = try TestPartnership(); defer { p.remove() }
+        p.config.localAuthorities.append(.init(code: "202", name: "Camden", districts: ["NW1", "NW3", "NW5", "WC1"]))
+        try p.addParticipant(.init(identity: TestPartnership.id(.partner, "202-cme"), name: "Camden CME team", status: .active, la: "202"))
+        let gp = try p.identity(TestPartnership.id(.nhs, "Y12345"))
+        let housing = try p.identity(TestPartnership.id(.housing, "brent"))
+        let brent = try p.identity(TestPartnership.id(.partner, "304-cme"))
+        let camden = try p.identity(TestPartnership.id(.partner, "202-cme"))
+        let ids = "{\"nhsNumber\":\"9434765919\",\"postcode\":\"POSTCODE\"}"
+        @Sendable func record(_ kind: String, _ ref: String, _ seen: String, _ postcode: String, _ fields: String) -> Data {
+            Data("{\"kind\":\"\(kind)\",\"localRef\":\"\(ref)\",\"observedAt\":\"\(seen)\",\"identifiers\":\(ids.replacingOccurrences(of: "POSTCODE", with: postcode)),\"fields\":\(fields)}".utf8)
+        }
+        let match = Self.matchBody("cme", "{\"nhsNumber\":\"9434765919\"}")
+        try await p.withGateway { gw in
+            // The child lived in Camden (NW1) and Camden's team matched them then.
+            _ = try await gw.request(gp, "POST", "/v1/submissions", body: record("nhs.gp-registration", "G1", "2026-01-10T09:00:00Z", "NW1 8NP", "{\"practice\":\"Y12345\",\"registeredFrom\":\"2014-03-20\"}"))
+            let before = try await gw.request(camden, "POST", "/v1/match", body: match)
+            #expect(before.status == 200)
+            let camdenPseudonym = try JSONDecoder().decode(MatchAnswer.self, from: before.body).pseudonym
+            #expect(try await gw.request(brent, "POST", "/v1/match", body: match).status == 404)
+            // Then the family moved to Brent (NW6): the latest record places the child in Brent.
+            _ = try await gw.request(housing, "POST", "/v1/submissions", body: record("housing.tenancy", "H1", "2026-11-01T09:00:00Z", "NW6 4DP", "{\"tenancyFrom\":\"2026-10-20\"}"))
+            #expect(try await gw.request(brent, "POST", "/v1/match", body: match).status == 200)
+            let unknownMatch = try await gw.request(camden, "POST", "/v1/match", body: Self.matchBody("cme", "{\"nhsNumber\":\"6541003238\"}"))
+            let outside = try await gw.request(camden, "POST", "/v1/match", body: match)
+            #expect(outside.status == 404 && unknownMatch.status == 404)
+            let outsideError = try JSONDecoder().decode(ErrorBody.self, from: outside.body), unknownError = try JSONDecoder().decode(ErrorBody.self, from: unknownMatch.body)
+            #expect(outsideError.error == unknownError.error && outsideError.message == unknownError.message, "a child elsewhere answers exactly as no child")
+            #expect(try await lastAuditEntry(gw).rule == "partner-own-la")
+            let view = try await gw.request(camden, "GET", "/v1/subjects/\(camdenPseudonym)?purpose=cme")
+            #expect(view.status == 404)
+            let unknownView = try await gw.request(camden, "GET", "/v1/subjects/ps_unknown?purpose=cme")
+            let viewError = try JSONDecoder().decode(ErrorBody.self, from: view.body), unknownViewError = try JSONDecoder().decode(ErrorBody.self, from: unknownView.body)
+            #expect(viewError.error == unknownViewError.error)
+            #expect(viewError.message == unknownViewError.message.replacingOccurrences(of: "ps_unknown", with: camdenPseudonym))
+            let entry = try await lastAuditEntry(gw)
+            #expect(entry.action == "subject.view" && entry.rule == "partner-own-la" && entry.decision == .deny)
         }
     }
 
@@ -169,7 +251,9 @@ struct PartnerTests {
         ]
         var dirs: [ParticipantIdentity: String] = [:]
         for (who, _) in submissions where dirs[who] == nil { dirs[who] = try p.identity(who) }
-        let cme = try p.identity(TestPartnership.id(.partner, "304-cme"))
+        // The MASH: a named recipient of every purpose it may use (s17, s47, encompass), and of the role-wide ones.
+        try p.addParticipant(.init(identity: TestPartnership.id(.partner, "304-mash"), name: "MASH", status: .active, la: "304"))
+        let cme = try p.identity(TestPartnership.id(.partner, "304-mash"))
         let identityDirs = dirs
         var fieldsByKind: [String: Set<String>] = [:]
         for (_, body) in submissions {
@@ -212,4 +296,10 @@ extension TestPartnership {
         try Data(ParticipantRegistry.render(trustDomain: Self.trustDomain, participants: Self.participants + [participant]).utf8)
             .write(to: URL(fileURLWithPath: config.participantsPath))
     }
+}
+
+struct ReviewPairAnswer: Decodable {
+    let id: Int64
+    let levels: String
+    let reason: String
 }

@@ -31,6 +31,10 @@ public struct ForwardRule: Sendable {
     public let recipient: Recipient
     public let fields: [String]
     public let deadline: Deadline?
+    /// For `current-school`: the participant (an LA team) that routes a notice no school
+    /// qualifies for on its own (see ForwardPlanner.schoolDestination); required with
+    /// current-school, so a notice is never dropped silently.
+    public let holdFor: String?
 
     public func matches(kind: RecordKind, fields record: [String: JSONValue]) -> Bool {
         guard kind == self.kind else { return false }
@@ -74,7 +78,7 @@ public struct ForwardingPolicy: Sendable {
         var rules: [ForwardRule] = []
         var names = Set<String>()
         for node in try root["forwards"]?.sequence() ?? [] {
-            let d = try node.dictionary(allowedKeys: ["rule", "purpose", "when", "to", "fields", "deadline"])
+            let d = try node.dictionary(allowedKeys: ["rule", "purpose", "when", "to", "fields", "deadline", "hold-for"])
             let name = try d.required("rule", in: node).string()
             guard names.insert(name).inserted else { throw d["rule"]!.error("rule name '\(name)' is used twice") }
             let purposeNode = try d.required("purpose", in: node)
@@ -113,13 +117,26 @@ public struct ForwardingPolicy: Sendable {
             let toNode = try d.required("to", in: node)
             let toText = try toNode.string()
             let recipient: ForwardRule.Recipient
-            if toText == "current-school" {
-                guard purpose.recipients.contains("school") else { throw toNode.error("purpose \(purpose.name) does not list school among its recipients") }
+            var holdFor: String? = nil
+            if toText == Purpose.currentSchool {
+                guard purpose.recipients.contains(Purpose.currentSchool) else {
+                    throw toNode.error("purpose \(purpose.name) does not list \(Purpose.currentSchool) among its recipients; add it there")
+                }
+                guard let holdNode = d["hold-for"] else {
+                    throw toNode.error("a current-school rule needs hold-for: <role>/<id>, the LA participant that routes notices no single school qualifies for")
+                }
+                let holdText = try holdNode.string()
+                guard holdText.contains("/"), let identity = ParticipantIdentity(uri: "spiffe://policy/\(holdText)"), identity.role == .partner,
+                      purpose.recipients.contains(holdText) else {
+                    throw holdNode.error("hold-for '\(holdText)' must be a partner participant named in purpose \(purpose.name)'s recipients (e.g. partner/304-mash)")
+                }
                 recipient = .currentSchool
+                holdFor = holdText
             } else {
                 guard let identity = ParticipantIdentity(uri: "spiffe://policy/\(toText)"), purpose.access(for: identity).isAllowed else {
                     throw toNode.error("'\(toText)' is not a recipient of purpose \(purpose.name) (give current-school or <role>/<id> of a recipient)")
                 }
+                if let holdNode = d["hold-for"] { throw holdNode.keyError("hold-for applies only to to: current-school") }
                 recipient = .participant(toText)
             }
             var deadline: ForwardRule.Deadline? = nil
@@ -129,7 +146,7 @@ public struct ForwardingPolicy: Sendable {
                 }
                 deadline = parsed
             }
-            rules.append(ForwardRule(name: name, purpose: purpose.name, kind: kind, when: conditions, recipient: recipient, fields: fields, deadline: deadline))
+            rules.append(ForwardRule(name: name, purpose: purpose.name, kind: kind, when: conditions, recipient: recipient, fields: fields, deadline: deadline, holdFor: holdFor))
         }
         return ForwardingPolicy(rules: rules, maxAttempts: maxAttempts)
     }

@@ -87,8 +87,14 @@ public struct Purpose: Sendable {
     public let name: String
     public let title: String
     public let legalGateways: [String]
-    /// Roles ("partner") or participants ("partner/304-cme") that may use the purpose.
+    /// Roles ("partner") or participants ("partner/304-cme") that may use the purpose, and
+    /// possibly `current-school`.
     public let recipients: [String]
+    /// A recipient that no caller matches: the school a forwarding rule's current-school logic
+    /// picks for one notice (ForwardRule.Recipient.currentSchool). It grants no school the
+    /// purpose, so no school can query under it.
+    public static let currentSchool = "current-school"
+
     public let uses: [RecordKind: Set<String>]
     public let minimise: [String: Minimisation]
     public let retention: String

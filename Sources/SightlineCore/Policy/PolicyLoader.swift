@@ -112,10 +112,11 @@ public enum PolicyLoader {
 
         let recipientsNode = try root.required("recipients", in: rootNode)
         let recipients = try recipientsNode.strings()
-        for (i, r) in recipients.enumerated() {
-            let roleText = r.split(separator: "/").first.map(String.init) ?? r
-            guard let role = Role(rawValue: roleText), role == .partner || role == .school else {
-                throw try recipientsNode.sequence()[i].error("recipients are the partner or school role, or one participant such as partner/304-cme")
+        for (i, r) in recipients.enumerated() where r != Purpose.currentSchool {
+            let parts = r.split(separator: "/", omittingEmptySubsequences: false)
+            guard let role = Role(rawValue: String(parts[0])), role == .partner || role == .school,
+                  parts.count == 1 || (parts.count == 2 && !parts[1].isEmpty) else {
+                throw try recipientsNode.sequence()[i].error("recipients are the partner or school role, one participant such as partner/304-cme, or current-school (only a forwarding rule's current-school logic uses it)")
             }
         }
 
@@ -138,8 +139,14 @@ public enum PolicyLoader {
         for condition in conditionsForSensitiveFields {
             guard let used = uses[condition.kind] else { continue }
             let touches = condition.fields.map { !used.isDisjoint(with: $0) } ?? !used.isEmpty
-            if touches && condition.gateways.isDisjoint(with: cited) {
+            guard touches else { continue }
+            if condition.gateways.isDisjoint(with: cited) {
                 throw gatewaysNode.error("the purpose uses \(condition.what) from \(condition.kind.rawValue) and must cite \(condition.gateways.sorted().joined(separator: " or "))")
+            }
+            // Special-category and criminal-offence data go only to those with a role in the
+            // purpose: a whole role would let every partner team (or every school) use it.
+            for (i, r) in recipients.enumerated() where !r.contains("/") && r != Purpose.currentSchool {
+                throw try recipientsNode.sequence()[i].error("recipient '\(r)' is a whole role, but the purpose uses \(condition.what) from \(condition.kind.rawValue); name each recipient participant instead (e.g. \(r == "school" ? "current-school for Operation Encompass notices" : "partner/304-mash"))")
             }
         }
 

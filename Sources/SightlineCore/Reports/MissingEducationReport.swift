@@ -61,8 +61,7 @@ struct MissingEducationReport {
             default: break
             }
         }
-        guard let latestEvidence = evidence.filter({ $0.postcodeDistrict != nil }).max(by: { $0.observedAt < $1.observedAt }),
-              let district = latestEvidence.postcodeDistrict, districts.contains(district) else { return nil }
+        guard let district = Residence.latestDistrict(of: evidence), districts.contains(district) else { return nil }
 
         let status: String
         let priority: Int

@@ -43,7 +43,7 @@ public struct SubjectAttributes: Sendable {
         // Agencies can disagree on a month of birth (typos); the most frequent value wins.
         let months = Dictionary(grouping: records.compactMap(\.birthYearMonth), by: { $0 }).mapValues(\.count)
         birthYearMonth = months.max { a, b in a.value < b.value || (a.value == b.value && a.key > b.key) }?.key
-        latestDistrict = records.filter { $0.postcodeDistrict != nil }.max { $0.observedAt < $1.observedAt }?.postcodeDistrict
+        latestDistrict = Residence.latestDistrict(of: records)
     }
 
     /// Year group on `day` from the month of birth: the cohort boundary is 1 September, so the

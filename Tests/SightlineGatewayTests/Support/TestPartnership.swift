@@ -27,6 +27,7 @@ final class TestPartnership: @unchecked Sendable {
         .init(identity: id(.school, "100002"), name: "Second school", status: .active, la: "304"),
         .init(identity: id(.school, "100003"), name: "Third school", status: .active, la: "304"),
         .init(identity: id(.school, "100009"), name: "Suspended school", status: .suspended, la: "304"),
+        .init(identity: id(.steward, "304"), name: "Steward", status: .active, la: "304"),
         .init(identity: id(.partner, "304-cme"), name: "CME team", status: .active, la: "304"),
     ]
 
@@ -49,6 +50,7 @@ final class TestPartnership: @unchecked Sendable {
                                policyDirectory: Self.repoRoot + "/Policies", databasePath: dir + "/sightline.sqlite")
         config.listen = .init(host: "127.0.0.1", port: 0)
         config.ops = .init(host: "127.0.0.1", port: 0)
+        config.localAuthorities = [DevEnvironment.brent]
         if let maxBodyBytes { config.limits.maxBodyBytes = maxBodyBytes }
     }
 

@@ -1,0 +1,59 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import SightlineCore
+import SightlineStore
+
+/// The steward's linkage review queue: pairs of subjects that scored between the policy's
+/// thresholds, or that a strong identifier bridged. `same` merges them; `different` keeps them
+/// apart for good. Both are audited with the steward's identity; the note is sealed at rest.
+struct ReviewRoutes {
+    let state: GatewayState
+    static let roles: Set<Role> = [.steward]
+    static let maxNoteBytes = 500
+
+    struct Decision: Decodable { let decision: String; let note: String? }
+
+    func register(on group: RouterGroup<ParticipantContext>) {
+        group.on("review", method: .get, roles: Self.roles, state: state) { request, context in
+            let status = request.uri.queryParameters["status"].map(String.init) ?? "pending"
+            guard ["pending", "same", "different"].contains(status) else { throw APIError.badRequest("status is pending, same or different") }
+            let items = try await state.store.reviewItems(status: status, limit: 200)
+            try await state.store.appendAudit(AuditEntry(
+                time: state.now(), actor: context.participant.identity.shortName, action: "review.list", policyVersion: state.policy.version,
+                decision: .allow, rule: "endpoint-roles:GET /review", counts: ["pairs": items.count], subjects: items.flatMap { [$0.subjectA, $0.subjectB] },
+                requestDigest: state.requestDigest("GET", "/v1/review")))
+            let data = try SubmissionReceipt.encoder.encode(["pairs": items])
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(data: data)))
+        }
+        group.on("review/{id}", method: .post, roles: Self.roles, state: state) { request, context in
+            guard let id = Int64(try context.parameters.require("id")) else { throw APIError.notFound("no review pair with that id") }
+            let body = Data(buffer: try await request.body.collect(upTo: 4096))
+            guard case .success(let value) = BoundedJSON().parse(body), let decided = try? JSONDecoder().decode(Decision.self, from: body),
+                  value.objectValue?.keys.allSatisfy({ ["decision", "note"].contains($0) }) == true,
+                  ["same", "different"].contains(decided.decision) else {
+                throw APIError.badRequest("expected {\"decision\": \"same\" | \"different\", \"note\": text}")
+            }
+            let note = decided.note ?? ""
+            guard note.utf8.count <= Self.maxNoteBytes else { throw APIError.badRequest("the note is longer than \(Self.maxNoteBytes) bytes") }
+            let steward = context.participant.identity.shortName
+            let now = state.now(), version = state.policy.version
+            let noteDigest = note.isEmpty ? "" : state.digester.digest("review-note", text: note)
+            let outcome = try await state.store.decideReview(
+                id: id, same: decided.decision == "same", steward: steward, sealedNote: note.isEmpty ? nil : try state.sealer.seal(Data(note.utf8)), at: now
+            ) { a, b in
+                AuditEntry(time: now, actor: steward, action: "review.decide", policyVersion: version, decision: .allow,
+                           rule: "steward-review:\(decided.decision)", counts: ["noteBytes": note.utf8.count], subjects: [a, b],
+                           requestDigest: state.requestDigest("POST", "/v1/review/\(id)"),
+                           detail: ["pair": "\(id)", "decision": decided.decision, "note": noteDigest])
+            }
+            switch outcome {
+            case .notFound: throw APIError.notFound("no review pair \(id)")
+            case .alreadyDecided: throw APIError(.conflict, "already-decided", "review pair \(id) was decided before")
+            case .decided:
+                let data = try JSONEncoder().encode(["pair": "\(id)", "decision": decided.decision])
+                return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(data: data)))
+            }
+        }
+    }
+}
