@@ -42,6 +42,15 @@ struct AuditRoutes {
     /// The verifier key beside the plain-text note, so `curl` users can see what to pin.
     static let verifierKeyHeader = HTTPField.Name("Sightline-Verifier-Key")!
 
+    /// Filters run on the search columns stored beside each entry, not on the hashed entries, so
+    /// a row whose columns were edited behind the log's back (triggers dropped) could be found by
+    /// a search it does not match. Every row a filtered answer returns is therefore held to its
+    /// canonical entry first; one that disagrees fails the whole answer (500
+    /// `audit-columns-disagree`, naming the entry and the column) rather than being included or
+    /// skipped in silence. What this cannot see is a row edited *away* from the filter: it is
+    /// simply not selected. Only `sightline audit verify --database` on a copy of the file, which
+    /// checks every row's columns, finds those. Unfiltered pages (what `audit verify` and
+    /// `audit export` read) select by index only and are answered as stored.
     func entries(_ request: Request, _ context: ParticipantContext) async throws -> Response {
         let q = request.uri.queryParameters
         var filter = AuditEntryFilter(from: try integer(q, "from", default: 0, min: 0),
@@ -59,6 +68,7 @@ struct AuditRoutes {
         let found = try await state.store.auditEntries(matching: filter)
         let size = try await state.store.auditTreeHead().size
         let filters = ["since", "until", "actor", "action", "purpose", "decision", "rule"].filter { q[Substring($0)] != nil }
+        if !filters.isEmpty { try await checkColumns(found, request, context) }
         // Filter names only: the values are hashed into the request digest, never stored as typed.
         try await recordRead(request, context, action: "audit.entries", rule: "endpoint-roles:GET /audit/entries",
                              counts: ["returned": found.count],
@@ -108,6 +118,23 @@ struct AuditRoutes {
     }
 
     // MARK: - Helpers
+
+    /// Refuses a filtered answer that contains a row whose search columns are not what its hashed
+    /// entry says (see `entries`). Names the entry and the column, never their values.
+    func checkColumns(_ found: [StoredAuditEntry], _ request: Request, _ context: ParticipantContext) async throws {
+        for e in found {
+            guard let columns = e.columns else {
+                throw APIError(.internalServerError, "audit-columns-unavailable", "the store returned entry \(e.index) without its search columns, so the filtered answer cannot be checked; read unfiltered pages and filter them yourself")
+            }
+            guard let d = columns.disagreement(withCanonical: e.entry) else { continue }
+            state.logger.error("audit search columns disagree with the hashed entry", metadata: ["audit.index": "\(e.index)", "audit.column": "\(d.column)"])
+            await state.auditRefusal(actor: context.participant.identity.shortName, action: "audit.entries", rule: "audit-columns-match",
+                                     reason: "entry \(e.index): the \(d.column) column disagrees with the hashed entry",
+                                     requestDigest: state.digester.digest("request-line", text: "GET \(request.uri.path)?\(request.uri.query ?? "")"))
+            throw APIError(.internalServerError, "audit-columns-disagree",
+                           "entry \(e.index) matched this filter on its stored \(d.column) column, but its hashed entry says otherwise: the store was changed behind the log's back, so filtered answers cannot be trusted; run `sightline audit verify --database` on a copy of the gateway's database, which names every such entry; unfiltered reads (audit verify, audit export) still answer")
+        }
+    }
 
     /// The latest checkpoint, signed now if entries were added since.
     func signedCheckpoint() async throws -> AuditWire.Checkpoint {

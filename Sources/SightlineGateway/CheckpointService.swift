@@ -64,7 +64,9 @@ public actor CheckpointSigner {
 
 /// Signs a checkpoint every N entries or T seconds (config `audit:`), and once more when the
 /// gateway stops so the last entries are covered. It is listed first in the ServiceGroup, so it
-/// stops last, after the API has drained.
+/// stops last, after the API has drained. On the same beat it writes the refusals counted in
+/// windows that have closed, and at shutdown every refusal still counted, before the final
+/// checkpoint: none is lost, and the last checkpoint covers them.
 struct CheckpointService: Service {
     let state: GatewayState
 
@@ -75,8 +77,10 @@ struct CheckpointService: Service {
         await signIfDue(audit)
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do { try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) } } catch { break }
+            await state.flushRefusals()
             await signIfDue(audit)
         }
+        await state.flushRefusals(all: true)
         do { _ = try await state.checkpoints.current() } catch {
             state.logger.error("could not sign the final audit checkpoint", metadata: ["error.type": "\(type(of: error))"])
         }

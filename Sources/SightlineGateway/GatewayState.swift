@@ -28,6 +28,9 @@ public final class GatewayState: Sendable {
     let submissionAdmission: SubmissionAdmission
     /// Rung when a submission commits forwards, so they leave at once rather than at the next poll.
     let forwardDoorbell = ForwardDoorbell()
+    /// Repeated refusals become one counted entry (see RefusalCoalescer); CheckpointService
+    /// writes closed windows and, at shutdown, whatever is still counted.
+    let refusals: RefusalLog
 
     public init(config: GatewayConfig, store: any SightlineStore, keys: KeyMaterial, policy: Policy,
                 participants: ParticipantRegistry, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }) {
@@ -49,6 +52,7 @@ public final class GatewayState: Sendable {
         self.matchLimiter = RateLimiter(perMinute: config.limits.matchesPerMinute, burst: config.limits.matchBurst, now: now)
         self.submissionAdmission = SubmissionAdmission(overall: config.limits.maxConcurrentSubmissions,
                                                        perParticipant: config.limits.maxConcurrentSubmissionsPerParticipant)
+        self.refusals = RefusalLog(RefusalCoalescer(policyVersion: policy.version))
     }
 
     private let listening = NIOLockedValueBox(false)
@@ -71,13 +75,26 @@ public final class GatewayState: Sendable {
         digester.digest("request-line", text: "\(method) \(path)")
     }
 
-    /// Records a refused request in the audit log. Failure to audit is logged, never silent.
+    /// Records a refused request in the audit log: at once if it is the actor's first of its
+    /// kind, else counted into one entry (RefusalCoalescer). The metric counts every refusal.
+    /// `rule`, `reason` and `purpose` are the gateway's own strings, never the client's text.
+    /// Failure to audit is logged, never silent.
     func auditRefusal(actor: String, action: String, rule: String, reason: String, requestDigest: String, purpose: String? = nil) async {
         metrics.refusals.increment()
-        let entry = AuditEntry(time: now(), actor: actor, action: action, purpose: purpose, policyVersion: policy.version,
-                               decision: .deny, rule: rule, requestDigest: requestDigest, detail: ["reason": reason])
-        do { try await store.appendAudit(entry) } catch {
-            logger.error("could not append audit entry for a refusal", metadata: ["rule": "\(rule)"])
+        let kind = RefusalCoalescer.Kind(action: action, rule: rule, purpose: purpose, reason: reason)
+        await appendRefusals(refusals.record(.init(actor: actor, kind: kind, requestDigest: requestDigest, at: now())))
+    }
+
+    /// Writes the refusals counted in windows that have closed, or all of them (`all`, at shutdown).
+    func flushRefusals(all: Bool = false) async {
+        await appendRefusals(all ? refusals.flushAll() : refusals.closeWindows(at: now()))
+    }
+
+    private func appendRefusals(_ entries: [AuditEntry]) async {
+        for entry in entries {
+            do { try await store.appendAudit(entry) } catch {
+                logger.error("could not append audit entry for a refusal", metadata: ["rule": "\(entry.rule)", "refusals": "\(entry.counts["refusals"] ?? 0)"])
+            }
         }
     }
 }

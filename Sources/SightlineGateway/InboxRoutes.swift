@@ -49,13 +49,15 @@ struct InboxRoutes {
             let now = state.now()
             let metrics = state.metrics
             let version = state.policy.version
-            let count = try await state.store.acknowledgeInbox(recipient: recipient, upTo: ack.upTo) { f in
+            // The answer's `acknowledged` is where the cursor now stands: `upTo` clamped to the newest
+            // forward this recipient has been offered, so an over-large ack cannot hide the next one.
+            let result = try await state.store.acknowledgeInbox(recipient: recipient, upTo: ack.upTo) { f in
                 metrics.forwardsDelivered.increment()
                 return AuditEntry(time: now, actor: recipient, action: "forward.delivered", purpose: f.purpose, policyVersion: version,
                                   decision: .allow, rule: f.rule, subjects: [f.subjectID], requestDigest: AuditEntry.forwardReference(f.publicID),
                                   detail: ["forward": f.publicID, "recipient": recipient, "via": "inbox"])
             }
-            let data = try JSONEncoder().encode(["acknowledged": ack.upTo, "delivered": Int64(count)])
+            let data = try JSONEncoder().encode(["acknowledged": result.acknowledged, "delivered": Int64(result.delivered)])
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(data: data)))
         }
     }

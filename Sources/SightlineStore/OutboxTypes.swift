@@ -69,6 +69,15 @@ public enum ForwardAttemptOutcome: Sendable {
     case dead(error: String)
 }
 
+/// Where a recipient's inbox cursor stands after an acknowledgement.
+public struct InboxAcknowledgement: Sendable, Equatable {
+    /// The cursor now: the acknowledged id, clamped to the newest forward offered, never lower than before.
+    public let acknowledged: Int64
+    /// Forwards this acknowledgement recorded as delivered.
+    public let delivered: Int
+    public init(acknowledged: Int64, delivered: Int) { self.acknowledged = acknowledged; self.delivered = delivered }
+}
+
 public struct OutboxCounts: Sendable {
     public var pending: Int
     public var dead: Int
@@ -106,8 +115,10 @@ public protocol ForwardOutbox: Sendable {
     /// Puts dead forwards (one, or all when `id` is nil) back in the queue; returns how many.
     func retryDead(_ id: Int64?, audit: @Sendable (StoredForward) -> AuditEntry) async throws -> Int
     func inbox(recipient: String, after: Int64?, limit: Int) async throws -> (forwards: [StoredForward], cursor: Int64)
-    /// Moves the recipient's cursor; forwards up to it count as delivered (pulled).
-    func acknowledgeInbox(recipient: String, upTo: Int64, audit: @Sendable (StoredForward) -> AuditEntry) async throws -> Int
+    /// Moves the recipient's cursor to `upTo`, clamped to the newest forward the recipient has
+    /// been offered (a cursor past it would hide the next forward); forwards up to the cursor
+    /// count as delivered (pulled). A cursor never moves back.
+    func acknowledgeInbox(recipient: String, upTo: Int64, audit: @Sendable (StoredForward) -> AuditEntry) async throws -> InboxAcknowledgement
     func outboxCounts() async throws -> OutboxCounts
     /// The recipient's held forwards, oldest first.
     func heldForwards(recipient: String, limit: Int) async throws -> [StoredForward]

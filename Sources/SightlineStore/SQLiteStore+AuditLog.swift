@@ -81,15 +81,29 @@ extension SQLiteStore {
         add("decision = ?", filter.decision)
         add("rule = ?", filter.rule)
         arguments += [max(0, filter.limit)]
-        let sql = "SELECT idx, entry, leaf_hash, chain_hash FROM audit_entry WHERE \(clauses.joined(separator: " AND ")) ORDER BY idx LIMIT ?"
+        let sql = "SELECT \(Self.auditEntryColumns) FROM audit_entry WHERE \(clauses.joined(separator: " AND ")) ORDER BY idx LIMIT ?"
         let args = arguments
         return try await pool.read { db in
             try Row.fetchAll(db, sql: sql, arguments: args).map(Self.storedAuditEntry)
         }
     }
 
+    /// An entry with its search columns, for filtered reads and verification.
+    static let auditEntryColumns = "idx, entry, leaf_hash, chain_hash, time, actor, action, decision, rule, purpose"
+
     static func storedAuditEntry(_ row: Row) -> StoredAuditEntry {
-        StoredAuditEntry(index: row["idx"], entry: row["entry"], leafHash: row["leaf_hash"], chainHash: row["chain_hash"])
+        var stored = StoredAuditEntry(index: row["idx"], entry: row["entry"], leafHash: row["leaf_hash"], chainHash: row["chain_hash"])
+        if row.hasColumn("actor") {
+            // Read without trusting the types: a forged row may hold a blob or a number where text
+            // belongs, and the verifier must report that, not trap on it.
+            func text(_ name: String) -> String? { String.fromDatabaseValue(row[name] as DatabaseValue) }
+            let unreadable = "(not text)"
+            stored.columns = AuditSearchColumns(
+                time: Double.fromDatabaseValue(row["time"] as DatabaseValue) ?? .nan, actor: text("actor") ?? unreadable,
+                action: text("action") ?? unreadable, decision: text("decision") ?? unreadable, rule: text("rule") ?? unreadable,
+                purpose: (row["purpose"] as DatabaseValue).isNull ? nil : text("purpose") ?? unreadable)
+        }
+        return stored
     }
 
     /// Stores a checkpoint after checking that its root is the log's root at its size: the
@@ -146,7 +160,7 @@ extension SQLiteStore {
     /// Calls `body` with every entry in index order, in one read transaction, until it returns false.
     public func forEachAuditEntry(from index: Int64 = 0, _ body: (StoredAuditEntry) throws -> Bool) throws {
         try pool.read { db in
-            let rows = try Row.fetchCursor(db, sql: "SELECT idx, entry, leaf_hash, chain_hash FROM audit_entry WHERE idx >= ? ORDER BY idx",
+            let rows = try Row.fetchCursor(db, sql: "SELECT \(Self.auditEntryColumns) FROM audit_entry WHERE idx >= ? ORDER BY idx",
                                            arguments: [index])
             while let row = try rows.next() {
                 guard try body(Self.storedAuditEntry(row)) else { return }
@@ -170,8 +184,9 @@ extension SQLiteStore {
 
 extension SQLiteStore {
     /// `sightline audit verify --database`: every entry of this file against its stored leaf and
-    /// chain hashes, its Merkle nodes and saved tree edge, every signed checkpoint it keeps, and
-    /// the checkpoint or export the auditor saved earlier.
+    /// chain hashes and its search columns (what `audit entries` filters on), its Merkle nodes
+    /// and saved tree edge, every signed checkpoint it keeps, and the checkpoint or export the
+    /// auditor saved earlier.
     public func verifyAuditLog(pinned: [NoteVerifierKey], saved: AuditVerification.Saved? = nil) -> AuditVerificationReport {
         let source = "database \((path as NSString).lastPathComponent)"
         do {
@@ -186,7 +201,7 @@ extension SQLiteStore {
             var failure: AuditLogVerifier.Failure?
             try forEachAuditEntry { e in
                 guard e.index < end else { return false }
-                do { try check.add(index: e.index, entry: e.entry, storedLeaf: e.leafHash, storedChain: e.chainHash) } catch let f as AuditLogVerifier.Failure {
+                do { try check.add(index: e.index, entry: e.entry, storedLeaf: e.leafHash, storedChain: e.chainHash, columns: e.columns) } catch let f as AuditLogVerifier.Failure {
                     failure = f
                     return false
                 }

@@ -144,10 +144,15 @@ extension SQLiteStore {
         }
     }
 
-    public func acknowledgeInbox(recipient: String, upTo: Int64, audit: @Sendable (StoredForward) -> AuditEntry) async throws -> Int {
+    public func acknowledgeInbox(recipient: String, upTo requested: Int64, audit: @Sendable (StoredForward) -> AuditEntry) async throws -> InboxAcknowledgement {
         try await pool.write { db in
             let previous = try Int64.fetchOne(db, sql: "SELECT acknowledged FROM inbox_cursor WHERE recipient = ?", arguments: [recipient]) ?? 0
-            guard upTo > previous else { return 0 }
+            // Ids are shared by all recipients and grow with every forward: a cursor past the newest
+            // forward this recipient was offered would silently skip its next one. Dead forwards are
+            // not offered (the inbox hides them) but may be retried, so they do not count.
+            let newest = try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM forward WHERE recipient = ? AND state != 'dead'", arguments: [recipient]) ?? 0
+            let upTo = min(requested, newest)
+            guard upTo > previous else { return InboxAcknowledgement(acknowledged: previous, delivered: 0) }
             try db.execute(sql: "INSERT INTO inbox_cursor (recipient, acknowledged) VALUES (?, ?) ON CONFLICT(recipient) DO UPDATE SET acknowledged = excluded.acknowledged",
                            arguments: [recipient, upTo])
             let pulled = try Row.fetchAll(db, sql: "SELECT \(Self.forwardColumns) FROM forward WHERE recipient = ? AND id > ? AND id <= ? AND state = 'pending'",
@@ -156,7 +161,7 @@ extension SQLiteStore {
                 try db.execute(sql: "UPDATE forward SET state = 'delivered', delivered_at = ? WHERE id = ?", arguments: [Date().timeIntervalSince1970, f.id])
                 _ = try Self.append(db, audit(f))
             }
-            return pulled.count
+            return InboxAcknowledgement(acknowledged: upTo, delivered: pulled.count)
         }
     }
 

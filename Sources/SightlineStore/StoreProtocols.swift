@@ -58,6 +58,9 @@ public struct StoredAuditEntry: Sendable {
     public let entry: Data
     public let leafHash: Data
     public let chainHash: Data
+    /// The search columns stored beside the entry, when the read fetched them: what filters
+    /// match on, and what verification holds to the entry.
+    public var columns: AuditSearchColumns? = nil
 }
 
 /// Persistence of submissions and the audit log. SQLite is the embedded default; a second

@@ -78,7 +78,10 @@ extension AuditCommand {
                 Reads the log over the API (--identity), from a database file (--database) or from an export \
                 (--export). Pin the log's verifier key with --verifier-key (as `audit checkpoint` prints it); \
                 without it the key recorded in the log itself is used, which proves consistency but not who signed. \
-                On failure names the first entry that does not verify and exits 1.
+                With --database every entry's search columns (actor, action, decision, rule, purpose, time: what \
+                `audit entries` filters on, and no hash covers) are held to the hashed entry too; over the API and from \
+                an export only the hashed entries are seen. \
+                On failure names the first entry that does not verify (and the column, for a search column) and exits 1.
                 """)
         @OptionGroup var source: AuditSourceOptions
         @Option(help: "An export written by `sightline audit export` (verify without the gateway).") var export: String?

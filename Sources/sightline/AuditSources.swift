@@ -149,6 +149,14 @@ struct AuditLogCheck {
         }
     }
 
+    /// Online verification reads unfiltered pages: the canonical bytes of every entry, which it
+    /// hashes and holds to the signed checkpoints, exactly as offline. What it cannot see are the
+    /// search columns the gateway's store keeps beside each entry (actor, action, decision, rule,
+    /// purpose, time), which `audit entries` filters on and which no hash covers: a row whose
+    /// actor was changed in the file still verifies here. The gateway refuses a filtered answer
+    /// that would include a row whose columns disagree with its entry, but a row changed away
+    /// from a filter is simply not selected; only `audit verify --database` on a copy of the
+    /// file, which checks every row's columns, finds it.
     func verify(api: APIAuditSource, saved: AuditVerification.Saved?) async -> AuditVerificationReport {
         let source = "gateway \(api.client.baseURL)"
         do {

@@ -127,3 +127,47 @@ struct AuditLogVerifierTests {
         #expect(throws: SightlineError.self) { try load(base + "audit: {origin: \"two words\"}\n") }
     }
 }
+
+/// The search columns a store keeps beside each entry, held to the hashed entry.
+@Suite("Audit search columns")
+struct AuditSearchColumnsTests {
+    static let entry = AuditEntry(time: Date(timeIntervalSince1970: 1_795_000_000.6), actor: "partner/304-cme", action: "match", purpose: "cme",
+                                  policyVersion: "test", decision: .deny, rule: "match-no-subject", requestDigest: "d")
+
+    @Test func columnsWrittenFromTheEntryAgreeWithItsCanonicalBytes() {
+        #expect(AuditSearchColumns(entry: Self.entry).disagreement(withCanonical: Self.entry.canonicalBytes()) == nil)
+    }
+
+    @Test("each column that differs is named, with what it holds and what the entry says",
+          arguments: ["time", "actor", "action", "decision", "rule", "purpose"])
+    func aDifferingColumnIsNamed(column: String) {
+        var c = AuditSearchColumns(entry: Self.entry)
+        switch column {
+        case "time": c.time += 1
+        case "actor": c.actor = "partner/304-mash"
+        case "action": c.action = "report"
+        case "decision": c.decision = "allow"
+        case "rule": c.rule = "purpose:cme"
+        default: c.purpose = nil
+        }
+        let d = c.disagreement(withCanonical: Self.entry.canonicalBytes())
+        #expect(d?.column == column)
+        if column == "purpose" { #expect(d?.stored == "none" && d?.canonical == "\"cme\"") }
+    }
+
+    @Test func theVerifierStopsAtTheFirstEntryWhoseColumnsDisagree() throws {
+        let log = (0..<5).map { i in AuditEntry(time: Date(timeIntervalSince1970: 1_795_000_000 + Double(i)), actor: "school/100001", action: "request",
+                                                policyVersion: "test", decision: .allow, rule: "r", requestDigest: "\(i)") }
+        var v = try AuditLogVerifier(roots: [])
+        for (i, e) in log.enumerated() {
+            var columns = AuditSearchColumns(entry: e)
+            if i == 3 { columns.actor = "auditor/dpo" }
+            do { try v.add(index: Int64(i), entry: e.canonicalBytes(), columns: columns) } catch {
+                #expect(i == 3 && error.kind == .searchColumn && error.index == 3 && error.column == "actor")
+                #expect(error.message.contains("actor column says \"auditor/dpo\", but the hashed entry says \"school/100001\""), "\(error.message)")
+                return
+            }
+        }
+        Issue.record("the changed actor of entry 3 was not caught")
+    }
+}

@@ -386,6 +386,30 @@ struct AuditAPITests {
         }
     }
 
+    @Test func aFilteredAnswerRefusesARowWhoseSearchColumnsDisagreeWithItsEntry() async throws {
+        let p = try TestPartnership(); defer { p.remove() }
+        let auditor = try p.auditor()
+        try await p.withGateway { gw in
+            try await submitSome(gw, p, count: 2)
+            // Behind the gateway's back: entry 0 (a school's submission) now claims the CME team as its actor.
+            let forger = try DatabaseQueue(path: p.config.databasePath)
+            try await forger.writeWithoutTransaction { db in
+                try db.execute(sql: "DROP TRIGGER audit_entry_no_update")
+                try db.execute(sql: "UPDATE audit_entry SET actor = 'partner/304-cme' WHERE idx = 0")
+            }
+            try forger.close()
+            let r = try await gw.request(auditor, "GET", "/v1/audit/entries?actor=partner%2F304-cme")
+            #expect(r.status == 500)
+            let body = try JSONDecoder().decode(ErrorBody.self, from: r.body)
+            #expect(body.error == "audit-columns-disagree" && body.message.contains("entry 0") && body.message.contains("actor column"), "\(body.message)")
+            #expect(!body.message.contains("school/100001"), "the message names the column, not its values")
+            // A filter that does not select the changed row answers, and so do unfiltered pages (verify, export).
+            let schools = try decode(AuditWire.EntriesPage.self, try await gw.request(auditor, "GET", "/v1/audit/entries?actor=school%2F100001"))
+            #expect(schools.entries.map(\.index).contains(1) && !schools.entries.map(\.index).contains(0))
+            #expect(try await gw.request(auditor, "GET", "/v1/audit/entries?from=0&limit=10").status == 200)
+        }
+    }
+
     @Test func theSightlineToolVerifiesTheRealLogAndNamesATamperedEntry() async throws {
         let binary = TestPartnership.repoRoot + "/.build/debug/sightline"
         try #require(FileManager.default.isExecutableFile(atPath: binary), "build the tool first: swift build")
@@ -434,6 +458,20 @@ struct AuditAPITests {
         try forger.close()
         let (badStatus, badOut) = try await runTool(binary, ["audit", "verify", "--database", tampered, "--verifier-key", pinned])
         #expect(badStatus == 1 && badOut.contains("first entry that does not verify: 2"), "\(badOut)")
+
+        // Only the actor column of entry 3 changed: every hash and signature still holds, but a
+        // search by actor would miss the entry. Verification holds the column to the hashed entry.
+        let relabelled = p.dir + "/relabelled.sqlite"
+        try FileManager.default.copyItem(atPath: copy, toPath: relabelled)
+        let relabeller = try DatabaseQueue(path: relabelled)
+        try await relabeller.writeWithoutTransaction { db in
+            try db.execute(sql: "DROP TRIGGER audit_entry_no_update")
+            try db.execute(sql: "UPDATE audit_entry SET actor = 'school/100002' WHERE idx = 3")
+            try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+        }
+        try relabeller.close()
+        let (colStatus, colOut) = try await runTool(binary, ["audit", "verify", "--database", relabelled, "--verifier-key", pinned])
+        #expect(colStatus == 1 && colOut.contains("first entry that does not verify: 3 (its actor column)"), "\(colOut)")
 
         let stranger = try NoteVerifierKey(name: "test.sightline/sightline/audit", publicKey: Curve25519.Signing.PrivateKey().publicKey).description
         let (keyStatus, keyOut) = try await runTool(binary, ["audit", "verify", "--database", copy, "--verifier-key", stranger])

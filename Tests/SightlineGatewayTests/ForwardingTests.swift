@@ -294,6 +294,32 @@ struct ForwardingTests {
         }
     }
 
+    @Test func anAckPastTheNewestForwardIsClampedAndTheNextForwardIsStillDelivered() async throws {
+        let p = try Self.partnership(schoolPort: Self.freePort()); defer { p.remove() }
+        try p.addParticipant(.init(identity: TestPartnership.id(.partner, "304-mash"), name: "MASH", status: .active, la: "304"))
+        let police = try p.identity(TestPartnership.id(.police, "MPS"))
+        let mash = try p.identity(TestPartnership.id(.partner, "304-mash"))
+        try await p.withGateway { gw in
+            struct Page: Decodable { struct Item: Decodable { var id: Int64 }; var acknowledged: Int64; var next: Int64; var forwards: [Item] }
+            struct AckAnswer: Decodable { var acknowledged: Int64; var delivered: Int64 }
+            _ = try await gw.request(police, "POST", "/v1/submissions", body: Data(Self.incident("MPS-21", category: "missing-episode").utf8))
+            let first = try JSONDecoder().decode(Page.self, from: try await gw.request(mash, "GET", "/v1/inbox").body)
+            let offered = try #require(first.forwards.last?.id)
+            // An ack far past anything offered moves the cursor only to the newest forward offered, and says so.
+            let ack = try await gw.request(mash, "POST", "/v1/inbox/ack", body: Data("{\"upTo\":1000000}".utf8))
+            #expect(ack.status == 200)
+            let answer = try JSONDecoder().decode(AckAnswer.self, from: ack.body)
+            #expect(answer.acknowledged == offered && answer.delivered == 1, "\(String(decoding: ack.body, as: UTF8.self))")
+            // The next forward, created after that ack, is still delivered through the inbox.
+            _ = try await gw.request(police, "POST", "/v1/submissions", body: Data(Self.incident("MPS-22", category: "missing-episode").utf8))
+            let second = try JSONDecoder().decode(Page.self, from: try await gw.request(mash, "GET", "/v1/inbox").body)
+            #expect(second.acknowledged == offered && second.forwards.count == 1 && second.forwards[0].id > offered)
+            // An ack below the cursor moves nothing back, and answers where the cursor stands.
+            let back = try JSONDecoder().decode(AckAnswer.self, from: try await gw.request(mash, "POST", "/v1/inbox/ack", body: Data("{\"upTo\":0}".utf8)).body)
+            #expect(back.acknowledged == offered && back.delivered == 0)
+        }
+    }
+
     @Test func anOverdueForwardRaisesAMetricAndAnAuditEntry() async throws {
         let p = try Self.partnership(schoolPort: Self.freePort()); defer { p.remove() }
         let school = try p.identity(TestPartnership.id(.school, "100001"), serves: true)

@@ -300,9 +300,12 @@ struct AuditLogStoreTests {
         let f = try AuditLogFixture()
         try await f.grow(0..<100)
         let copy = try await f.copy("careful")
-        // The forger rewrites entry 20 and recomputes its leaf and every chain hash after it.
+        // The forger rewrites entry 20, its search columns to match, and recomputes its leaf and
+        // every chain hash after it.
         try f.tamper(copy) { db in
-            let forged = AuditLogFixture.entry(20, actor: "school/100002").canonicalBytes()
+            let forgedEntry = AuditLogFixture.entry(20, actor: "school/100002")
+            let forged = forgedEntry.canonicalBytes()
+            try db.execute(sql: "UPDATE audit_entry SET actor = ?, action = ? WHERE idx = 20", arguments: [forgedEntry.actor, forgedEntry.action])
             var chain: Data = try row(db, 19)["chain_hash"]
             for index in Int64(20)..<100 {
                 let bytes: Data = index == 20 ? forged : try row(db, index)["entry"]
@@ -315,6 +318,49 @@ struct AuditLogStoreTests {
         // The signed checkpoint of size 32 no longer matches; the one of size 16 still does.
         #expect(report.failure?.kind == .checkpointRoot, "\(report.text)")
         #expect(report.failure?.index == 16 && report.failure?.rangeEnd == 32)
+    }
+
+    @Test("a search column changed behind the log's back is named, entry and column", arguments: [
+        ("actor", "'school/100002'"), ("rule", "'purpose:s47'"), ("purpose", "'s47'"), ("time", "time + 3600"),
+        ("action", "'submission.read'"), ("decision", "'deny'"),
+    ])
+    func aChangedSearchColumnIsNamed(column: String, value: String) async throws {
+        let f = try AuditLogFixture()
+        try await f.grow(0..<100)
+        let copy = try await f.copy("column-\(column)")
+        // Only the column: the hashed entry, its leaf, the chain and every checkpoint stay as they were,
+        // yet `audit entries --\(column)` would now miss entry 37 or find it where it does not belong.
+        try f.tamper(copy) { db in try db.execute(sql: "UPDATE audit_entry SET \(column) = \(value) WHERE idx = 37") }
+        let report = try f.verify(copy)
+        #expect(!report.ok)
+        #expect(report.failure?.kind == .searchColumn && report.failure?.index == 37 && report.failure?.column == column, "\(report.text)")
+        #expect(report.text.contains("first entry that does not verify: 37 (its \(column) column)"), "\(report.text)")
+    }
+
+    @Test func searchColumnsThatAgreeVerifyAndTimeIsComparedToTheSecond() async throws {
+        let f = try AuditLogFixture()
+        try await f.grow(0..<40)
+        // Entries with a purpose and a time inside a second, as the gateway writes them.
+        try await f.store.appendAudit(AuditLogFixture.entry(40, purpose: "cme", time: Date(timeIntervalSince1970: 1_795_100_000.75)))
+        try await f.sign()
+        let honest = try await f.copy("columns-honest")
+        let honestReport = try f.verify(honest)
+        #expect(honestReport.ok, "\(honestReport.text)")
+        // The canonical entry keeps whole seconds: a stored time inside the same second agrees, the next second does not.
+        let sameSecond = try await f.copy("columns-same-second")
+        try f.tamper(sameSecond) { db in try db.execute(sql: "UPDATE audit_entry SET time = 1795100000.1 WHERE idx = 40") }
+        #expect(try f.verify(sameSecond).ok)
+        let nextSecond = try await f.copy("columns-next-second")
+        try f.tamper(nextSecond) { db in try db.execute(sql: "UPDATE audit_entry SET time = 1795100001.0 WHERE idx = 40") }
+        #expect(try f.verify(nextSecond).failure?.column == "time")
+        // A purpose removed, or a column holding something that is not text, is named too.
+        let noPurpose = try await f.copy("columns-no-purpose")
+        try f.tamper(noPurpose) { db in try db.execute(sql: "UPDATE audit_entry SET purpose = NULL WHERE idx = 40") }
+        #expect(try f.verify(noPurpose).failure?.column == "purpose")
+        let blob = try await f.copy("columns-blob")
+        try f.tamper(blob) { db in try db.execute(sql: "UPDATE audit_entry SET actor = x'00ff' WHERE idx = 12") }
+        let blobReport = try f.verify(blob)
+        #expect(blobReport.failure?.index == 12 && blobReport.failure?.column == "actor", "\(blobReport.text)")
     }
 
     @Test func oneEntryDeletedIsNamed() async throws {

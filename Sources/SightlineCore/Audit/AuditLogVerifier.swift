@@ -35,16 +35,21 @@ public struct AuditLogVerifier: Sendable {
             case reference = "reference"
             /// Nothing signed vouches for the log.
             case noCheckpoint = "no-checkpoint"
+            /// A column the store searches on (actor, rule, time, ...) says something other than
+            /// the hashed entry: searches would miss the entry, or find it where it does not belong.
+            case searchColumn = "search-column"
         }
         public let kind: Kind
         /// The first entry that does not verify, when the check can name one.
         public let index: Int64?
         /// Set when the check can only bound the change: it lies in `index ..< rangeEnd`.
         public let rangeEnd: Int64?
+        /// The search column that disagrees with the entry (kind `searchColumn` only).
+        public let column: String?
         public let message: String
 
-        public init(_ kind: Kind, index: Int64?, rangeEnd: Int64? = nil, _ message: String) {
-            self.kind = kind; self.index = index; self.rangeEnd = rangeEnd; self.message = message
+        public init(_ kind: Kind, index: Int64?, rangeEnd: Int64? = nil, column: String? = nil, _ message: String) {
+            self.kind = kind; self.index = index; self.rangeEnd = rangeEnd; self.column = column; self.message = message
         }
 
         public var description: String { message }
@@ -116,8 +121,10 @@ public struct AuditLogVerifier: Sendable {
 
     public var size: Int64 { tree.size }
 
-    /// Checks the entry that should be number `size`.
-    public mutating func add(index: Int64, entry: Data, storedLeaf: Data? = nil, storedChain: Data? = nil) throws(Failure) {
+    /// Checks the entry that should be number `size`. `columns` are the values the source keeps
+    /// beside the entry for searches, when it keeps any; each must be what the entry says.
+    public mutating func add(index: Int64, entry: Data, storedLeaf: Data? = nil, storedChain: Data? = nil,
+                             columns: AuditSearchColumns? = nil) throws(Failure) {
         let expected = tree.size
         guard index == expected else {
             if index > expected {
@@ -134,6 +141,11 @@ public struct AuditLogVerifier: Sendable {
             guard chain == storedChain else {
                 throw Failure(.chainHash, index: index, "entry \(index) does not verify: the hash chain breaks here, so an entry at or before \(index) was removed, reordered or replaced")
             }
+        }
+        if let columns, let d = columns.disagreement(withCanonical: entry) {
+            throw Failure(.searchColumn, index: index, column: d.column, d.column == "entry"
+                ? "entry \(index) does not verify: its bytes are not an audit entry, so the columns searched beside it cannot be checked"
+                : "entry \(index) does not verify: its \(d.column) column says \(d.stored), but the hashed entry says \(d.canonical); searches by \(d.column) (audit entries --\(d.column == "time" ? "since/--until" : d.column)) would miss it or find it where it does not belong; the column was changed behind the log's back")
         }
         if let referenceLeaves, index < referenceLeaves.count, referenceLeaves[Int(index)] != leaf {
             throw Failure(.reference, index: index, "entry \(index) does not verify: it differs from entry \(index) of the earlier export, so the log was changed or rewritten from entry \(index) on")

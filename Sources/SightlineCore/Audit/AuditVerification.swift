@@ -86,8 +86,10 @@ public struct AuditVerification: Sendable {
         verifier = try AuditLogVerifier(roots: roots, storedNodes: storedNodes, lowestStoredLevel: lowestStoredLevel, referenceLeaves: reference)
     }
 
-    public mutating func add(index: Int64, entry: Data, storedLeaf: Data? = nil, storedChain: Data? = nil) throws(AuditLogVerifier.Failure) {
-        try verifier.add(index: index, entry: entry, storedLeaf: storedLeaf, storedChain: storedChain)
+    /// Checks the next entry; `columns` are the search columns a database source keeps beside it.
+    public mutating func add(index: Int64, entry: Data, storedLeaf: Data? = nil, storedChain: Data? = nil,
+                             columns: AuditSearchColumns? = nil) throws(AuditLogVerifier.Failure) {
+        try verifier.add(index: index, entry: entry, storedLeaf: storedLeaf, storedChain: storedChain, columns: columns)
     }
 
     public var size: Int64 { verifier.size }
@@ -151,7 +153,9 @@ public struct AuditVerificationReport: Codable, Sendable {
         guard ok, let entries, let rootHash else {
             guard let failure else { return "audit log NOT verified" }
             var out = "audit log NOT verified (\(source)): \(failure.message)"
-            if let index = failure.index {
+            if let index = failure.index, let column = failure.column {
+                out += "\nfirst entry that does not verify: \(index) (its \(column) column)"
+            } else if let index = failure.index {
                 out += failure.rangeEnd.map { "\nfirst entry that does not verify: \(index) (the change lies in entries \(index)..<\($0))" }
                     ?? "\nfirst entry that does not verify: \(index)"
             }
