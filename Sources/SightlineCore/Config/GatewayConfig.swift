@@ -16,8 +16,9 @@ public struct GatewayConfig: Sendable {
     }
     public struct Limits: Sendable {
         /// Larger bodies are refused with 413 before being read whole: a batch of a few thousand
-        /// records is about 1-2 MB, so 32 MiB leaves room without letting one client exhaust memory.
-        public var maxBodyBytes = 32 * 1024 * 1024
+        /// records is about 1-2 MB, so 16 MiB leaves room; with the slots below, what bodies in
+        /// flight can hold is bounded (16 x 16 MiB).
+        public var maxBodyBytes = 16 * 1024 * 1024
         /// Records in one submission; bounds the work of one transaction.
         public var maxRecordsPerSubmission = 50_000
         /// Matches per partner per minute: enough for a caseworker, too few to enumerate children.
@@ -26,9 +27,10 @@ public struct GatewayConfig: Sendable {
         public var matchBurst = 20
         /// Submissions being read or decoded at once, over all participants; more get 503 with
         /// Retry-After. Each holds up to max-body-bytes, so this bounds the memory of ingest.
-        public var maxConcurrentSubmissions = 8
-        /// Submissions in flight per participant: one agency cannot take every slot.
-        public var maxConcurrentSubmissionsPerParticipant = 2
+        public var maxConcurrentSubmissions = 16
+        /// Submissions in flight per participant: one agency cannot take every slot, and the
+        /// `sightline submit` client's own parallel batches (3) always fit.
+        public var maxConcurrentSubmissionsPerParticipant = 8
         /// A submission's body must have arrived within this long of the request starting.
         public var requestDeadlineSeconds = 120
         /// After a grace of 10 s, a body arriving slower than this is ended with 408: a body
