@@ -12,6 +12,7 @@ import Foundation
 /// the two differ by one insertion, deletion, substitution or swap of neighbouring letters.
 public struct ComparisonMaterial: Sendable, Equatable {
     public struct Name: Sendable, Equatable {
+        /// One domain for given and family names, so that names given the wrong way round are seen to agree crosswise.
         public var exact: UInt64
         public var phonetic: UInt64
         /// The name with each letter deleted in turn: one edit apart <=> a shared token.
@@ -117,9 +118,9 @@ public struct ComparisonKeyer: Sendable {
     public func material(_ ids: SubjectIdentifiers) -> ComparisonMaterial {
         var m = ComparisonMaterial()
         if let g = ids.givenName {
-            m.given = name(g, parts: ids.givenNameParts, variants: NameVariants.groups(of: g), domain: "given")
+            m.given = name(g, parts: ids.givenNameParts, variants: NameVariants.groups(of: g), domain: "name")
         }
-        if let f = ids.familyName { m.family = name(f, parts: ids.familyNameParts, variants: [], domain: "family") }
+        if let f = ids.familyName { m.family = name(f, parts: ids.familyNameParts, variants: [], domain: "name") }
         if let d = ids.dateOfBirth {
             let digits = Array(String(format: "%04d%02d%02d", d.year, d.month, d.day))
             m.birthDate = ComparisonMaterial.BirthDate(
