@@ -268,7 +268,7 @@ def identifiers():
                         m = re.fullmatch(r"(\d\d)/(\d\d)/(\d{4})", (v or "").strip())
                         if m:
                             field_values.add(f"{m.group(3)}-{m.group(2)}-{m.group(1)}")
-                    for col in ("UPN", "Legal Surname", "Legal Forename", "Surname", "Forename", "Child Forename", "Child Surname", "NHS Number", "Postcode"):
+                    for col in ("UPN", "Legal Surname", "Legal Forename", "Surname", "Forename", "Child Forename", "Child Surname", "NHS Number", "Postcode", "Address 1", "UPRN"):
                         v = (row.get(col) or "").strip()
                         if v:
                             needles.add(v)

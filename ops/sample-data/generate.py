@@ -7,7 +7,12 @@ registrations, police notifications, housing tenancies (CSV) and LA registers, t
 ground truth that maps every emitted record to the synthetic child it describes, so that linkage
 precision and recall can be measured. Faults are injected the way real extracts have them (name
 typos, invalid check digits, records without a strong identifier, children who moved, rows the
-gateway must reject); every faulty record is listed in faults.csv.
+gateway must reject); every faulty record is listed in faults.csv. The harder faults that
+probabilistic linkage must survive (issue 10: typos, short forms and other spellings of given names
+from name_variants.json, day and month swapped, part of a double-barrelled name, no given name,
+old addresses after a move, twins, addresses and UPRNs written differently) come from a second
+Random seeded from the same seed. expected-missing-education.csv is what the missing-education
+report must list (MANIFEST.md defines it).
 
 Every child, name, NHS number and UPN here is invented. NHS numbers all start with 9, the range
 NHS England uses for test and synthetic patients; none is issued to a real person.
@@ -116,6 +121,129 @@ P_NHS_INVALID = 0.01             # per GP record
 P_UPN_INVALID = 0.01             # per enrolment (carried by its attendance and exclusion records)
 P_NO_STRONG_ID = 0.05            # per housing / police record
 P_REJECT = 0.005                 # per record: missing required field or impossible date
+
+# Harder faults for probabilistic linkage (issue 10). They draw from a second Random seeded from the
+# same seed ("<seed>/harder-linkage"), so the world the first stream makes (who exists, who is on
+# roll, who is registered where) stays as it was wherever the new faults do not change it.
+# Per record (per enrolment for school files: the MIS holds the value), by source.
+P_GIVEN_TYPO = {"school": 0.025, "gp": 0.02, "police": 0.05, "housing": 0.04, "la": 0.02}
+P_FAMILY_TYPO = {"school": 0.05, "gp": 0.025, "police": 0.05, "housing": 0.04, "la": 0.02}
+# Of records whose child's given name has short forms / other spellings in name_variants.json.
+P_SHORT_FORM = {"school": 0.03, "gp": 0.12, "police": 0.30, "housing": 0.12, "la": 0.06}
+P_SPELLING = {"school": 0.04, "gp": 0.12, "police": 0.18, "housing": 0.12, "la": 0.06}
+# Of records whose date of birth has day and month both 12 or under (and different).
+P_DOB_SWAP = {"school": 0.03, "gp": 0.01, "police": 0.06, "housing": 0.05, "la": 0.03}
+# Of records of a child with a double-barrelled family name / a given name in two parts.
+P_FAMILY_PART = {"school": 0.08, "gp": 0.30, "police": 0.30, "housing": 0.20, "la": 0.15}
+P_GIVEN_PART = {"school": 0.05, "gp": 0.25, "police": 0.30, "housing": 0.20, "la": 0.10}
+P_NO_GIVEN_NAME = {"police": 0.06, "housing": 0.04}
+P_POLICE_UPPER_FAMILY = 0.50     # police systems hold SURNAME in capitals
+P_GP_ASCII = 0.40                # of GP records of a name with diacritics: the spine holds it plain
+P_SCHOOL_NHS = 0.30              # per enrolment: the MIS holds the pupil's NHS number
+# Address (first line) and UPRN carried, per record.
+P_ADDRESS = {"school": 0.40, "gp": 0.90, "police": 0.60, "housing": 1.0, "la": 0.75}
+P_UPRN = {"school": 0.10, "gp": 0.05, "police": 0.15, "housing": 0.95, "la": 0.85}
+P_FLAT = 0.45                    # of families: the home is a flat ("Flat 2, 14 Harrow Road")
+P_ADDR_ABBREV = 0.30             # per address written by a source other than housing
+P_ADDR_NO_FLAT = 0.20            # of flat addresses written by a source other than housing
+P_ADDR_FLAT_FORMAT = 0.10
+P_ADDR_UPPER = 0.10
+P_ADDR_NUMBER_TYPO = 0.01
+P_UPRN_TYPO = {"school": 0.02, "police": 0.01}     # keyed in by hand; housing and LA systems hold it
+# Moves within the LA: which agencies still hold the old address.
+P_MOVED_GP_OLD = 0.50            # per GP record (a practice slow to update)
+P_MOVED_LA_OLD = 0.15
+P_EXTRA_TWIN = 0.012             # per child after the first in a family, on top of the first stream's 2%
+P_TWIN_NOT_ON_ROLL = 0.35        # of school-age twins in area whose twin is on roll
+P_NAME_FROM_VARIANTS = 0.30      # of children: the given name is one with short forms or spellings
+
+# Given names with short forms or several spellings (all in name_variants.json), for the children
+# whose name comes from the second stream.
+EXTRA_GIVEN_NAMES = [
+    "Alexander", "Alexandra", "William", "Elizabeth", "Katherine", "Catherine", "Christopher",
+    "Jonathan", "Benjamin", "Samuel", "Joseph", "Thomas", "James", "Daniel", "Matthew", "Nicholas",
+    "Rebecca", "Charlotte", "Victoria", "Jessica", "Abigail", "Michael", "Robert", "Edward",
+    "Frederick", "Alfred", "Henry", "Isabelle", "Isabel", "Sophie", "Sophia", "Nathaniel",
+    "Abdullah", "Abdullahi", "Abdirahman", "Ayesha", "Yousef", "Fatimah", "Zaynab", "Jaden",
+    "Eleanor", "Emily", "Matilda", "Madeleine", "Natalia", "Theodore", "Maximilian", "Sebastian",
+    "Zachary", "Joshua", "Elijah", "Isaac", "Patrick", "Francesca", "Gabriella", "Jacob",
+    "Oluwatobi", "Oluwafemi", "Babatunde", "Folasade", "Chukwuemeka", "Ayodele", "Damilola",
+    "Aleksandra", "Wojciech", "Magdalena", "Agnieszka", "Bartosz", "Daniela", "Andreea",
+    "Priyanka", "Siddharth", "Abhishek", "Krishna", "Simranjit", "Zakariya", "Sulaiman", "Mustafa",
+    "Khadija", "Ruqayyah", "Samira", "Mohammad", "Mohamed", "Yasmin", "Layla", "Hussain",
+    "Pádraig", "Caoimhe", "Kieran", "Alistair", "Kenneth", "Owain", "Rhys", "Megan", "Bethany",
+    "Jermaine", "Keisha", "Makayla", "Malachi", "Rosa", "Theodora", "Margaret", "Jennifer",
+]
+
+# Streets for addresses (first line). Brent's are real street names (public facts, not personal
+# data); out-of-area addresses use common English street names.
+IN_AREA_STREETS = [
+    "Harrow Road", "Kilburn High Road", "Willesden Lane", "Ealing Road", "Church Road", "High Street",
+    "Dudden Hill Lane", "Chamberlayne Road", "Park Avenue", "Mayo Road", "Neasden Lane",
+    "Forty Avenue", "Wembley Hill Road", "Preston Road", "Kenton Road", "Craven Park Road",
+    "St Mary's Road", "Carlton Vale", "Brondesbury Park", "Salusbury Road", "Chevening Road",
+    "Harlesden Road", "Station Road", "Tubbs Road", "Manor Park Road", "Pound Lane", "Dollis Hill Lane",
+    "Burnt Oak Broadway", "Stag Lane", "Kingsbury Road", "Fryent Way", "Wembley Park Drive",
+    "Chalkhill Road", "Oakington Manor Drive", "Ladysmith Avenue", "Alperton Lane", "Bridgewater Road",
+    "Mount Pleasant", "Wrottesley Road", "Furness Road", "Tavistock Road", "Keslake Road",
+    "Windermere Avenue", "Cavendish Road", "Goldsmith Lane", "Queens Walk", "Elms Lane",
+    "Barn Rise", "Kings Drive", "Crest Gardens", "Ashford Close", "Priory Crescent", "Meadow Gardens",
+    "Grove Place", "Brook Court", "Cedar Terrace", "Rose Square", "Orchard Grove",
+]
+OUT_OF_AREA_STREETS = [
+    "Victoria Road", "Albert Street", "Queen Street", "Park Road", "London Road", "Mill Lane",
+    "Green Lane", "School Lane", "The Avenue", "Springfield Road", "Manor Road", "Grange Road",
+    "Stanley Road", "Richmond Road", "York Road", "North Street", "Church Lane", "Elm Grove",
+    "Oak Close", "Beech Drive", "Kingsway Crescent", "Market Square", "Chapel Street",
+]
+STREET_TYPES = {"Road": "Rd", "Street": "St", "Avenue": "Ave", "Lane": "Ln", "Gardens": "Gdns",
+                "Close": "Cl", "Crescent": "Cres", "Drive": "Dr", "Place": "Pl", "Square": "Sq",
+                "Court": "Ct", "Terrace": "Tce", "Grove": "Gr", "Way": "Wy", "Broadway": "Bdwy"}
+
+# QWERTY neighbours, for keyboard-adjacent substitutions and insertions.
+_KEYBOARD_ROWS = ["qwertyuiop", "asdfghjkl", "zxcvbnm"]
+
+
+def _keyboard_neighbours() -> dict[str, str]:
+    pos = {c: (r, i) for r, row in enumerate(_KEYBOARD_ROWS) for i, c in enumerate(row)}
+    out = {}
+    for c, (r, i) in pos.items():
+        near = []
+        for d, e in pos.items():
+            rr_, ii = e
+            if d != c and abs(rr_ - r) <= 1 and abs(ii - i + (0.5 * (rr_ - r))) <= 1:
+                near.append(d)
+        out[c] = "".join(sorted(near))
+    return out
+
+
+KEYBOARD_NEAR = _keyboard_neighbours()
+
+
+def normalise_name(name: str) -> str:
+    """NameNormaliser.normalise (Sources/SightlineCore/Identifiers) in Python."""
+    return "".join(c for c in unicodedata.normalize("NFKD", name)
+                   if not unicodedata.combining(c) and c.isalpha()).lower()
+
+
+def load_name_variants(path: str = os.path.join(HERE, "name_variants.json")) -> dict[str, tuple[list[str], list[str]]]:
+    """For each normalised given name that is a spelling in some group: the other spellings and the
+    short forms of its groups (display forms), as a source might write them instead."""
+    with open(path, encoding="utf-8") as f:
+        groups = json.load(f)["groups"]
+    out: dict[str, tuple[list[str], list[str]]] = {}
+    for g in groups:
+        for name in g["spellings"]:
+            key = normalise_name(name)
+            spellings, shorts = out.setdefault(key, ([], []))
+            for other in g["spellings"]:
+                if normalise_name(other) != key and other not in spellings:
+                    spellings.append(other)
+            for short in g["short"]:
+                if normalise_name(short) != key and short not in shorts:
+                    shorts.append(short)
+    return out
+
 
 GIVEN_NAMES = [
     "Amara", "Oliver", "Olivia", "Muhammad", "Mohammed", "Aisha", "Zoë", "Renée", "Chloé", "José",
@@ -302,12 +430,12 @@ def half_terms(y: int) -> list[tuple[str, dt.date, dt.date]]:
 
 ENROLMENT_HEADER = ["Adno", "UPN", "Legal Surname", "Legal Forename", "DOB", "Postcode", "Entry Date",
                     "Leaving Date", "Reason for Leaving", "SEN Status", "Young Carer", "FSM",
-                    "Part-time Timetable"]
+                    "Part-time Timetable", "NHS Number", "Address 1", "UPRN"]
 ATTENDANCE_HEADER = ["Adno", "UPN", "Surname", "Forename", "DOB", "Period Start", "Period End",
-                     "Possible", "Present", "Unauthorised"]
+                     "Possible", "Present", "Unauthorised", "NHS Number"]
 HOUSING_HEADER = ["Tenancy Ref", "Child Forename", "Child Surname", "Child DOB", "NHS Number",
                   "Postcode", "Tenancy Start", "Tenancy End", "Temporary Accommodation",
-                  "Moved Out Of Area"]
+                  "Moved Out Of Area", "Address 1", "UPRN"]
 
 
 class Sink:
@@ -554,13 +682,225 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
         return name.upper(), "case"
 
     def faulty_names(given: str, family: str, weight: int = 1):
+        """The original mild faults (first stream): names as written, the fault and its field."""
         if not name_fault_rate(weight):
-            return given, family, None
+            return given, family, None, None
         if r() < 0.5:
             g, kind = name_fault(given)
-            return g, family, "name-" + kind
+            return g, family, "name-" + kind, "identifiers.givenName"
         f, kind = name_fault(family)
-        return given, f, "name-" + kind
+        return given, f, "name-" + kind, "identifiers.familyName"
+
+    # ---- Harder faults (second stream) ----------------------------------------------------------
+    hrng = Random(f"{seed}/harder-linkage")
+    hr = hrng.random
+    hrr = hrng.randrange
+    hchoice = hrng.choice
+    variants = load_name_variants()
+
+    class Rates(dict):
+        """One second-stream Rate per (kind, source), made on first use."""
+
+        def __init__(self, table):
+            super().__init__()
+            self.table = table
+
+        def __call__(self, source: str, weight: int = 1) -> bool:
+            p = self.table.get(source, 0.0) if isinstance(self.table, dict) else self.table
+            if p <= 0:
+                return False
+            rate = self.get(source)
+            if rate is None:
+                rate = self[source] = Rate(p, hr)
+            return rate(weight)
+
+    given_typo_rate = Rates(P_GIVEN_TYPO)
+    family_typo_rate = Rates(P_FAMILY_TYPO)
+    short_form_rate = Rates(P_SHORT_FORM)
+    spelling_rate = Rates(P_SPELLING)
+    dob_swap_rate = Rates(P_DOB_SWAP)
+    family_part_rate = Rates(P_FAMILY_PART)
+    given_part_rate = Rates(P_GIVEN_PART)
+    no_given_rate = Rates(P_NO_GIVEN_NAME)
+    school_nhs_rate = Rate(P_SCHOOL_NHS, hr)
+    address_rate = Rates(P_ADDRESS)
+    uprn_rate = Rates(P_UPRN)
+    uprn_typo_rate = Rates(P_UPRN_TYPO)
+    addr_abbrev_rate = Rate(P_ADDR_ABBREV, hr)
+    addr_no_flat_rate = Rate(P_ADDR_NO_FLAT, hr)
+    addr_flat_format_rate = Rate(P_ADDR_FLAT_FORMAT, hr)
+    addr_upper_rate = Rate(P_ADDR_UPPER, hr)
+    addr_number_typo_rate = Rate(P_ADDR_NUMBER_TYPO, hr)
+
+    def typo(name: str) -> tuple[str, str]:
+        """One keyboard slip in a name: a letter inserted, deleted, substituted by a neighbouring
+        key, or two letters transposed. The first letter is kept in most cases, as in real data."""
+        letters = [i for i, c in enumerate(name) if c.isalpha()]
+        for _ in range(20):
+            pool = letters if (hr() < 0.12 or len(letters) < 3) else letters[1:]
+            i = hchoice(pool)
+            c = name[i]
+            low = strip_diacritics(c).lower()
+            near = KEYBOARD_NEAR.get(low, "")
+            x = hr()
+            upper = c.isupper() and (i > 0 or name.isupper())
+            if x < 0.3 and near:
+                d = hchoice(near)
+                out, kind = name[:i] + (d.upper() if upper or (i == 0 and c.isupper()) else d) + name[i + 1:], "name-typo-substitute"
+            elif x < 0.55:
+                d = hchoice(near) if (near and hr() < 0.6) else low       # a neighbour, or the letter doubled
+                out, kind = name[:i + 1] + (d.upper() if name.isupper() else d) + name[i + 1:], "name-typo-insert"
+            elif x < 0.8 and len(letters) >= 4:
+                out, kind = name[:i] + name[i + 1:], "name-typo-delete"
+                if i == 0:
+                    out = out[0].upper() + out[1:]
+            else:
+                j = i + 1
+                if j >= len(name) or not name[j].isalpha() or name[j].lower() == c.lower():
+                    continue
+                out = name[:i] + name[j] + name[i] + name[j + 1:]
+                if i == 0 and not name.isupper():
+                    out = out[0].upper() + out[1].lower() + out[2:]
+                kind = "name-typo-transpose"
+            if normalise_name(out) != normalise_name(name) and any(ch.isalpha() for ch in out):
+                return out, kind
+        return name[:letters[-1]] + name[letters[-1] + 1:], "name-typo-delete"
+
+    def compound_part(name: str, sep: str) -> str:
+        parts = [p for p in name.split(sep) if p]
+        return hchoice(parts) if sep == "-" else parts[0]
+
+    def harder_names(source: str, g: str, f: str, old_field, weight: int = 1):
+        """The second stream's name faults on top of the first's: at most one change of substance
+        per name (a typo, a short form, another spelling, a part of a compound name), then the
+        cosmetic ones (capitals, diacritics) a source's system imposes. Returns the names as
+        written (given None when the record carries none) and [(fault, field)]."""
+        faults = []
+        gf, ff = "identifiers.givenName", "identifiers.familyName"
+        if old_field != gf:
+            key = normalise_name(g)
+            spell, short = variants.get(key, ([], []))
+            compound = "-" in g or " " in g
+            if compound and given_part_rate(source, weight):
+                g = compound_part(g, "-" if "-" in g else " ")
+                faults.append(("name-given-part", gf))
+            elif short and short_form_rate(source, weight):
+                g = hchoice(short)
+                faults.append(("name-short-form", gf))
+            elif spell and spelling_rate(source, weight):
+                g = hchoice(spell)
+                faults.append(("name-spelling-variant", gf))
+            elif given_typo_rate(source, weight):
+                g, kind = typo(g)
+                faults.append((kind, gf))
+        if old_field != ff:
+            if "-" in f and family_part_rate(source, weight):
+                f = compound_part(f, "-")
+                faults.append(("name-family-part", ff))
+            elif family_typo_rate(source, weight):
+                f, kind = typo(f)
+                faults.append((kind, ff))
+        if source == "police" and hr() < P_POLICE_UPPER_FAMILY and f != f.upper():
+            f = f.upper()
+            faults.append(("name-case", ff))
+        if source == "gp":
+            for field, value in ((gf, g), (ff, f)):
+                plain = strip_diacritics(value)
+                if plain != value and hr() < P_GP_ASCII:
+                    faults.append(("name-diacritics", field))
+                    if field == gf:
+                        g = plain
+                    else:
+                        f = plain
+        if source in P_NO_GIVEN_NAME and no_given_rate(source):
+            g = None
+            faults = [x for x in faults if x[1] != gf] + [("no-given-name", gf)]
+        return g, f, faults
+
+    def harder_dob(source: str, dob_o: int, weight: int = 1):
+        d = dt.date.fromordinal(dob_o)
+        if d.day <= 12 and d.day != d.month and dob_swap_rate(source, weight):
+            return d.replace(month=d.day, day=d.month).toordinal(), [("dob-day-month-swapped", "identifiers.dateOfBirth")]
+        return dob_o, []
+
+    used_uprn: set[str] = set()
+
+    def new_address(in_area: bool) -> dict:
+        street = hchoice(IN_AREA_STREETS if in_area else OUT_OF_AREA_STREETS)
+        number = 1 + hrr(180)
+        flat = (1 + hrr(24)) if hr() < P_FLAT else None
+        while True:
+            if in_area:
+                u = f"2020{hrr(10 ** 8):08d}"                 # Brent's LLPG range (synthetic)
+            else:
+                n = 8 + hrr(5)                                  # other authorities: 8 to 12 digits
+                u = str(10 ** (n - 1) + hrr(9 * 10 ** (n - 1)))
+            if u not in used_uprn:
+                used_uprn.add(u)
+                break
+        return {"street": street, "number": number, "flat": flat, "uprn": u}
+
+    def canonical_address(a: dict) -> str:
+        line = f"{a['number']} {a['street']}"
+        return f"Flat {a['flat']}, {line}" if a["flat"] else line
+
+    def written_address(source: str, a: dict):
+        """The first line as a source writes it, and the faults (all relative to the canonical
+        form that housing holds)."""
+        if source == "housing":
+            return canonical_address(a), []
+        faults = []
+        street = a["street"]
+        words = street.split(" ")
+        if words[-1] in STREET_TYPES and len(words) > 1 and addr_abbrev_rate():
+            words[-1] = STREET_TYPES[words[-1]]
+            street = " ".join(words)
+            faults.append(("address-abbreviation", "identifiers.address"))
+        number = str(a["number"])
+        if addr_number_typo_rate():
+            if len(number) > 1 and number[0] != number[1] and hr() < 0.5:
+                number = number[1] + number[0] + number[2:]
+            else:
+                digit = str((int(number[-1]) + 1 + hrr(8)) % 10)
+                number = number[:-1] + digit
+                if number[0] == "0":
+                    number = "1" + number
+            faults.append(("address-number-typo", "identifiers.address"))
+        line = f"{number} {street}"
+        if a["flat"]:
+            if addr_no_flat_rate():
+                faults.append(("address-no-flat", "identifiers.address"))
+            elif addr_flat_format_rate():
+                line = hchoice((f"Flat {a['flat']} {line}", f"{a['flat']}/{line}", f"{a['flat']} {line}"))
+                faults.append(("address-flat-format", "identifiers.address"))
+            else:
+                line = f"Flat {a['flat']}, {line}"
+        if addr_upper_rate():
+            line = line.upper()
+            faults.append(("address-case", "identifiers.address"))
+        return line, faults
+
+    def written_uprn(source: str, a: dict):
+        u = a["uprn"]
+        if uprn_typo_rate(source):
+            i = hrr(len(u) - 1)
+            if u[i] != u[i + 1]:
+                return u[:i] + u[i + 1] + u[i] + u[i + 2:], [("uprn-typo", "identifiers.uprn")]
+            d = str((int(u[i]) + 1) % 10)
+            return u[:i] + d + u[i + 1:], [("uprn-typo", "identifiers.uprn")]
+        return u, []
+
+    def address_ids(source: str, a: dict, weight: int = 1):
+        """(address or None, uprn or None, faults) for one record."""
+        faults = []
+        line = uprn = None
+        if address_rate(source, weight):
+            line, fs = written_address(source, a)
+            faults += fs
+        if uprn_rate(source, weight):
+            uprn, fs = written_uprn(source, a)
+            faults += fs
+        return line, uprn, faults
 
     def bad_iso(o: int) -> str:
         d = dt.date.fromordinal(o)
@@ -601,6 +941,9 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
     la_sink = sink("la/registers.ndjson")
     truth = Sink(out_dir, "ground-truth.csv", ["file", "localRef", "child"])
     faults = Sink(out_dir, "faults.csv", ["file", "line", "localRef", "child", "fault", "field"])
+    expected_sink = Sink(out_dir, "expected-missing-education.csv",
+                         ["child", "status", "why", "schoolYearGroup", "postcodeDistrict"])
+    expected_counts: dict[str, int] = {}
     truth_row = truth.csv.writerow
     fault_row = faults.csv.writerow
 
@@ -620,12 +963,89 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
         "young_carers_with_gp": 0, "gp_young_carer_children": 0,
         "not_young_carer_pupils_with_gp": 0, "gp_only_young_carers": 0,
         "gp_young_carer_records": 0, "young_carers_report_expected": 0,
+        "twin_children": 0, "twin_sets": 0, "twins_forced_off_roll": 0, "expected_twin_of_pupil": 0,
+        "expected_missing": 0,
     }
     fault_counts: dict[str, int] = {}
+    fault_by_source: dict[tuple, int] = {}
+    records_by_source: dict = {}
+
+    def source_of(rel: str) -> str:
+        return {"nhs": "gp", "police": "police", "housing": "housing", "la": "la"}.get(rel.split("/")[0], "school")
 
     def note_fault(s: Sink, line: int, ref: str, cid: str, fault: str, field: str = "") -> None:
         fault_row([s.rel, line, ref, cid, fault, field])
         fault_counts[fault] = fault_counts.get(fault, 0) + 1
+        key = (fault, field, source_of(s.rel))
+        fault_by_source[key] = fault_by_source.get(key, 0) + 1
+
+    def note_all(s: Sink, line: int, ref: str, cid: str, faults_: list) -> None:
+        for fault, field in faults_:
+            note_fault(s, line, ref, cid, fault, field)
+
+    def eligible_kinds(given: str, family: str, dob_o: int) -> list[str]:
+        """Which of the harder faults this child's true identifiers allow (rates' denominators)."""
+        kinds = []
+        spell, short = variants.get(normalise_name(given), ([], []))
+        if short:
+            kinds.append("short")
+        if spell:
+            kinds.append("spelling")
+        if "-" in given or " " in given:
+            kinds.append("given-part")
+        if "-" in family:
+            kinds.append("family-part")
+        d = dt.date.fromordinal(dob_o)
+        if d.day <= 12 and d.day != d.month:
+            kinds.append("dob-swap")
+        return kinds
+
+    def count_record(source: str, kinds: list[str], nhs_, address, uprn) -> None:
+        c = records_by_source
+        c[source] = c.get(source, 0) + 1
+        for key in kinds + (["nhs"] if nhs_ else []) + (["address"] if address else []) + (["uprn"] if uprn else []):
+            c[(key, source)] = c.get((key, source), 0) + 1
+
+    def add_address(ids: dict, address, uprn) -> None:
+        if address:
+            ids["address"] = address
+        if uprn:
+            ids["uprn"] = uprn
+
+    def expected_missing(age31: int, lives_in_area: bool, enrolments_truth, evidence, had_upn: bool):
+        """(status, why) if MissingEducationReport must list this child, given the records the
+        gateway accepts and linkage that is right; None otherwise."""
+        if not (5 <= age31 <= 15) or not lives_in_area:          # Year 1 to Year 11; resident
+            return None
+        if any(ok and leave is None for ok, leave, _ in enrolments_truth):
+            return None                                            # on a roll the gateway knows
+        if any(ok and cur and kind == "la" and reg in ("ehe", "cnis") for kind, ok, cur, reg in evidence):
+            return None
+        if any(ok and kind == "housing" and moved for kind, ok, _, moved in evidence):
+            return None                                            # latest tenancy: moved out of area
+        known = [kind for kind, ok, cur, extra in evidence
+                 if ok and cur and not (kind == "housing" and extra)]
+        if not known:
+            return None                                            # known to no agency that counts
+        ended = [(leave, reason) for ok, leave, reason in enrolments_truth if ok and leave is not None]
+        rejected_current = any(not ok and leave is None for ok, leave, _ in enrolments_truth)
+        if ended:
+            leave, reason = max(ended)
+            status = "transfer-unconfirmed" if reason == "other-school" else "off-roll"
+            why = f"off roll {reason}"
+            if reason == "other-school":
+                why += ", new school not in the data"
+            elif reason == "ehe":
+                why += ", not on the EHE register"
+            elif reason == "moved-away":
+                why += ", still resident"
+        else:
+            status = "never-on-roll"
+            why = "never enrolled" if not had_upn else "every enrolment rejected at ingest"
+        if rejected_current:
+            why = ("on roll, but the current enrolment is rejected at ingest" if not ended
+                   else why + "; on roll again, but that enrolment is rejected at ingest")
+        return status, why
 
     def reject_csv(cells: list, date_cols: list[tuple[int, int, str]], required: tuple[int, str]):
         """Spoil one row: blank a required column, or put an impossible date in a date column."""
@@ -660,7 +1080,7 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
     extract_dt = dt.datetime.combine(dt.date.fromordinal(extract), dt.time(23, 0))
 
     def emit_enrolment(cid, urn, given, family, dob_o, pc, upn, entry, leave, reason,
-                       sen, yc, fsm, ptt, absence):
+                       sen, yc, fsm, ptt, absence, nhs, addr):
         adno_counter[urn] += 1
         adno = f"{adno_counter[urn]:06d}"
         # The half terms in which the pupil was on roll: (term index, first day, last day).
@@ -673,16 +1093,28 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
                 on_roll_terms.append((ti, a, b))
         # A wrong name or UPN is held in the MIS, so it reaches every record of this enrolment.
         weight = 1 + len(on_roll_terms)
-        g, f, nf = faulty_names(given, family, weight)
+        g, f, nf, nf_field = faulty_names(given, family, weight)
         upn_bad = upn_invalid_rate(weight)
         upn_out = corrupt_upn(upn) if upn_bad else upn
+        # The second stream: what else the MIS holds, and how.
+        g, f, hfaults = harder_names("school", g, f, nf_field, weight)
+        dob_w, dfaults = harder_dob("school", dob_o, weight)
+        hfaults += dfaults
+        nhs_out = nhs if school_nhs_rate(weight) else None
+        addr_line, uprn, afaults = address_ids("school", addr, weight)
+        hfaults += afaults
+        if pc != addr["postcode"]:
+            raise AssertionError("school address and postcode disagree")
+        if addr.get("old"):
+            hfaults.append(("old-address", "identifiers.postcode"))
+        kinds = eligible_kinds(given, family, dob_o)
         es = enrol_sink[urn]
-        cells = [adno, upn_out, f, g, uk(dob_o), pc, uk(entry), uk(leave) if leave else "",
+        cells = [adno, upn_out, f, g, uk(dob_w), pc, uk(entry), uk(leave) if leave else "",
                  OFF_ROLL_TEXT[reason] if reason else "", sen, "Y" if yc else "N",
-                 "Y" if fsm else "N", "Y" if ptt else "N"]
+                 "Y" if fsm else "N", "Y" if ptt else "N", nhs_out or "", addr_line or "", uprn or ""]
         rej = None
         if reject_rate():
-            dates = [(4, dob_o, "identifiers.dateOfBirth"), (6, entry, "fields.onRollFrom")]
+            dates = [(4, dob_w, "identifiers.dateOfBirth"), (6, entry, "fields.onRollFrom")]
             if leave:
                 dates.append((7, leave, "fields.offRollOn"))
             rej = reject_csv(cells, dates, (6, "fields.onRollFrom"))
@@ -700,7 +1132,9 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
             stats["enrolments_part_time"] += 1
         if nf:
             stats["name_faults"] += 1
-            note_fault(es, line, adno, cid, nf)
+            note_fault(es, line, adno, cid, nf, nf_field)
+        note_all(es, line, adno, cid, hfaults)
+        count_record("school", kinds, nhs_out, addr_line, uprn)
         if upn_bad:
             stats["upn_invalid"] += 1
             note_fault(es, line, adno, cid, "upn-invalid-check", "identifiers.upn")
@@ -743,11 +1177,11 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
             if ratio >= 0.50:
                 stats["severe"] += 1
             ps = uk(tstart.toordinal())
-            cells = [adno, upn_out, f, g, uk(dob_o), ps, uk(tend.toordinal()), str(possible),
-                     str(present), str(unauth)]
+            cells = [adno, upn_out, f, g, uk(dob_w), ps, uk(tend.toordinal()), str(possible),
+                     str(present), str(unauth), nhs_out or ""]
             arej = None
             if reject_rate():
-                arej = reject_csv(cells, [(4, dob_o, "identifiers.dateOfBirth"),
+                arej = reject_csv(cells, [(4, dob_w, "identifiers.dateOfBirth"),
                                           (6, tend.toordinal(), "fields.periodEnd")],
                                   (7, "fields.sessionsPossible"))
             ref = f"{adno}#{cells[5]}"
@@ -758,7 +1192,10 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
             stats["records"] += 1
             if nf:
                 stats["name_faults"] += 1
-                note_fault(as_, aline, ref, cid, nf)
+                note_fault(as_, aline, ref, cid, nf, nf_field)
+            # The attendance export carries names, DOB and NHS number, not the address.
+            note_all(as_, aline, ref, cid, [x for x in hfaults if not x[1].startswith(("identifiers.address", "identifiers.uprn", "identifiers.postcode"))])
+            count_record("school", kinds, nhs_out, None, None)
             if upn_bad:
                 stats["upn_invalid"] += 1
                 note_fault(as_, aline, ref, cid, "upn-invalid-check", "identifiers.upn")
@@ -794,13 +1231,20 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
             for cat, start, days in exclusions:
                 excl_counter[urn] += 1
                 ref = f"EXC-{urn}-{excl_counter[urn]:06d}"
+                xids = {"upn": upn_out}
+                if nhs_out:
+                    xids["nhsNumber"] = nhs_out
+                xids.update(givenName=g, familyName=f, dateOfBirth=iso(dob_w), postcode=pc)
+                if addr_line:
+                    xids["address"] = addr_line
+                if uprn:
+                    xids["uprn"] = uprn
                 rec = {"kind": "school.exclusion", "localRef": ref, "observedAt": obs_school,
-                       "identifiers": {"upn": upn_out, "givenName": g, "familyName": f,
-                                       "dateOfBirth": iso(dob_o), "postcode": pc},
+                       "identifiers": xids,
                        "fields": {"category": cat, "startDate": iso(start), "days": days}}
                 xrej = None
                 if reject_rate():
-                    xrej = reject_json(rec, [("identifiers", "dateOfBirth", dob_o),
+                    xrej = reject_json(rec, [("identifiers", "dateOfBirth", dob_w),
                                              ("fields", "startDate", start)],
                                        ["category", "startDate"])
                 xline = xs.record(rec)
@@ -810,7 +1254,9 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
                 stats["records"] += 1
                 if nf:
                     stats["name_faults"] += 1
-                    note_fault(xs, xline, ref, cid, nf)
+                    note_fault(xs, xline, ref, cid, nf, nf_field)
+                note_all(xs, xline, ref, cid, hfaults)
+                count_record("school", kinds, nhs_out, addr_line, uprn)
                 if upn_bad:
                     stats["upn_invalid"] += 1
                     note_fault(xs, xline, ref, cid, "upn-invalid-check", "identifiers.upn")
@@ -846,6 +1292,15 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
             current_pc = home_pc
         lives_in_area = not out_of_area and not moved_out
         school_pc = home_pc                                 # movers: the school has the old one
+        # Addresses (second stream): one per family, two for a family that moved.
+        home_addr = new_address(not out_of_area)
+        home_addr.update(postcode=home_pc, old=moved)
+        if moved:
+            current_addr = new_address(not moved_out)
+            current_addr.update(postcode=current_pc, old=False)
+        else:
+            current_addr = home_addr
+        moved_within = moved and not moved_out
 
         # Household tenancy (per family; one row per child).
         tenancy = None
@@ -870,16 +1325,25 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
             tenancy = (tenancy_no, t_from, t_to, temp, moved_flag)
 
         dobs = []
-        for _ in range(size):
-            if dobs and r() < 0.02:
+        twin_of: dict[int, int] = {}
+        for i in range(size):
+            if dobs and (r() < 0.02 or hr() < P_EXTRA_TWIN):
                 dobs.append(dobs[-1])                        # twins
+                twin_of[i] = twin_of.get(i - 1, i - 1)
                 continue
             for _ in range(20):
                 o = dob_lo + rr(dob_hi - dob_lo + 1)
                 if all(abs(o - x) >= 300 for x in dobs):
                     break
             dobs.append(o)
+        stats["twin_children"] += len(set(twin_of) | set(twin_of.values()))
+        stats["twin_sets"] += len(set(twin_of.values()))
+        family_expected = []
         givens: list[str] = []
+        shown_givens: list[str] = []                     # the names the children have (second stream)
+        families: list[str] = []
+        urns: dict[int, str] = {}
+        on_roll: dict[int, bool] = {}
         second_surname = choice(FAMILY_NAMES)
 
         for k in range(size):
@@ -889,6 +1353,11 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
             while given in givens:
                 given = choice(GIVEN_NAMES)
             givens.append(given)
+            if hr() < P_NAME_FROM_VARIANTS:
+                given = hchoice(EXTRA_GIVEN_NAMES)
+            while normalise_name(given) in (normalise_name(x) for x in shown_givens):
+                given = hchoice(EXTRA_GIVEN_NAMES)
+            shown_givens.append(given)
             x = r()
             if x < 0.10:
                 family = second_surname
@@ -896,6 +1365,10 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
                 family = f"{family_name}-{second_surname}"
             else:
                 family = family_name
+            twin = twin_of.get(k)
+            if twin is not None:
+                family = families[twin]                 # twins share the family name
+            families.append(family)
             dob_o = dobs[k]
             dob = dt.date.fromordinal(dob_o)
             nhs = new_nhs()
@@ -920,11 +1393,20 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
             school_age = 5 <= age31 <= 16
             if school_age and not out_of_area:
                 stats["school_age_in_area"] += 1
-            if school_age and (on_roll_out_rate() if out_of_area else on_roll_in_rate()):
+            joins = school_age and (on_roll_out_rate() if out_of_area else on_roll_in_rate())
+            enrolments_truth = []                    # (accepted, offRollOn, reason) per enrolment
+            if (joins and twin is not None and on_roll.get(twin) and lives_in_area and 5 <= age31 <= 15
+                    and hr() < P_TWIN_NOT_ON_ROLL):
+                joins = False                        # a twin on no roll while the other is on one
+                stats["twins_forced_off_roll"] += 1
+            if joins:
                 if not out_of_area:
                     stats["school_age_in_area_on_roll"] += 1
                 yg = age31 - 4                                   # national curriculum year
                 urn = pick(primary_t if yg <= 6 else secondary_t)
+                if twin is not None and twin in urns:
+                    urn = urns[twin]                         # twins go to the same school
+                urns[k] = urn
                 reception_year = AY - yg
                 if SCHOOLS[urn]["phase"] == "secondary" or (yg >= 7 and r() < 0.15):
                     normal_entry = school_start(AY - (yg - 7))
@@ -958,7 +1440,8 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
                     off_reason = "moved-away"
                 off_o = leave
                 accepted = emit_enrolment(cid, urn, given, family, dob_o, school_pc, upn, entry, leave,
-                                          off_reason, sen, yc, fsm, ptt, absence)
+                                          off_reason, sen, yc, fsm, ptt, absence, nhs, home_addr)
+                enrolments_truth.append((accepted, leave, off_reason))
                 on_roll_now = leave is None
                 current_enrolment_accepted = on_roll_now and accepted
                 if off_reason == "other-school" and r() < P_REAPPEAR and leave + 3 <= T - 1:
@@ -966,9 +1449,13 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
                     entry2 = rand_weekday(leave + 1, min(leave + 21, T - 1))
                     stats["reappeared"] += 1
                     accepted2 = emit_enrolment(cid, urn2, given, family, dob_o, school_pc, upn, entry2, None,
-                                               None, sen, yc, fsm, ptt, absence)
+                                               None, sen, yc, fsm, ptt, absence, nhs, home_addr)
+                    enrolments_truth.append((accepted2, None, None))
                     on_roll_now = True
                     current_enrolment_accepted = current_enrolment_accepted or accepted2
+
+            on_roll[k] = on_roll_now
+            evidence = []        # (kind, accepted, current, register or moved flag) as the gateway will see it
 
             # ---- GP -----------------------------------------------------------------------
             if r() < (P_GP_IN_AREA if lives_in_area else P_GP_OUT_OF_AREA):
@@ -1002,22 +1489,29 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
                 for i, (practice, reg_from, dereg) in enumerate(registrations):
                     gp_counter[practice] += 1
                     ref = f"GP-{practice}-{gp_counter[practice]:06d}"
-                    g, f, nf = faulty_names(given, family)
+                    g, f, nf, nf_field = faulty_names(given, family)
                     bad_nhs = nhs_invalid_rate()
+                    g, f, hfaults = harder_names("gp", g, f, nf_field)
+                    dob_w, dfaults = harder_dob("gp", dob_o)
+                    addr = home_addr if (moved_within and hr() < P_MOVED_GP_OLD) else current_addr
+                    addr_line, uprn, afaults = address_ids("gp", addr)
+                    hfaults += dfaults + afaults
+                    if addr["old"]:
+                        hfaults.append(("old-address", "identifiers.postcode"))
                     fields = {"practice": practice, "registeredFrom": iso(reg_from)}
                     if dereg is not None:
                         fields["deregisteredOn"] = iso(dereg)
                     flagged = gp_carer and i == len(registrations) - 1
                     if flagged:
                         fields["youngCarer"] = True
+                    ids = {"nhsNumber": corrupt_nhs(nhs) if bad_nhs else nhs, "givenName": g, "familyName": f,
+                           "dateOfBirth": iso(dob_w), "postcode": addr["postcode"]}
+                    add_address(ids, addr_line, uprn)
                     rec = {"kind": "nhs.gp-registration", "localRef": ref, "observedAt": obs_nhs,
-                           "identifiers": {"nhsNumber": corrupt_nhs(nhs) if bad_nhs else nhs,
-                                           "givenName": g, "familyName": f,
-                                           "dateOfBirth": iso(dob_o), "postcode": current_pc},
-                           "fields": fields}
+                           "identifiers": ids, "fields": fields}
                     rej = None
                     if reject_rate():
-                        dates = [("identifiers", "dateOfBirth", dob_o), ("fields", "registeredFrom", reg_from)]
+                        dates = [("identifiers", "dateOfBirth", dob_w), ("fields", "registeredFrom", reg_from)]
                         rej = reject_json(rec, dates, ["practice", "registeredFrom"])
                     line = gp_sink.record(rec)
                     truth_row([gp_sink.rel, ref, cid])
@@ -1026,7 +1520,10 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
                     stats["records"] += 1
                     if nf:
                         stats["name_faults"] += 1
-                        note_fault(gp_sink, line, ref, cid, nf)
+                        note_fault(gp_sink, line, ref, cid, nf, nf_field)
+                    note_all(gp_sink, line, ref, cid, hfaults)
+                    count_record("gp", eligible_kinds(given, family, dob_o), nhs, addr_line, uprn)
+                    evidence.append(("gp", rej is None and not bad_nhs, dereg is None, None))
                     if bad_nhs:
                         stats["nhs_invalid"] += 1
                         note_fault(gp_sink, line, ref, cid, "nhs-invalid-check", "identifiers.nhsNumber")
@@ -1045,14 +1542,19 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
             if tenancy is not None:
                 t_no, t_from, t_to, temp, moved_flag = tenancy
                 ref = f"HT-{t_no:07d}-{k + 1}"
-                g, f, nf = faulty_names(given, family)
+                g, f, nf, nf_field = faulty_names(given, family)
                 no_id = no_id_rate()
+                g, f, hfaults = harder_names("housing", g, f, nf_field)
+                dob_w, dfaults = harder_dob("housing", dob_o)
+                addr_line, uprn, afaults = address_ids("housing", current_addr)
+                hfaults += dfaults + afaults
                 nhs_cell = "" if no_id else f"{nhs[:3]} {nhs[3:6]} {nhs[6:]}"
-                cells = [ref, g, f, uk(dob_o), nhs_cell, current_pc, uk(t_from),
-                         uk(t_to) if t_to else "", "Y" if temp else "N", "Y" if moved_flag else "N"]
+                cells = [ref, g or "", f, uk(dob_w), nhs_cell, current_pc, uk(t_from),
+                         uk(t_to) if t_to else "", "Y" if temp else "N", "Y" if moved_flag else "N",
+                         addr_line or "", uprn or ""]
                 rej = None
                 if reject_rate():
-                    rej = reject_csv(cells, [(3, dob_o, "identifiers.dateOfBirth"),
+                    rej = reject_csv(cells, [(3, dob_w, "identifiers.dateOfBirth"),
                                              (6, t_from, "fields.tenancyFrom")],
                                      (6, "fields.tenancyFrom"))
                 line = housing_sink.row(cells)
@@ -1062,7 +1564,10 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
                 stats["records"] += 1
                 if nf:
                     stats["name_faults"] += 1
-                    note_fault(housing_sink, line, ref, cid, nf)
+                    note_fault(housing_sink, line, ref, cid, nf, nf_field)
+                note_all(housing_sink, line, ref, cid, hfaults)
+                count_record("housing", eligible_kinds(given, family, dob_o), None if no_id else nhs, addr_line, uprn)
+                evidence.append(("housing", rej is None, t_to is None, moved_flag))
                 if no_id:
                     stats["no_strong_id"] += 1
                     note_fault(housing_sink, line, ref, cid, "no-strong-identifier", "identifiers.nhsNumber")
@@ -1085,10 +1590,17 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
                     present = True if cat == "missing-episode" else (r() < 0.7)
                     police_counter += 1
                     ref = f"MPS-{police_counter:07d}"
-                    g, f, nf = faulty_names(given, family)
+                    g, f, nf, nf_field = faulty_names(given, family)
                     no_id = no_id_rate()
+                    g, f, hfaults = harder_names("police", g, f, nf_field)
+                    dob_w, dfaults = harder_dob("police", dob_o)
+                    addr_line, uprn, afaults = address_ids("police", current_addr)
+                    hfaults += dfaults + afaults
                     ids = {} if no_id else {"nhsNumber": nhs}
-                    ids.update(givenName=g, familyName=f, dateOfBirth=iso(dob_o), postcode=current_pc)
+                    if g is not None:
+                        ids["givenName"] = g
+                    ids.update(familyName=f, dateOfBirth=iso(dob_w), postcode=current_pc)
+                    add_address(ids, addr_line, uprn)
                     rec = {"kind": "police.notification", "localRef": ref,
                            "observedAt": observed.strftime("%Y-%m-%dT%H:%M:%SZ"), "identifiers": ids,
                            "fields": {"category": cat,
@@ -1096,7 +1608,7 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
                                       "childPresent": present}}
                     rej = None
                     if reject_rate():
-                        rej = reject_json(rec, [("identifiers", "dateOfBirth", dob_o),
+                        rej = reject_json(rec, [("identifiers", "dateOfBirth", dob_w),
                                                 ("fields", "occurredAt", day)],
                                           ["category", "occurredAt"])
                     line = police_sink.record(rec)
@@ -1106,7 +1618,9 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
                     stats["records"] += 1
                     if nf:
                         stats["name_faults"] += 1
-                        note_fault(police_sink, line, ref, cid, nf)
+                        note_fault(police_sink, line, ref, cid, nf, nf_field)
+                    note_all(police_sink, line, ref, cid, hfaults)
+                    count_record("police", eligible_kinds(given, family, dob_o), None if no_id else nhs, addr_line, uprn)
                     if no_id:
                         stats["no_strong_id"] += 1
                         note_fault(police_sink, line, ref, cid, "no-strong-identifier", "identifiers.nhsNumber")
@@ -1140,13 +1654,21 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
             for reg, r_from, r_to in registers:
                 la_counter += 1
                 ref = f"LA304-{reg.upper()}-{la_counter:06d}"
-                g, f, nf = faulty_names(given, family)
+                g, f, nf, nf_field = faulty_names(given, family)
                 ids = {}
                 if r() < 0.85:
                     ids["nhsNumber"] = nhs
                 if upn is not None and r() < 0.9:
                     ids["upn"] = upn
-                ids.update(givenName=g, familyName=f, dateOfBirth=iso(dob_o), postcode=current_pc)
+                g, f, hfaults = harder_names("la", g, f, nf_field)
+                dob_w, dfaults = harder_dob("la", dob_o)
+                addr = home_addr if (moved_within and hr() < P_MOVED_LA_OLD) else current_addr
+                addr_line, uprn, afaults = address_ids("la", addr)
+                hfaults += dfaults + afaults
+                if addr["old"]:
+                    hfaults.append(("old-address", "identifiers.postcode"))
+                ids.update(givenName=g, familyName=f, dateOfBirth=iso(dob_w), postcode=addr["postcode"])
+                add_address(ids, addr_line, uprn)
                 fields = {"register": reg, "from": iso(r_from)}
                 if r_to is not None:
                     fields["to"] = iso(r_to)
@@ -1154,7 +1676,7 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
                        "identifiers": ids, "fields": fields}
                 rej = None
                 if reject_rate():
-                    rej = reject_json(rec, [("identifiers", "dateOfBirth", dob_o), ("fields", "from", r_from)],
+                    rej = reject_json(rec, [("identifiers", "dateOfBirth", dob_w), ("fields", "from", r_from)],
                                       ["register", "from"])
                 line = la_sink.record(rec)
                 truth_row([la_sink.rel, ref, cid])
@@ -1162,17 +1684,40 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
                 stats["records"] += 1
                 if nf:
                     stats["name_faults"] += 1
-                    note_fault(la_sink, line, ref, cid, nf)
+                    note_fault(la_sink, line, ref, cid, nf, nf_field)
+                note_all(la_sink, line, ref, cid, hfaults)
+                count_record("la", eligible_kinds(given, family, dob_o), ids.get("nhsNumber"), addr_line, uprn)
+                evidence.append(("la", rej is None, r_to is None, reg))
                 if rej:
                     stats["reject"] += 1
                     note_fault(la_sink, line, ref, cid, *rej)
+
+            # ---- What the missing-education report must list ---------------------------
+            why = expected_missing(age31, lives_in_area, enrolments_truth, evidence, upn is not None)
+            if why is not None:
+                family_expected.append((k, cid, why, age31 - 4, current_pc.split(" ")[0]))
+
+        # The family's rows of the expected report, once every twin's roll is known.
+        for k, cid, (status, reason), yg, district in family_expected:
+            same_birth = [j for j in range(size) if j != k and dobs[j] == dobs[k]]
+            if any(on_roll.get(j) for j in same_birth):
+                reason += "; twin of a pupil on roll"
+                stats["expected_twin_of_pupil"] += 1
+            if moved_within:
+                reason += "; moved within the LA"
+            expected_sink.row([cid, status, reason, yg, district])
+            stats["expected_missing"] += 1
+            expected_counts[status] = expected_counts.get(status, 0) + 1
 
     stats["families"] = family_no
     stats["fault_counts"] = dict(sorted(fault_counts.items()))
     stats["files"] = {rel: s.count for rel, s in sorted(sinks.items())}
     stats["terms"] = [(name, s.isoformat(), e.isoformat()) for name, s, e in terms]
     stats["sessions_possible_full_term"] = {u: [2 * len(d) for d in school_days[u]] for u in SCHOOLS}
-    for s in list(sinks.values()) + [truth, faults]:
+    stats["expected_by_status"] = dict(sorted(expected_counts.items()))
+    stats["fault_by_source"] = fault_by_source
+    stats["records_by_source"] = records_by_source
+    for s in list(sinks.values()) + [truth, faults, expected_sink]:
         s.close()
 
     def data_rows(rel: str) -> int:
@@ -1187,6 +1732,69 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
 
 def _pct(a: int, b: int) -> str:
     return f"{100.0 * a / b:.2f}% ({a}/{b})" if b else "n/a (0/0)"
+
+
+def harder_manifest(st: dict) -> list[str]:
+    """The MANIFEST lines for the faults of issue 10, with achieved rates per source."""
+    fb, rb = st["fault_by_source"], st["records_by_source"]
+    sources = ["school", "gp", "police", "housing", "la"]
+
+    def count(pred, source=None) -> int:
+        return sum(n for (fault, field, src), n in fb.items() if pred(fault, field) and (source is None or src == source))
+
+    def per_source(pred, denom_key=None) -> str:
+        parts = []
+        for src in sources:
+            d = rb.get(src, 0) if denom_key is None else rb.get((denom_key, src), 0)
+            if d:
+                parts.append(f"{src} {_pct(count(pred, src), d)}")
+        total_d = sum(rb.get(s, 0) if denom_key is None else rb.get((denom_key, s), 0) for s in sources)
+        return f"{_pct(count(pred), total_d)}; " + ", ".join(parts)
+
+    typo = lambda field: (lambda f, fl: f.startswith("name-typo-") and fl == field)
+    lines = [
+        "- Harder faults for probabilistic linkage (issue 10; drawn from a second random stream), per record",
+        "  (for school files per record too: the MIS holds one value per enrolment, carried by its",
+        "  attendance and exclusion records); each fault is a row of faults.csv with its field:",
+        f"  - Family-name typo (one letter inserted, deleted, substituted by a neighbouring key or transposed;"
+        f" with the original swapped/dropped letters): {per_source(typo('identifiers.familyName'))}",
+        f"  - Given-name typo (the same kinds): {per_source(typo('identifiers.givenName'))}",
+        f"  - Short form or nickname instead of the full name (Alex for Alexander, Mo for Muhammad, Temi for"
+        f" Temitope), of records whose child's name has one: {per_source(lambda f, fl: f == 'name-short-form', 'short')}",
+        f"  - Another spelling of the given name (Mohammed / Muhammad, Aisha / Ayesha, Sophie / Sophia), of records"
+        f" whose child's name has one: {per_source(lambda f, fl: f == 'name-spelling-variant', 'spelling')}",
+        "    (short forms and spellings come from name_variants.json, the table the gateway embeds)",
+        f"  - Day and month of birth swapped, of records whose day and month are both 12 or under and differ:"
+        f" {per_source(lambda f, fl: f == 'dob-day-month-swapped', 'dob-swap')}",
+        f"  - One part of a double-barrelled family name (Okafor-Williams given as Okafor or Williams), of records"
+        f" of children with one: {per_source(lambda f, fl: f == 'name-family-part', 'family-part')}",
+        f"  - The first part of a two-part given name (Mohamed for Mohamed Ali), of records of children with one:"
+        f" {per_source(lambda f, fl: f == 'name-given-part', 'given-part')}",
+        f"  - No given name at all (family name, date of birth and postcode): police"
+        f" {_pct(count(lambda f, fl: f == 'no-given-name', 'police'), rb.get('police', 0))},"
+        f" housing {_pct(count(lambda f, fl: f == 'no-given-name', 'housing'), rb.get('housing', 0))}",
+        f"  - Case and accents a source's system imposes (police surnames in capitals, GP names without"
+        f" diacritics; with the original case faults): {per_source(lambda f, fl: f in ('name-case', 'name-diacritics'))}",
+        f"  - Records that carry an NHS number: {per_source(lambda f, fl: False, None).split(';')[0] and ''}"
+        + ", ".join(f"{src} {_pct(rb.get(('nhs', src), 0), rb.get(src, 0))}" for src in sources)
+        + " (GP records all do; no GP or housing record carries a UPN)",
+        "  - Address (first line) and UPRN: each family has one address and UPRN, a family that moved two;"
+        " records carrying an address: "
+        + ", ".join(f"{src} {_pct(rb.get(('address', src), 0), rb.get(src, 0))}" for src in sources)
+        + "; a UPRN: "
+        + ", ".join(f"{src} {_pct(rb.get(('uprn', src), 0), rb.get(src, 0))}" for src in sources),
+        f"    - of addresses written: street type abbreviated (Rd, St, Gdns) {_pct(count(lambda f, fl: f == 'address-abbreviation'), sum(rb.get(('address', s), 0) for s in sources))};"
+        f" flat number left out {count(lambda f, fl: f == 'address-no-flat')}; flat written another way (\"Flat 2 14 ...\", \"2/14 ...\")"
+        f" {count(lambda f, fl: f == 'address-flat-format')}; in capitals {count(lambda f, fl: f == 'address-case')};"
+        f" house number mistyped {count(lambda f, fl: f == 'address-number-typo')}; UPRN mistyped {count(lambda f, fl: f == 'uprn-typo')}"
+        " (housing writes the canonical form)",
+        f"  - Records holding a family's old address after a move (school always; a GP or the LA sometimes,"
+        f" for moves within the LA): {count(lambda f, fl: f == 'old-address')}",
+        f"  - Twins (same family name, date of birth and address, different given names): {_pct(st['twin_children'], st['children'])}"
+        f" of children, in {st['twin_sets']} sets; {st['expected_twin_of_pupil']} of school age in area are on no"
+        f" roll while their twin is on one (the expected report lists them)",
+    ]
+    return lines
 
 
 def write_manifest(out_dir: str, st: dict, children: int, today: dt.date, seed: int) -> None:
@@ -1234,7 +1842,7 @@ def write_manifest(out_dir: str, st: dict, children: int, today: dt.date, seed: 
         "",
         f"- Name variant (typo: swapped/dropped letter; case; spacing/punctuation; diacritics), per record: "
         f"{_pct(st['name_faults'], st['named_records'])}",
-        f"  - by kind: " + ", ".join(f"{k[5:]} {v}" for k, v in fc.items() if k.startswith("name-")),
+        f"  - name faults of every kind, these and the harder ones below: " + ", ".join(f"{k[5:]} {v}" for k, v in fc.items() if k.startswith("name-")),
         f"- GP records with an invalid NHS check digit: {_pct(st['nhs_invalid'], st['gp_records'])}",
         f"- School records with an invalid UPN check letter (per enrolment, carried by its attendance",
         f"  and exclusions): {_pct(st['upn_invalid'], st['school_records'])}",
@@ -1242,6 +1850,7 @@ def write_manifest(out_dir: str, st: dict, children: int, today: dt.date, seed: 
         f"{_pct(st['no_strong_id'], st['housing_police_records'])}",
         f"- Children who moved (school holds the old postcode; GP, housing, police, LA the new): "
         f"{_pct(st['moved_children'], children)}",
+        *harder_manifest(st),
         f"- Records the gateway must reject (required field blank or missing, or an impossible date): "
         f"{_pct(rejects, st['records'])}",
         f"  - missing field {fc.get('reject-missing-field', 0)}, bad date {fc.get('reject-bad-date', 0)}",
@@ -1267,6 +1876,32 @@ def write_manifest(out_dir: str, st: dict, children: int, today: dt.date, seed: 
         f"  - pupils their school records as not young carers, with a GP: {_pct(st['gp_only_young_carers'], st['not_young_carer_pupils_with_gp'])}",
         f"  - the young-carers report should find {st['young_carers_report_expected']} of these: on roll now, and the GP and"
         f" current enrolment records both accepted (no invalid NHS number or UPN, not spoiled)",
+        "",
+        "## The missing-education report, expected (`expected-missing-education.csv`)",
+        "",
+        f"{st['expected_missing']} children: "
+        + ", ".join(f"{k} {v}" for k, v in st["expected_by_status"].items())
+        + ". Columns: child, status (as the report's `status`), why, schoolYearGroup, postcodeDistrict.",
+        "",
+        "What `MissingEducationReport` must list if every record the gateway accepts is linked to the right",
+        "child. A child is listed when, on the generator's today, all of these hold:",
+        "- compulsory school age: Year 1 to Year 11 (from the month of birth; Reception and Year 12 are not);",
+        "- resident in the LA: the family's latest address is in HA0 HA1 HA3 HA8 HA9 NW2 NW6 NW9 NW10 W9 W10",
+        "  (families who moved out of area are not; a GP or LA record may still hold the old address of a",
+        "  family that moved within the LA, which is in the area too);",
+        "- known: a current GP registration (no deregistration), a current tenancy (no end date, not moved",
+        "  out of area) or a current LA register entry, in a record the gateway accepts;",
+        "- on no school roll the gateway knows: no accepted enrolment without an off-roll date;",
+        "- not on a current EHE or CNIS register entry the gateway accepts, and the latest accepted tenancy",
+        "  does not say the household moved out of area.",
+        "\"Accepted\" means not one of the records the gateway must reject: an invalid NHS number or UPN, a",
+        "blank required field or an impossible date (faults.csv: nhs-invalid-check, upn-invalid-check,",
+        "reject-*). Records without a given name, and records with `address` or `uprn`, count as accepted",
+        "(issue 10 item 6). A pupil whose only current enrolment is rejected is listed (the gateway cannot",
+        "know the roll), and `why` says so. `status` follows the report: `transfer-unconfirmed` when the latest",
+        "accepted enrolment that ended says other-school, `off-roll` for another reason, `never-on-roll` when",
+        "no accepted enrolment ended. `why`: never enrolled, off roll <reason>, enrolment not known to the",
+        "gateway, with notes for twins of pupils on roll and for moves within the LA.",
         "",
     ]
     with open(os.path.join(out_dir, "MANIFEST.md"), "w", encoding="utf-8", newline="\n") as f:
