@@ -83,9 +83,11 @@ public struct SubjectMatcher: Sendable {
                 strong.append((subject, "reference"))
                 continue
             }
-            // The same agency's other registration: another child (twins registered together).
-            if Self.oneRecordPerChild.contains(record.kind), !sameSource.isEmpty { continue }
-            if let basis = strongHits[subject] ?? records.lazy.compactMap({ Self.sharedStrong(record.material, $0.material) }).first {
+            let sharedBasis = strongHits[subject] ?? records.lazy.compactMap({ Self.sharedStrong(record.material, $0.material) }).first
+            // The same agency's other registration without a shared NHS number or UPN: another child
+            // (twins registered together). A re-registration under the same NHS number is the same child.
+            if sharedBasis == nil, Self.oneRecordPerChild.contains(record.kind), !sameSource.isEmpty { continue }
+            if let basis = sharedBasis {
                 let best = records.map { compare(record.material, $0.material, frequency: frequency) }.max { $0.total < $1.total }
                     ?? LinkScore(total: 0, levels: [:])
                 if best.levels[.dateOfBirth] == .different {
