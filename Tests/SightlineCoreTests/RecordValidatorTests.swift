@@ -135,7 +135,7 @@ struct RecordValidatorTests {
             Fixture.designExample.setting("identifiers", to: .object([:])),
             Fixture.designExample.setting("identifiers.upn", to: nil).setting("identifiers.dateOfBirth", to: nil).setting("identifiers.postcode", to: nil),
             Fixture.designExample.setting("identifiers.upn", to: nil).setting("identifiers.givenName", to: nil).setting("identifiers.postcode", to: nil),
-            Fixture.designExample.setting("identifiers.upn", to: nil).setting("identifiers.familyName", to: nil),
+            Fixture.designExample.setting("identifiers.upn", to: nil).setting("identifiers.familyName", to: nil).setting("identifiers.postcode", to: nil),
           ])
     func notEnoughIdentifiersField(_ value: JSONValue) throws {
         let r = try #require(rejection(value))

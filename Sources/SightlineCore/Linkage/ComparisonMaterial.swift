@@ -21,6 +21,9 @@ public struct ComparisonMaterial: Sendable, Equatable {
         public var parts: [UInt64]
         /// Known-variant groups (given names: MOHAMMED ~ MUHAMMAD, ALEX ~ ALEXANDER).
         public var variants: [UInt64]
+        /// Keyed bigrams of the name padded with ^ and $: their Dice coefficient grades spellings
+        /// more than one edit apart. Sealed with the rest, so their frequencies are never visible.
+        public var bigrams: [UInt64] = []
     }
     public struct BirthDate: Sendable, Equatable {
         public var exact: UInt64
@@ -95,7 +98,13 @@ public struct ComparisonKeyer: Sendable {
             phonetic: token("phonetic", PhoneticCode.soundex(normalised) ?? normalised),
             neighbourhood: Array(Set(Self.deletions(normalised).map { token("name-deletion", $0) })).sorted(),
             parts: parts.count > 1 ? parts.map { token("name-part", $0) } : [],
-            variants: variants.map { token("name-variant", $0) })
+            variants: variants.map { token("name-variant", $0) },
+            bigrams: Array(Set(Self.bigrams(normalised).map { token("name-bigram", $0) })).sorted())
+    }
+
+    static func bigrams(_ s: String) -> [String] {
+        let chars = ["^"] + s.map(String.init) + ["$"]
+        return (0..<(chars.count - 1)).map { chars[$0] + chars[$0 + 1] }
     }
 
     /// Street line normalised for comparison: upper case letters and digits, common abbreviations
@@ -184,13 +193,13 @@ public struct BlockingKey: Hashable, Sendable {
 extension ComparisonMaterial {
     /// A compact, versioned binary form: written once per record, read for every comparison.
     public func encoded() -> Data {
-        var out = Data([1])
+        var out = Data([2])
         func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
         func list(_ vs: [UInt64]) { out.append(UInt8(min(vs.count, 255))); for v in vs.prefix(255) { u64(v) } }
         func opt(_ v: UInt64?) { if let v { out.append(1); u64(v) } else { out.append(0) } }
         func name(_ n: Name?) {
             guard let n else { out.append(0); return }
-            out.append(1); u64(n.exact); u64(n.phonetic); list(n.neighbourhood); list(n.parts); list(n.variants)
+            out.append(1); u64(n.exact); u64(n.phonetic); list(n.neighbourhood); list(n.parts); list(n.variants); list(n.bigrams)
         }
         name(given); name(family)
         if let d = birthDate { out.append(1); u64(d.exact); opt(d.swapped); list(d.masked) } else { out.append(0) }
@@ -203,13 +212,15 @@ extension ComparisonMaterial {
     /// Reads `encoded()`; nil for anything else (never traps on bad bytes).
     public init?(encoded data: Data) {
         var reader = ByteReader(bytes: [UInt8](data))
-        guard reader.byte() == 1 else { return nil }
+        guard let version = reader.byte(), version == 1 || version == 2 else { return nil }
         self.init()
         func name() -> Name?? {
             guard let flag = reader.byte() else { return .none }
             if flag == 0 { return .some(nil) }
             guard let e = reader.u64(), let p = reader.u64(), let nb = reader.list(), let parts = reader.list(), let v = reader.list() else { return .none }
-            return .some(Name(exact: e, phonetic: p, neighbourhood: nb, parts: parts, variants: v))
+            var bigrams: [UInt64] = []
+            if version >= 2 { guard let b = reader.list() else { return .none }; bigrams = b }
+            return .some(Name(exact: e, phonetic: p, neighbourhood: nb, parts: parts, variants: v, bigrams: bigrams))
         }
         guard case .some(let g) = name(), case .some(let f) = name() else { return nil }
         given = g; family = f

@@ -6,8 +6,8 @@ public enum ComparisonField: String, CaseIterable, Sendable, Codable {
 
     public var levels: [ComparisonLevel] {
         switch self {
-        case .givenName: [.exact, .swapped, .variant, .close, .phonetic, .different]
-        case .familyName: [.exact, .swapped, .part, .close, .phonetic, .different]
+        case .givenName: [.exact, .swapped, .variant, .close, .similar, .phonetic, .different]
+        case .familyName: [.exact, .swapped, .part, .close, .similar, .phonetic, .different]
         case .dateOfBirth: [.exact, .swapped, .oneDigit, .different]
         case .postcode: [.exact, .close, .sector, .district, .different]
         case .address: [.exact, .close, .partial, .different]
@@ -40,6 +40,8 @@ public enum ComparisonLevel: String, Sendable, Codable {
     case part
     /// One edit apart (a letter inserted, deleted, changed or two neighbours swapped).
     case close
+    /// Names more than one edit apart whose keyed bigrams still mostly agree (Dice at least 0.6).
+    case similar
     /// Same phonetic code.
     case phonetic
     /// Dates one digit apart.

@@ -167,6 +167,16 @@ public struct SubjectMatcher: Sendable {
         return LinkScore(total: total, levels: levels)
     }
 
+    /// 2|A∩B| / (|A|+|B|) over sorted token lists; 0 when either is empty.
+    static func dice(_ a: [UInt64], _ b: [UInt64]) -> Double {
+        guard !a.isEmpty, !b.isEmpty else { return 0 }
+        var i = 0, j = 0, shared = 0
+        while i < a.count, j < b.count {
+            if a[i] == b[j] { shared += 1; i += 1; j += 1 } else if a[i] < b[j] { i += 1 } else { j += 1 }
+        }
+        return 2 * Double(shared) / Double(a.count + b.count)
+    }
+
     static func intersects(_ a: [UInt64], _ b: [UInt64]) -> Bool {
         guard !a.isEmpty, !b.isEmpty else { return false }
         for x in a where b.contains(x) { return true }
@@ -182,6 +192,7 @@ public struct SubjectMatcher: Sendable {
             return .variant
         }
         if intersects(a.neighbourhood, b.neighbourhood) { return .close }
+        if dice(a.bigrams, b.bigrams) >= 0.6 { return .similar }
         if a.phonetic == b.phonetic { return .phonetic }
         return .different
     }

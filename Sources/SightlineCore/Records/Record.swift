@@ -37,6 +37,8 @@ public struct SubjectIdentifiers: Sendable {
     /// - an NHS number or a UPN: each names one child;
     /// - family name and date of birth, with a given name, postcode, address or UPRN: enough to
     ///   score against candidates (a record without a given name links only when the rest agrees);
+    /// - given name and date of birth with a postcode, address or UPRN, without a family name
+    ///   (a record that lost its surname): links only when the rest agrees;
     /// - given and family name with a postcode, address or UPRN, without a date of birth: links
     ///   only on a place that agrees, and weighs less.
     public var acceptedCombination: String? {
@@ -44,6 +46,7 @@ public struct SubjectIdentifiers: Sendable {
         if upn != nil { return "upn" }
         let place = postcode != nil || address != nil || uprn != nil
         if familyName != nil && dateOfBirth != nil && (givenName != nil || place) { return "family+dob" }
+        if givenName != nil && dateOfBirth != nil && place { return "given+dob+place" }
         if givenName != nil && familyName != nil && place { return "names+place" }
         return nil
     }

@@ -134,7 +134,7 @@ public struct RecordValidator: Sendable {
             return .failure(error)
         }
         guard ids.acceptedCombination != nil else {
-            return .failure(Problem(field: "", reason: "cannot identify a child: needs nhsNumber or upn; or familyName + dateOfBirth with givenName, postcode, address or uprn; or givenName + familyName with postcode, address or uprn"))
+            return .failure(Problem(field: "", reason: "cannot identify a child: needs nhsNumber or upn; or familyName + dateOfBirth with givenName, postcode, address or uprn; or givenName + dateOfBirth or givenName + familyName, with postcode, address or uprn"))
         }
         return .success(ids)
     }
