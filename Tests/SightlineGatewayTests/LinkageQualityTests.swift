@@ -19,7 +19,8 @@ struct LinkageQualityTests {
         var identities: [ParticipantIdentity: String] = [:]
         for (who, _, _, _) in PrivacyTests.submissions where identities[who] == nil { identities[who] = try p.identity(who) }
         let ids = identities
-        let (precision, recall, stats) = try await p.withGateway { gw in
+        let cme = try p.identity(TestPartnership.id(.partner, "304-cme"))
+        let (precision, recall, stats, report) = try await p.withGateway { gw in
             for (who, kind, file, mapping) in PrivacyTests.submissions {
                 let client = try gw.client(ids[who]!)
                 let prepared = try Submitter.prepare(file: PrivacyTests.sampleData + "/" + file, format: mapping == nil ? "ndjson" : "csv", kind: kind,
@@ -28,11 +29,45 @@ struct LinkageQualityTests {
                 _ = await Submitter(client: client).send(file: file, kind: kind, prepared: prepared)
                 try await client.shutdown()
             }
-            return try await Self.measure(gw, sources: Dictionary(uniqueKeysWithValues: PrivacyTests.submissions.map { ($0.2, ($0.0, $0.1)) }))
+            let sources = Dictionary(uniqueKeysWithValues: PrivacyTests.submissions.map { ($0.2, ($0.0, $0.1)) })
+            let (precision, recall, stats) = try await Self.measure(gw, sources: sources)
+            return (precision, recall, stats, try await Self.missingEducation(gw, cme, sources: sources))
         }
         print("linkage on sample data: precision \(String(format: "%.4f", precision)), recall \(String(format: "%.4f", recall)); \(stats)")
         #expect(precision >= Self.precisionFloor)
         #expect(recall >= Self.recallFloor)
+        print("missing-education report on sample data: precision \(String(format: "%.4f", report.precision)), recall \(String(format: "%.4f", report.recall)); \(report.stats)")
+        #expect(report.precision >= 0.99, "children listed who are on a roll")
+        #expect(report.recall >= 0.99, "children missed")
+    }
+
+    /// The report's rows, each resolved to the generator's child (by the majority of its subject's
+    /// records), against ops/sample-data/expected-missing-education.csv.
+    static func missingEducation(_ gw: RunningGateway, _ cme: String, sources: [String: (ParticipantIdentity, RecordKind)]) async throws
+        -> (precision: Double, recall: Double, stats: String) {
+        let r = try await gw.request(cme, "GET", "/v1/reports/missing-education?purpose=cme")
+        guard r.status == 200, case .object(let body) = try JSONDecoder().decode(JSONValue.self, from: r.body),
+              case .array(let rows)? = body["rows"] else { throw TestFailure("report answered \(r.status)") }
+        let store = try #require(gw.state.store as? SQLiteStore)
+        let truth = try CSVTable(text: String(contentsOfFile: PrivacyTests.sampleData + "/ground-truth.csv", encoding: .utf8))
+        var childOf: [Data: String] = [:]
+        for row in truth.rows {
+            guard let (who, _) = sources[row.cells[0]] else { continue }
+            childOf[gw.state.pseudonymiser.referenceKey(source: who, localRef: row.cells[1])] = row.cells[2]
+        }
+        var listed = Set<String>()
+        for row in rows {
+            guard let p = row.objectValue?["pseudonym"]?.stringValue,
+                  let subject = try await store.resolvePseudonym(p, recipient: "partner/304-cme") else { continue }
+            let refs = try await store.pool.read { db in try Data.fetchAll(db, sql: "SELECT reference_key FROM record WHERE subject_id = ?", arguments: [subject]) }
+            let children = Dictionary(grouping: refs.compactMap { childOf[$0] }, by: { $0 }).mapValues(\.count)
+            if let child = children.max(by: { $0.value < $1.value })?.key { listed.insert(child) }
+        }
+        let expected = Set(try CSVTable(text: String(contentsOfFile: PrivacyTests.sampleData + "/expected-missing-education.csv", encoding: .utf8))
+            .rows.map { $0.cells[0] })
+        let right = listed.intersection(expected).count
+        let stats = "\(rows.count) rows, \(listed.count) children listed, \(expected.count) expected, \(right) right; listed but on a roll: \(listed.subtracting(expected).sorted().prefix(8)), missed: \(expected.subtracting(listed).sorted().prefix(8))"
+        return (listed.isEmpty ? 0 : Double(right) / Double(listed.count), expected.isEmpty ? 1 : Double(right) / Double(expected.count), stats)
     }
 
     static func measure(_ gw: RunningGateway, sources: [String: (ParticipantIdentity, RecordKind)]) async throws -> (Double, Double, String) {
