@@ -158,13 +158,17 @@ public struct SubjectMatcher: Sendable {
         levels[.address] = Self.address(a.address, b.address)
         levels[.uprn] = a.uprn == nil || b.uprn == nil ? .missing : a.uprn == b.uprn ? .exact : .different
         var total = 0.0
+        // Postcode, address and UPRN all say "the same dwelling": one household's children share all
+        // three, so their agreement counts once (the strongest), while disagreements add up.
+        var placeAgreement = 0.0
         for (field, level) in levels {
             var freq: Double? = nil
             if level == .exact, field == .givenName, let t = a.given?.exact { freq = frequency(t) }
             if level == .exact, field == .familyName, let t = a.family?.exact { freq = frequency(t) }
-            total += model.weight(field, level, frequency: freq)
+            let w = model.weight(field, level, frequency: freq)
+            if Self.placeFields.contains(field), w > 0 { placeAgreement = max(placeAgreement, w) } else { total += w }
         }
-        return LinkScore(total: total, levels: levels)
+        return LinkScore(total: total + placeAgreement, levels: levels)
     }
 
     /// 2|A∩B| / (|A|+|B|) over sorted token lists; 0 when either is empty.
@@ -176,6 +180,8 @@ public struct SubjectMatcher: Sendable {
         }
         return 2 * Double(shared) / Double(a.count + b.count)
     }
+
+    static let placeFields: Set<ComparisonField> = [.postcode, .address, .uprn]
 
     static func intersects(_ a: [UInt64], _ b: [UInt64]) -> Bool {
         guard !a.isEmpty, !b.isEmpty else { return false }
