@@ -26,6 +26,24 @@ struct ReviewRoutes {
             let data = try SubmissionReceipt.encoder.encode(["pairs": items])
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(data: data)))
         }
+        // How each record of a subject was linked, for the steward and the auditor: kinds, sources,
+        // dates and the levels of agreement that joined it; no field values, no identifiers.
+        group.on("review/subjects/{id}", method: .get, roles: [.steward, .auditor], state: state) { request, context in
+            guard let subject = Int64(try context.parameters.require("id")) else { throw APIError.notFound("no subject with that id") }
+            let records = try await state.store.records(ofSubject: subject)
+            guard !records.isEmpty else { throw APIError.notFound("no subject \(subject)") }
+            try await state.store.appendAudit(AuditEntry(
+                time: state.now(), actor: context.participant.identity.shortName, action: "subject.explain", policyVersion: state.policy.version,
+                decision: .allow, rule: "endpoint-roles:GET /review/subjects/{id}", counts: ["records": records.count], subjects: [subject],
+                requestDigest: state.requestDigest("GET", "/v1/review/subjects/\(subject)")))
+            let rows: [[String: String]] = records.map {
+                ["kind": $0.kind.rawValue, "source": $0.source, "observedAt": Instant.format($0.observedAt), "linkedBy": $0.linkedBy]
+            }
+            let uncertain = try await state.store.uncertainSubjects().contains(subject)
+            let data = try SubmissionReceipt.encoder.encode(["subject": JSONValue.number(Double(subject)), "uncertain": .bool(uncertain),
+                                                             "records": .array(rows.map { .object($0.mapValues { .string($0) }) })])
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(data: data)))
+        }
         group.on("review/{id}", method: .post, roles: Self.roles, state: state) { request, context in
             guard let id = Int64(try context.parameters.require("id")) else { throw APIError.notFound("no review pair with that id") }
             let body = Data(buffer: try await request.body.collect(upTo: 4096))

@@ -139,6 +139,9 @@ struct SubmissionRoutes {
                      "rules": plan.ruleCounts.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","),
                      "dropped": plan.dropped.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value.joined(separator: "+"))" }.joined(separator: ","),
                      "linkedBy": linkedBy,
+                     // Every link explains itself: per accepted record, in order, the subject and how it joined
+                     // ("score:37.4 given=exact,family=close,dob=exact"): levels only, never a value.
+                     "links": outcomes.map { "\($0.subjectID) \($0.linkedBy)" }.joined(separator: ";"),
                      "merges": merges.map { "\($0.from)->\($0.into) via \($0.basis)" }.joined(separator: ","),
                      "conflicts": conflicts.map { "\($0.subjectA)/\($0.subjectB) \($0.reason)" }.joined(separator: ","),
                      "rejections": Dictionary(grouping: plan.rejected, by: \.field).map { "\($0.key.isEmpty ? "record" : $0.key)=\($0.value.count)" }.sorted().joined(separator: ",")])

@@ -7,7 +7,25 @@ import SightlineCore
 struct ReviewCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "review", abstract: "Pairs of records that may be one child, for the LA's steward.",
-        subcommands: [List.self, Decide.self])
+        subcommands: [List.self, Decide.self, Explain.self])
+
+    struct Explain: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "How each record of a subject was linked: source, date, levels of agreement (steward, auditor).")
+        @OptionGroup var options: GatewayOptions
+        @Argument(help: "The subject's id, from review list.") var subject: Int64
+
+        func run() async throws {
+            let data = try await callGateway(options, "GET", "/v1/review/subjects/\(subject)")
+            if options.json { print(String(decoding: data, as: UTF8.self)); return }
+            guard case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: data), case .array(let records)? = o["records"] else {
+                fail("unreadable answer")
+            }
+            print("subject \(subject)\(o["uncertain"] == .bool(true) ? " (uncertain: a review or conflict is open)" : ""): \(records.count) record(s)")
+            for case .object(let r) in records {
+                print("  \(plain(r["observedAt"] ?? .null).prefix(10)) \(plain(r["kind"] ?? .null)) from \(plain(r["source"] ?? .null)): \(plain(r["linkedBy"] ?? .null))")
+            }
+        }
+    }
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Pairs waiting (or --status same|different): field levels, score, sources.")

@@ -143,6 +143,15 @@ struct PartnerTests {
             #expect(entry.actor == "steward/304" && entry.action == "review.decide" && entry.detail["decision"] == "same")
             #expect(entry.detail["note"]?.hasPrefix("hmac:") == true, "the note is kept sealed; the log has its keyed digest")
             #expect(try await gw.state.store.uncertainSubjects().isEmpty)
+            // Every link explains itself, to the steward and the auditor only.
+            let explained = try await gw.request(steward, "GET", "/v1/review/subjects/\(pair.subjectA)")
+            #expect(explained.status == 200)
+            let text = String(decoding: explained.body, as: UTF8.self)
+            #expect(text.contains("nhs") && text.contains("housing.tenancy") && !text.contains("Amara") && !text.contains("9434765919"))
+            #expect(try await gw.request(cme, "GET", "/v1/review/subjects/\(pair.subjectA)").status == 403)
+            let submissions = try await gw.state.store.auditEntries(matching: { var f = AuditEntryFilter(); f.action = "submission"; return f }())
+            let housingEntry = try AuditEntry.decode(canonical: submissions.last!.entry)
+            #expect(housingEntry.detail["links"]?.contains(" nhs") == true, "the submission's entry says how each record joined")
             for old in [viaName.pseudonym, viaNHS.pseudonym] {
                 let r = try await gw.request(cme, "GET", "/v1/subjects/\(old)?purpose=cme")
                 #expect(r.status == 200)
@@ -300,6 +309,7 @@ extension TestPartnership {
 
 struct ReviewPairAnswer: Decodable {
     let id: Int64
+    let subjectA: Int64
     let levels: String
     let reason: String
 }
