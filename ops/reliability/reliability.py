@@ -213,14 +213,14 @@ def load_test(bindir, work, clients, seconds, port):
 
 
 def api_fuzz(bindir, work, port, examples):
-    log("== bad input: schemathesis against ops/openapi.yaml, as a school, a partner and an auditor")
+    log("== bad input: schemathesis against ops/openapi.yaml, as a school, a partner, the steward and an auditor")
     exe = shutil.which("schemathesis") or shutil.which("st")
     if not exe:
         fail("schemathesis is not installed (pip install schemathesis)")
         return []
     state = os.path.join(work, "fuzz")
     g = Gateway(bindir, state, port, port + 1000, os.path.join(work, "fuzz.log"))
-    for who in ("school-100001", "partner-304-cme", "auditor-dpo"):
+    for who in ("school-100001", "partner-304-cme", "steward-304", "auditor-dpo"):
         ident = os.path.join(state, "identities", who)
         cmd = [exe, "run", os.path.join(ROOT, "ops", "openapi.yaml"), "--url", f"https://127.0.0.1:{port}",
                "--request-cert", os.path.join(ident, "cert.pem"), "--request-cert-key", os.path.join(ident, "key.pem"),
