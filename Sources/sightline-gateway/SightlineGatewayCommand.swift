@@ -9,7 +9,22 @@ struct SightlineGatewayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sightline-gateway",
         abstract: "The Sightline data-sharing gateway daemon.",
-        subcommands: [Serve.self, Forwards.self])
+        subcommands: [Serve.self, Check.self, Forwards.self])
+}
+
+struct Check: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check a configuration without starting: config, key file (mode and content), certificates (chain, expiry, SPIFFE URI, key), participants, policy, database mode.",
+        discussion: "Prints each problem with its fix. Exit 0 when there is none (warnings allowed), 1 otherwise.")
+    @Option(help: "Gateway configuration file.") var config: String
+
+    func run() async throws {
+        let findings = await ConfigCheck.run(configPath: config)
+        for f in findings { print(f.description) }
+        let problems = findings.filter { $0.severity == .problem }.count
+        print(problems == 0 ? "\(config): OK\(findings.isEmpty ? "" : " (\(findings.count) warning(s))")" : "\(config): \(problems) problem(s)")
+        if problems > 0 { throw ExitCode(1) }
+    }
 }
 
 struct Serve: AsyncParsableCommand {
