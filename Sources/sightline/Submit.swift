@@ -14,6 +14,7 @@ struct Submit: AsyncParsableCommand {
     @Option(help: "Column mapping for CSV files (see ops/mappings/).") var mapping: String?
     @Option(help: "csv or ndjson; by default from the file extension.") var format: String?
     @Option(name: .customLong("batch-size"), help: "Records per request.") var batchSize = 2000
+    @Flag(help: "Print nothing but problems (rejected records, failures) on standard error: for scheduled runs.") var quiet = false
 
     func validate() throws {
         guard RecordKind(rawValue: kind) != nil else {
@@ -55,12 +56,12 @@ struct Submit: AsyncParsableCommand {
                 try? await client.shutdown()
                 fail("\(file): \(error.message)")
             }
-            let bar = showProgress ? ProgressBar(label: (file as NSString).lastPathComponent, total: prepared.records.count) : nil
+            let bar = showProgress && !quiet ? ProgressBar(label: (file as NSString).lastPathComponent, total: prepared.records.count) : nil
             let onProgress: (@Sendable (Int) -> Void)? = bar.map { b in { @Sendable n in b.advance(n) } }
             let result = await submitter.send(file: file, kind: kind, prepared: prepared, progress: onProgress)
             bar?.finish()
             results.append(result)
-            if !options.json { printSummary(result) }
+            if quiet { printProblems(result) } else if !options.json { printSummary(result) }
         }
         try? await client.shutdown()
         let summary = Summary(files: results, records: results.reduce(0) { $0 + $1.records },
@@ -68,9 +69,19 @@ struct Submit: AsyncParsableCommand {
                               rejected: results.reduce(0) { $0 + $1.rejected.count },
                               failed: results.contains { !$0.failures.isEmpty })
         if options.json { printJSON(summary) }
-        else if results.count > 1 { print("total: \(summary.records) records, \(summary.accepted) accepted, \(summary.rejected) rejected") }
+        else if results.count > 1 && !quiet { print("total: \(summary.records) records, \(summary.accepted) accepted, \(summary.rejected) rejected") }
         if summary.failed { throw ExitCode(1) }
         if summary.rejected > 0 { throw ExitCode(3) }
+    }
+
+    /// For --quiet: only what someone must act on, on standard error.
+    func printProblems(_ r: Submitter.FileResult) {
+        var lines: [String] = []
+        for rejection in r.rejected {
+            lines.append("\(r.file): line \(rejection.line)\(rejection.localRef.map { " [\($0)]" } ?? ""): \(rejection.field.isEmpty ? "record" : rejection.field): \(rejection.reason)")
+        }
+        for failure in r.failures { lines.append("\(r.file): FAILED \(failure)") }
+        if !lines.isEmpty { FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8)) }
     }
 
     func printSummary(_ r: Submitter.FileResult) {
