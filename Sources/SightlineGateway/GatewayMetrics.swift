@@ -51,6 +51,13 @@ public final class GatewayMetrics: Sendable {
         registry.makeGauge(descriptor: Self.name("sightline_forwards_held", "Notices held for an LA team to route (GET /v1/routing)")).set(Double(counts.held))
     }
 
+    func setCertificateExpiry(_ days: [(String, Double)]) {
+        for (who, d) in days {
+            registry.makeGauge(descriptor: Self.name("sightline_certificate_expiry_days", "Days until a certificate expires: the gateway's, and each participant's most recently presented"),
+                               labels: [("certificate", who)]).set((d * 10).rounded() / 10)
+        }
+    }
+
     func setStoreCounts(_ counts: StoreCounts) {
         registry.makeGauge(descriptor: Self.name("sightline_audit_entries", "Entries in the audit log")).set(Double(counts.auditEntries))
         registry.makeGauge(descriptor: Self.name("sightline_subjects", "Linked subjects (children)")).set(Double(counts.subjects))

@@ -26,6 +26,8 @@ public final class GatewayState: Sendable {
     let matchLimiter: RateLimiter
     /// Slots for submissions in flight, overall and per participant.
     let submissionAdmission: SubmissionAdmission
+    /// Days until the gateway's and the participants' certificates expire (metrics, log warnings).
+    let certificateExpiry: CertificateExpiryWatch
     /// Rung when a submission commits forwards, so they leave at once rather than at the next poll.
     let forwardDoorbell = ForwardDoorbell()
     /// Repeated refusals become one counted entry (see RefusalCoalescer); CheckpointService
@@ -50,6 +52,7 @@ public final class GatewayState: Sendable {
         self.registry = NIOLockedValueBox(participants)
         self.now = now
         self.matchLimiter = RateLimiter(perMinute: config.limits.matchesPerMinute, burst: config.limits.matchBurst, now: now)
+        self.certificateExpiry = CertificateExpiryWatch(gatewayCertificatePEM: config.tls.certificate, logger: logger, now: now)
         self.submissionAdmission = SubmissionAdmission(overall: config.limits.maxConcurrentSubmissions,
                                                        perParticipant: config.limits.maxConcurrentSubmissionsPerParticipant)
         self.refusals = RefusalLog(RefusalCoalescer(policyVersion: policy.version))

@@ -50,7 +50,8 @@ struct IdentityMiddleware: RouterMiddleware {
         // Per request, at the request's time: a resumed TLS session (same certificate, no new
         // handshake) is judged now, not when it first connected.
         let identity: ParticipantIdentity
-        switch await PartnershipTLS.peerCertificateDER(context.channel).map({ PeerIdentity.participant(certificateDER: $0, now: state.now()) }) {
+        let der = await PartnershipTLS.peerCertificateDER(context.channel)
+        switch der.map({ PeerIdentity.participant(certificateDER: $0, now: state.now()) }) {
         case .success(let verified):
             identity = verified
         case .failure(let refusal):
@@ -64,6 +65,7 @@ struct IdentityMiddleware: RouterMiddleware {
         }
         switch state.participants.lookup(identity) {
         case .active(let participant):
+            if let der { state.certificateExpiry.saw(identity.shortName, certificateDER: der) }
             context.participant = participant
             context.logger[metadataKey: "participant"] = "\(identity.shortName)"
             return try await next(request, context)

@@ -41,3 +41,26 @@ struct DeploymentTests {
         }
     }
 }
+
+@Suite("Certificate expiry", .serialized)
+struct CertificateExpiryTests {
+    @Test func daysUntilExpiryAreMetricsAndSoonIsAWarning() async throws {
+        let p = try TestPartnership(); defer { p.remove() }
+        let soon = try p.identity(TestPartnership.id(.school, "100001"), notValidAfter: Date().addingTimeInterval(10 * 86_400))
+        let later = try p.identity(TestPartnership.id(.nhs, "Y12345"))
+        try await p.withGateway { gw in
+            #expect(try await gw.request(soon, "GET", "/v1/submissions/sub_none").status == 404)
+            #expect(try await gw.request(later, "GET", "/v1/submissions/sub_none").status == 404)
+            let metrics = try await runTool(which("curl"), ["-sf", "http://127.0.0.1:\(gw.opsPort)/metrics"]).output
+            let lines = metrics.split(separator: "\n").filter { $0.hasPrefix("sightline_certificate_expiry_days{") }
+            func days(_ who: String) -> Double? {
+                lines.first { $0.contains("certificate=\"\(who)\"") }.flatMap { $0.split(separator: " ").last.flatMap { Double($0) } }
+            }
+            #expect(days("school/100001").map { (9.5...10.1).contains($0) } == true, "\(lines)")
+            #expect(days("nhs/Y12345").map { $0 > 300 } == true, "\(lines)")
+            #expect(days("gateway") != nil, "\(lines)")
+            #expect(p.logs.text.contains("a participant's certificate expires soon"))
+            #expect(!p.logs.text.contains("participant=nhs/Y12345 days"))
+        }
+    }
+}
