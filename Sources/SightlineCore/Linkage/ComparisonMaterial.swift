@@ -60,20 +60,28 @@ public struct ComparisonMaterial: Sendable, Equatable {
 /// Derives comparison material and blocking keys from validated identifiers, with the link key.
 public struct ComparisonKeyer: Sendable {
     private let hmac: HMAC<SHA256>
+    /// Tokens (compared in memory, sealed at rest) come from SipHash-2-4 under a 128-bit sub-key:
+    /// a PRF for short inputs, about seventy per record; the indexed blocking keys stay HMAC-SHA256.
+    private let sip: SipHash24
 
     public init(linkKey: SymmetricKey) {
         var h = HMAC<SHA256>(key: linkKey)
         // A sub-key of its own: tokens can never equal a linkage key or a reference key.
         h.update(data: Data("sightline-comparison-v1".utf8))
-        hmac = HMAC<SHA256>(key: SymmetricKey(data: Data(h.finalize())))
+        let subKey = Data(h.finalize())
+        hmac = HMAC<SHA256>(key: SymmetricKey(data: subKey))
+        var t = HMAC<SHA256>(key: SymmetricKey(data: subKey))
+        t.update(data: Data("sightline-comparison-tokens-siphash-2-4".utf8))
+        sip = SipHash24(key: Array(Data(t.finalize()).prefix(16)))
     }
 
     func token(_ domain: StaticString, _ value: String) -> UInt64 {
-        var h = hmac
-        domain.withUTF8Buffer { h.update(data: UnsafeRawBufferPointer($0)) }
-        h.update(data: [0])
-        h.update(data: Data(value.utf8))
-        return h.finalize().withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+        var value = value
+        return domain.withUTF8Buffer { d in
+            withUnsafeBytes(of: UInt8(0)) { zero in
+                value.withUTF8 { sip.hash(UnsafeRawBufferPointer(d), zero, UnsafeRawBufferPointer($0)) }
+            }
+        }
     }
 
     func blockingKey(_ domain: StaticString, _ value: String) -> BlockingKey {
