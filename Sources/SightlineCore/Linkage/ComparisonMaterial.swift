@@ -75,12 +75,105 @@ public struct ComparisonKeyer: Sendable {
         sip = SipHash24(key: Array(Data(t.finalize()).prefix(16)))
     }
 
+    /// The state after a token's domain and its separator: every token of the domain starts there.
+    @inline(__always) func start(_ domain: StaticString) -> SipHasher {
+        var h = sip.hasher()
+        domain.withUTF8Buffer { h.append($0) }
+        h.append(0)
+        return h
+    }
+
     func token(_ domain: StaticString, _ value: String) -> UInt64 {
+        var h = start(domain)
         var value = value
-        return domain.withUTF8Buffer { d in
-            withUnsafeBytes(of: UInt8(0)) { zero in
-                value.withUTF8 { sip.hash(UnsafeRawBufferPointer(d), zero, UnsafeRawBufferPointer($0)) }
+        value.withUTF8 { h.append($0) }
+        return h.finalize()
+    }
+
+    /// The tokens of `s` and of `s` with each character deleted in turn, sorted and unique; the
+    /// same as hashing each of `deletions(s)`, without building the strings (ASCII, the usual
+    /// case; other text takes the string path).
+    func deletionTokens(_ domain: StaticString, _ s: String) -> [UInt64] {
+        var s = s
+        return s.withUTF8 { bytes -> [UInt64] in
+            guard bytes.allSatisfy({ $0 < 0x80 }) else {
+                return Self.sortedUnique(Self.deletions(String(decoding: bytes, as: UTF8.self)).map { token(domain, $0) })
             }
+            let base = start(domain)
+            var out: [UInt64] = []
+            out.reserveCapacity(bytes.count + 1)
+            var whole = base
+            whole.append(bytes)
+            out.append(whole.finalize())
+            if bytes.count > 1 {
+                for i in 0..<bytes.count {
+                    var h = base
+                    h.append(bytes[..<i]); h.append(bytes[(i + 1)...])
+                    out.append(h.finalize())
+                }
+            }
+            return Self.sortedUnique(out)
+        }
+    }
+
+    /// Keyed bigrams of `s` padded with ^ and $, sorted and unique (the same as hashing each of
+    /// `bigrams(s)`).
+    func bigramTokens(_ s: String) -> [UInt64] {
+        var s = s
+        return s.withUTF8 { bytes -> [UInt64] in
+            guard bytes.allSatisfy({ $0 < 0x80 }) else {
+                return Self.sortedUnique(Self.bigrams(String(decoding: bytes, as: UTF8.self)).map { token("name-bigram", $0) })
+            }
+            let base = start("name-bigram")
+            let n = bytes.count
+            @inline(__always) func padded(_ j: Int) -> UInt8 { j == 0 ? UInt8(ascii: "^") : j == n + 1 ? UInt8(ascii: "$") : bytes[j - 1] }
+            var out: [UInt64] = []
+            out.reserveCapacity(n + 1)
+            for j in 0...n {
+                var h = base
+                h.append(padded(j)); h.append(padded(j + 1))
+                out.append(h.finalize())
+            }
+            return Self.sortedUnique(out)
+        }
+    }
+
+    static func sortedUnique(_ values: [UInt64]) -> [UInt64] {
+        var v = values
+        v.sort()
+        var kept = 0
+        for i in v.indices where i == 0 || v[i] != v[kept - 1] {
+            v[kept] = v[i]; kept += 1
+        }
+        v.removeLast(v.count - kept)
+        return v
+    }
+
+    /// The date of birth's exact token ("YYYY-MM-DD") and its eight masked tokens (YYYYMMDD with
+    /// digit i replaced by "*"), from one buffer of digits.
+    func birthDateTokens(_ d: CivilDate) -> (exact: UInt64, masked: [UInt64]) {
+        guard (0...9999).contains(d.year) else {
+            let digits = Array(d.description.filter(\.isNumber))
+            return (token("dob", d.description), (0..<8).map { i in var c = digits; c[i] = "*"; return token("dob-mask", String(c)) })
+        }
+        var digits: [UInt8] = []
+        digits.reserveCapacity(8)
+        for (value, width) in [(d.year, 4), (d.month, 2), (d.day, 2)] {
+            var divisor = width == 4 ? 1000 : 10
+            while divisor > 0 { digits.append(UInt8(ascii: "0") + UInt8(value / divisor % 10)); divisor /= 10 }
+        }
+        return digits.withUnsafeBufferPointer { b in
+            var exact = start("dob")
+            exact.append(b[0..<4]); exact.append(UInt8(ascii: "-")); exact.append(b[4..<6]); exact.append(UInt8(ascii: "-")); exact.append(b[6..<8])
+            let base = start("dob-mask")
+            var masked: [UInt64] = []
+            masked.reserveCapacity(8)
+            for i in 0..<8 {
+                var h = base
+                h.append(b[..<i]); h.append(UInt8(ascii: "*")); h.append(b[(i + 1)...])
+                masked.append(h.finalize())
+            }
+            return (exact.finalize(), masked)
         }
     }
 
@@ -104,10 +197,10 @@ public struct ComparisonKeyer: Sendable {
         ComparisonMaterial.Name(
             exact: token(domain, normalised),
             phonetic: token("phonetic", PhoneticCode.soundex(normalised) ?? normalised),
-            neighbourhood: Array(Set(Self.deletions(normalised).map { token("name-deletion", $0) })).sorted(),
+            neighbourhood: deletionTokens("name-deletion", normalised),
             parts: parts.count > 1 ? parts.map { token("name-part", $0) } : [],
             variants: variants.map { token("name-variant", $0) },
-            bigrams: Array(Set(Self.bigrams(normalised).map { token("name-bigram", $0) })).sorted())
+            bigrams: bigramTokens(normalised))
     }
 
     static func bigrams(_ s: String) -> [String] {
@@ -139,24 +232,24 @@ public struct ComparisonKeyer: Sendable {
         }
         if let f = ids.familyName { m.family = name(f, parts: ids.familyNameParts, variants: [], domain: "name") }
         if let d = ids.dateOfBirth {
-            let digits = Array(String(format: "%04d%02d%02d", d.year, d.month, d.day))
+            let tokens = birthDateTokens(d)
             m.birthDate = ComparisonMaterial.BirthDate(
-                exact: token("dob", d.description),
+                exact: tokens.exact,
                 swapped: d.day != d.month ? CivilDate(year: d.year, month: d.day, day: d.month).map { token("dob", $0.description) } : nil,
-                masked: (0..<8).map { i in var c = digits; c[i] = "*"; return token("dob-mask", String(c)) })
+                masked: tokens.masked)
         }
         if let p = ids.postcode {
             let compact = p.outward + p.inward
             m.postcode = ComparisonMaterial.Place(unit: token("postcode", p.normalised), sector: token("sector", p.sector),
                                                   district: token("district", p.district),
-                                                  neighbourhood: Array(Set(Self.deletions(compact).map { token("postcode-deletion", $0) })).sorted())
+                                                  neighbourhood: deletionTokens("postcode-deletion", compact))
         }
         if let line = ids.address {
             let parts = Self.addressParts(line)
             m.address = ComparisonMaterial.Address(
                 exact: token("address", parts.exact), number: parts.number.map { token("address-number", $0) },
                 street: parts.street.map { token("street", $0) },
-                streetNeighbourhood: parts.street.map { Array(Set(Self.deletions($0).map { token("street-deletion", $0) })).sorted() } ?? [])
+                streetNeighbourhood: parts.street.map { deletionTokens("street-deletion", $0) } ?? [])
         }
         if let u = ids.uprn { m.uprn = token("uprn", u) }
         if let n = ids.nhsNumber { m.nhs = token("nhs", n.digits) }
