@@ -18,9 +18,10 @@ extension SQLiteStore {
     public func linkageCandidates(strongKeys: [Data], blockingKeys: [Data], nameTokens: [UInt64],
                                   open: @escaping @Sendable (Data) -> ComparisonMaterial?) async throws -> LinkageCandidates {
         try await pool.read { db in
-            let (records, strong) = try SubjectLinker.candidates(db, strongKeys: strongKeys, blockingKeys: blockingKeys, source: "",
-                                                                 kind: .schoolEnrolment, referenceKey: Data(), open: open)
-            return LinkageCandidates(records: records, strongHits: strong, frequencies: try SubjectLinker.frequencies(db, tokens: nameTokens))
+            let found = try SubjectLinker.candidates(db, strongKeys: strongKeys, blockingKeys: blockingKeys, source: "",
+                                                     kind: .schoolEnrolment, referenceKey: Data(), open: { open($1) })
+            return LinkageCandidates(records: found.records, strongHits: found.strongHits,
+                                     frequencies: try SubjectLinker.frequencies(db, tokens: nameTokens))
         }
     }
 

@@ -157,10 +157,11 @@ public final class SQLiteStore: SightlineStore {
             let linker = SubjectLinker(db: db, time: received, linkage: s.linkage)
             for record in s.records {
                 let decision = try linker.link(record, source: s.participant)
-                let outcome = try Self.upsert(db, record, decision: decision, source: s.participant, submissionID: s.id, at: received)
-                if outcome.change == .created { try SubjectLinker.countNames(db, record.material) }
+                let (outcome, id) = try Self.upsert(db, record, decision: decision, source: s.participant, submissionID: s.id, at: received)
+                linker.stored(record, id: id, created: outcome.change == .created)
                 outcomes.append(outcome)
             }
+            try linker.flush()
             let index = try Self.append(db, s.buildAudit(outcomes))
             let receipt = try s.buildReceipt(outcomes, index)
             var forwards = 0
@@ -179,12 +180,11 @@ public final class SQLiteStore: SightlineStore {
     }
 
     /// A record a source sends again under the same reference replaces the earlier version.
-    static func upsert(_ db: Database, _ r: PseudonymisedRecord, decision: SubjectLinker.Decision, source: String, submissionID: String, at time: Double) throws -> RecordOutcome {
+    static func upsert(_ db: Database, _ r: PseudonymisedRecord, decision: SubjectLinker.Decision, source: String, submissionID: String,
+                       at time: Double) throws -> (RecordOutcome, Int64) {
         let subject = decision.subject
         let fields = String(decoding: try CanonicalJSON.encode(r.fields), as: UTF8.self)
-        let existing = try Int64.fetchOne(
-            db.cachedStatement(sql: "SELECT id FROM record WHERE source = ? AND kind = ? AND reference_key = ?"),
-            arguments: [source, r.kind.rawValue, r.referenceKey])
+        let existing = decision.existingRecord
         let args: StatementArguments = [subject, submissionID, r.observedAt.timeIntervalSince1970, time, r.birthYearMonth, r.postcodeDistrict, fields,
                                         decision.linkedBy, r.birthDateKey, r.sealedReference, r.sealedMaterial, StrongKeys.encode(r.linkageKeys)]
         if let id = existing {
@@ -192,13 +192,15 @@ public final class SQLiteStore: SightlineStore {
                 UPDATE record SET subject_id = ?, submission_id = ?, observed_at = ?, received_at = ?,
                   birth_year_month = ?, postcode_district = ?, fields = ?, linked_by = ?, dob_key = ?, sealed_ref = ?, material = ?, strong_keys = ? WHERE id = ?
                 """).execute(arguments: args + [id])
-            return RecordOutcome(subjectID: subject, change: .updated, linkedBy: decision.linkedBy, merges: decision.merges, conflicts: decision.conflicts, reviews: decision.reviews.count)
+            return (RecordOutcome(subjectID: subject, change: .updated, linkedBy: decision.linkedBy, merges: decision.merges, conflicts: decision.conflicts,
+                                  reviews: decision.reviews.count), id)
         }
         try db.cachedStatement(sql: """
             INSERT INTO record (subject_id, submission_id, observed_at, received_at, birth_year_month, postcode_district, fields, linked_by, dob_key, sealed_ref, material, strong_keys, kind, source, reference_key)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """).execute(arguments: args + [r.kind.rawValue, source, r.referenceKey])
-        return RecordOutcome(subjectID: subject, change: .created, linkedBy: decision.linkedBy, merges: decision.merges, conflicts: decision.conflicts, reviews: decision.reviews.count)
+        return (RecordOutcome(subjectID: subject, change: .created, linkedBy: decision.linkedBy, merges: decision.merges, conflicts: decision.conflicts,
+                              reviews: decision.reviews.count), db.lastInsertedRowID)
     }
 
     /// Appends inside the caller's transaction: the entry, the Merkle nodes it completes (O(log n)

@@ -5,10 +5,19 @@ import SightlineCore
 /// Applies the core matcher's decisions inside the submission's transaction: finds candidates
 /// (strong keys, then keyed blocking keys), hands them to `SubjectMatcher`, and writes what it
 /// decided. No rule of linkage lives here; the store only finds and applies.
-struct SubjectLinker {
+final class SubjectLinker {
     let db: Database
     let time: Double
     let linkage: LinkageContext
+    /// Opened material of the records this transaction has seen, by record id: the records of one
+    /// child arrive together (an enrolment and its attendance), so each is opened once a commit.
+    private var opened: [Int64: ComparisonMaterial] = [:]
+    /// Name counts of the records created so far, written once at the end (`flush`).
+    private var pendingNames: [UInt64: Int] = [:]
+
+    init(db: Database, time: Double, linkage: LinkageContext) {
+        self.db = db; self.time = time; self.linkage = linkage
+    }
 
     /// A blocking key shared by more subjects than this says nothing (a common name on a common
     /// date): it is skipped, so that the work per record does not grow with the population.
@@ -23,16 +32,18 @@ struct SubjectLinker {
         var merges: [SubjectMerge] = []
         var conflicts: [SubjectConflict] = []
         var reviews: [ReviewPair] = []
+        /// The id of this source's earlier version of the record (same reference), if any.
+        var existingRecord: Int64? = nil
     }
 
     func link(_ record: PseudonymisedRecord, source: String) throws -> Decision {
-        let (candidates, strongHits) = try Self.candidates(db, strongKeys: record.linkageKeys.filter(\.basis.isStrong).map(\.digest),
-                                             blockingKeys: record.blockingKeys, source: source, kind: record.kind,
-                                             referenceKey: record.referenceKey, open: linkage.openMaterial)
-        let frequency = try Self.frequencies(db, tokens: [record.material.given?.exact, record.material.family?.exact].compactMap { $0 })
+        let found = try Self.candidates(db, strongKeys: record.linkageKeys.filter(\.basis.isStrong).map(\.digest),
+                                        blockingKeys: record.blockingKeys, source: source, kind: record.kind,
+                                        referenceKey: record.referenceKey, open: open)
+        let frequency = try frequencies([record.material.given?.exact, record.material.family?.exact].compactMap { $0 })
         let decision = linkage.matcher.decide(
             SubjectMatcher.Record(material: record.material, source: source, kind: record.kind, referenceKey: record.referenceKey),
-            candidates: candidates, strongHits: strongHits, frequency: { frequency[$0] })
+            candidates: found.records, strongHits: found.strongHits, frequency: { frequency[$0] })
         var out: Decision
         switch decision {
         case .join(let subject, let basis, let score, let review):
@@ -42,6 +53,7 @@ struct SubjectLinker {
             try db.cachedStatement(sql: "INSERT INTO subject (created_at) VALUES (?)").execute(arguments: [time])
             out = Decision(subject: db.lastInsertedRowID, linkedBy: "new", reviews: review)
         }
+        out.existingRecord = found.existingRecord
         for pair in out.reviews where pair.candidate != out.subject {
             let (a, b) = (min(pair.candidate, out.subject), max(pair.candidate, out.subject))
             guard try !Self.decidedDifferent(db, a, b) else { continue }
@@ -57,34 +69,73 @@ struct SubjectLinker {
             }
         }
         // Keys the subject did not have yet are added, so later records find it through any of them;
-        // a strong key that already names another subject keeps pointing there.
-        let insertStrong = try db.cachedStatement(sql: "INSERT OR IGNORE INTO linkage_key (digest, basis, subject_id) VALUES (?, ?, ?)")
-        for key in record.linkageKeys where key.basis.isStrong { try insertStrong.execute(arguments: [key.digest, key.basis.rawValue, out.subject]) }
-        let insertBlocking = try db.cachedStatement(sql: "INSERT OR IGNORE INTO blocking_key (digest, subject_id) VALUES (?, ?)")
-        for key in record.blockingKeys { try insertBlocking.execute(arguments: [key, out.subject]) }
+        // a strong key that already names another subject keeps pointing there. Every key derives
+        // from the identifiers `sameKeys` compares, and a subject holds the keys of all its records:
+        // when one of them carries the same identifiers (attendance after its enrolment, a
+        // resubmitted row), there is nothing to add.
+        let subject = out.subject
+        if !found.records.contains(where: { $0.subject == subject && $0.material.sameKeys(as: record.material) }) {
+            let insertStrong = try db.cachedStatement(sql: "INSERT OR IGNORE INTO linkage_key (digest, basis, subject_id) VALUES (?, ?, ?)")
+            for key in record.linkageKeys where key.basis.isStrong { try insertStrong.execute(arguments: [key.digest, key.basis.rawValue, subject]) }
+            let insertBlocking = try db.cachedStatement(sql: "INSERT OR IGNORE INTO blocking_key (digest, subject_id) VALUES (?, ?)")
+            for key in record.blockingKeys { try insertBlocking.execute(arguments: [key, subject]) }
+        }
         return out
     }
 
-    /// Counts each name token once per stored record, for term-frequency weights.
-    static func countNames(_ db: Database, _ material: ComparisonMaterial) throws {
-        let bump = try db.cachedStatement(sql: "INSERT INTO name_frequency (token, count) VALUES (?, 1) ON CONFLICT(token) DO UPDATE SET count = count + 1")
-        for token in [material.given?.exact, material.family?.exact].compactMap({ $0 }) { try bump.execute(arguments: [Int64(bitPattern: token)]) }
-        try bump.execute(arguments: [0])  // token 0: the number of named records
+    /// After the record is written: its material is known without opening it again, and its
+    /// names count from now on.
+    func stored(_ record: PseudonymisedRecord, id: Int64, created: Bool) {
+        opened[id] = record.material
+        guard created else { return }
+        for token in [record.material.given?.exact, record.material.family?.exact].compactMap({ $0 }) { pendingNames[token, default: 0] += 1 }
+        pendingNames[0, default: 0] += 1  // token 0: the number of named records
     }
 
-    static func frequencies(_ db: Database, tokens: [UInt64]) throws -> [UInt64: Double] {
+    /// Writes the name counts of the records this transaction created.
+    func flush() throws {
+        let bump = try db.cachedStatement(sql: "INSERT INTO name_frequency (token, count) VALUES (?, ?) ON CONFLICT(token) DO UPDATE SET count = count + excluded.count")
+        for (token, n) in pendingNames.sorted(by: { $0.key < $1.key }) { try bump.execute(arguments: [Int64(bitPattern: token), n]) }
+        pendingNames = [:]
+    }
+
+    private func open(_ id: Int64, _ sealed: Data) -> ComparisonMaterial? {
+        if let m = opened[id] { return m }
+        let m = linkage.openMaterial(sealed)
+        opened[id] = m
+        return m
+    }
+
+    /// Term frequencies of name tokens, counting this transaction's records not yet written.
+    func frequencies(_ tokens: [UInt64]) throws -> [UInt64: Double] {
+        try Self.frequencies(db, tokens: tokens, pending: pendingNames)
+    }
+
+    static func frequencies(_ db: Database, tokens: [UInt64], pending: [UInt64: Int] = [:]) throws -> [UInt64: Double] {
         guard !tokens.isEmpty else { return [:] }
-        let read = try db.cachedStatement(sql: "SELECT count FROM name_frequency WHERE token = ?")
-        guard let total = try Int.fetchOne(read, arguments: [0]), total >= 100 else { return [:] }  // too few to say
+        let read = try db.cachedStatement(sql: "SELECT token, count FROM name_frequency WHERE token IN (0, ?, ?)")
+        var counts: [UInt64: Int] = [:]
+        for row in try Row.fetchAll(read, arguments: [Int64(bitPattern: tokens[0]), Int64(bitPattern: tokens.count > 1 ? tokens[1] : tokens[0])]) {
+            counts[UInt64(bitPattern: row["token"] as Int64)] = row["count"]
+        }
+        for t in Set(tokens + [0]) { if let n = pending[t] { counts[t, default: 0] += n } }
+        guard let total = counts[0], total >= 100 else { return [:] }  // too few to say
         var out: [UInt64: Double] = [:]
-        for t in tokens { if let c = try Int.fetchOne(read, arguments: [Int64(bitPattern: t)]) { out[t] = Double(c) / Double(total) } }
+        for t in tokens where t != 0 { if let c = counts[t] { out[t] = Double(c) / Double(total) } }
         return out
+    }
+
+    struct Candidates {
+        var records: [CandidateRecord]
+        var strongHits: [Int64: String]
+        /// This source's earlier version of the record, by reference.
+        var existingRecord: Int64?
     }
 
     /// Every record (keyed material, opened) of the subjects that share a strong key or a
     /// blocking key with the record, plus the subject holding this source's own earlier version.
     static func candidates(_ db: Database, strongKeys: [Data], blockingKeys: [Data], source: String, kind: RecordKind,
-                           referenceKey: Data, open: (Data) -> ComparisonMaterial?) throws -> ([CandidateRecord], [Int64: String]) {
+                           referenceKey: Data, open: (Int64, Data) -> ComparisonMaterial?) throws -> Candidates {
         var subjects = Set<Int64>()
         var strongHits: [Int64: String] = [:]
         let strong = try db.cachedStatement(sql: "SELECT subject_id, basis FROM linkage_key WHERE digest = ?")
@@ -100,22 +151,24 @@ struct SubjectLinker {
             let found = try Int64.fetchAll(blocking, arguments: [key])
             if found.count <= maxSubjectsPerBlockingKey { subjects.formUnion(found) }
         }
-        if let s = try Int64.fetchOne(db.cachedStatement(sql: "SELECT subject_id FROM record WHERE source = ? AND kind = ? AND reference_key = ?"),
+        var existing: Int64? = nil
+        if let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, subject_id FROM record WHERE source = ? AND kind = ? AND reference_key = ?"),
                                       arguments: [source, kind.rawValue, referenceKey]) {
-            subjects.insert(s)
+            existing = row["id"]
+            subjects.insert(row["subject_id"])
         }
         let records = try db.cachedStatement(sql: """
-            SELECT source, kind, reference_key, material FROM record WHERE subject_id = ? AND material IS NOT NULL
+            SELECT id, source, kind, reference_key, material FROM record WHERE subject_id = ? AND material IS NOT NULL
             ORDER BY (source = ? AND kind = ?) DESC, observed_at DESC LIMIT \(maxRecordsPerCandidate)
             """)
         var out: [CandidateRecord] = []
         for subject in subjects.sorted() {
             for row in try Row.fetchAll(records, arguments: [subject, source, kind.rawValue]) {
-                guard let k = RecordKind(rawValue: row["kind"]), let m = open(row["material"]) else { continue }
+                guard let k = RecordKind(rawValue: row["kind"]), let m = open(row["id"], row["material"]) else { continue }
                 out.append(CandidateRecord(subject: subject, source: row["source"], kind: k, referenceKey: row["reference_key"], material: m))
             }
         }
-        return (out, strongHits)
+        return Candidates(records: out, strongHits: strongHits, existingRecord: existing)
     }
 
     static func decidedDifferent(_ db: Database, _ a: Int64, _ b: Int64) throws -> Bool {

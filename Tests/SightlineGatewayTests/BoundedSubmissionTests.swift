@@ -61,7 +61,7 @@ struct BoundedSubmissionTests {
     }
 
     @Test func aBodyTrickledPastTheDeadlineIsEndedWith408() async throws {
-        var p = try TestPartnership(); defer { p.remove() }
+        let p = try TestPartnership(); defer { p.remove() }
         p.config.limits.requestDeadlineSeconds = 3
         let school = try p.identity(TestPartnership.id(.school, "100001"))
         try await p.withGateway { gw in
@@ -82,7 +82,7 @@ struct BoundedSubmissionTests {
     }
 
     @Test func submissionsBeyondTheSlotsGet503WithRetryAfterWhileReadsGoOn() async throws {
-        var p = try TestPartnership(); defer { p.remove() }
+        let p = try TestPartnership(); defer { p.remove() }
         p.config.limits.maxConcurrentSubmissions = 1
         let school = try p.identity(TestPartnership.id(.school, "100001"))
         let gp = try p.identity(TestPartnership.id(.nhs, "Y12345"))

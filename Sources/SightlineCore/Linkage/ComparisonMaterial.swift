@@ -377,3 +377,13 @@ struct ByteReader {
         return out
     }
 }
+
+extension ComparisonMaterial {
+    /// Whether two records carry the same identifiers as far as every stored key is concerned:
+    /// the strong keys (NHS number, UPN) and all blocking keys derive from exactly these values.
+    public func sameKeys(as other: ComparisonMaterial) -> Bool {
+        given?.exact == other.given?.exact && family?.exact == other.family?.exact && family?.parts == other.family?.parts
+            && birthDate?.exact == other.birthDate?.exact && postcode?.unit == other.postcode?.unit
+            && address?.exact == other.address?.exact && uprn == other.uprn && nhs == other.nhs && upn == other.upn
+    }
+}
