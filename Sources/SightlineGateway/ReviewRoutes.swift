@@ -14,11 +14,20 @@ struct ReviewRoutes {
 
     struct Decision: Decodable { let decision: String; let note: String? }
 
+    /// A sealed local reference opened for the steward; "" where none was kept.
+    func opened(_ sealed: Data?) -> String {
+        sealed.flatMap { try? state.sealer.open($0) }.map { String(decoding: $0, as: UTF8.self) } ?? ""
+    }
+
     func register(on group: RouterGroup<ParticipantContext>) {
         group.on("review", method: .get, roles: Self.roles, state: state) { request, context in
             let status = request.uri.queryParameters["status"].map(String.init) ?? "pending"
             guard ["pending", "same", "different"].contains(status) else { throw APIError.badRequest("status is pending, same or different") }
-            let items = try await state.store.reviewItems(status: status, limit: 200)
+            var items = try await state.store.reviewItems(status: status, limit: 200)
+            // Each source's own reference, so that the steward can ask the agency about its record.
+            for i in items.indices {
+                items[i].sources = zip(items[i].sources, items[i].sealedReferences).map { source, sealed in source + [opened(sealed)] }
+            }
             try await state.store.appendAudit(AuditEntry(
                 time: state.now(), actor: context.participant.identity.shortName, action: "review.list", policyVersion: state.policy.version,
                 decision: .allow, rule: "endpoint-roles:GET /review", counts: ["pairs": items.count], subjects: items.flatMap { [$0.subjectA, $0.subjectB] },
@@ -28,16 +37,32 @@ struct ReviewRoutes {
         }
         // How each record of a subject was linked, for the steward and the auditor: kinds, sources,
         // dates and the levels of agreement that joined it; no field values, no identifiers.
+        // A subject is named by its id (from the review queue) or by a pseudonym issued to any partner.
         group.on("review/subjects/{id}", method: .get, roles: [.steward, .auditor], state: state) { request, context in
-            guard let subject = Int64(try context.parameters.require("id")) else { throw APIError.notFound("no subject with that id") }
-            let records = try await state.store.records(ofSubject: subject)
-            guard !records.isEmpty else { throw APIError.notFound("no subject \(subject)") }
+            let name = try context.parameters.require("id")
+            let resolved: Int64?
+            if name.hasPrefix("ps_") {
+                guard name.utf8.count <= 64, name.utf8.allSatisfy({ $0 < 0x80 && (isalnum(Int32($0)) != 0 || $0 == UInt8(ascii: "_")) }) else {
+                    throw APIError.notFound("no subject with that pseudonym")
+                }
+                resolved = try await state.store.resolvePseudonym(name)
+            } else {
+                resolved = Int64(name)
+            }
+            guard let subject = resolved else { throw APIError.notFound("no subject with that id or pseudonym") }
+            let records = try await state.store.linkExplanation(ofSubject: subject)
+            guard !records.isEmpty else { throw APIError.notFound("no subject with that id or pseudonym") }
             try await state.store.appendAudit(AuditEntry(
                 time: state.now(), actor: context.participant.identity.shortName, action: "subject.explain", policyVersion: state.policy.version,
                 decision: .allow, rule: "endpoint-roles:GET /review/subjects/{id}", counts: ["records": records.count], subjects: [subject],
                 requestDigest: state.requestDigest("GET", "/v1/review/subjects/\(subject)")))
+            // The steward asks agencies about their own records, so sees their references; the
+            // auditor sees how each record was linked, not whom it names.
+            let steward = context.participant.identity.role == .steward
             let rows: [[String: String]] = records.map {
-                ["kind": $0.kind.rawValue, "source": $0.source, "observedAt": Instant.format($0.observedAt), "linkedBy": $0.linkedBy]
+                var row = ["kind": $0.kind, "source": $0.source, "observedAt": Instant.format($0.observedAt), "linkedBy": $0.linkedBy]
+                if steward { row["reference"] = opened($0.sealedReference) }
+                return row
             }
             let uncertain = try await state.store.uncertainSubjects().contains(subject)
             let data = try SubmissionReceipt.encoder.encode(["subject": JSONValue.number(Double(subject)), "uncertain": .bool(uncertain),

@@ -78,6 +78,22 @@ extension SQLiteStore {
         }
     }
 
+    public func resolvePseudonym(_ pseudonym: String) async throws -> Int64? {
+        try await pool.read { db in
+            try Int64.fetchOne(db, sql: "SELECT subject_id FROM issued_pseudonym WHERE pseudonym = ? LIMIT 1", arguments: [pseudonym])
+        }
+    }
+
+    public func linkExplanation(ofSubject subject: Int64) async throws -> [LinkedRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT kind, source, observed_at, linked_by, sealed_ref FROM record WHERE subject_id = ? ORDER BY observed_at, id",
+                             arguments: [subject]).map {
+                LinkedRecord(kind: $0["kind"], source: $0["source"], observedAt: Date(timeIntervalSince1970: $0["observed_at"]),
+                             linkedBy: $0["linked_by"] ?? "", sealedReference: $0["sealed_ref"])
+            }
+        }
+    }
+
     public func resolvePseudonym(_ pseudonym: String, recipient: String) async throws -> Int64? {
         try await pool.read { db in
             try Int64.fetchOne(db, sql: "SELECT subject_id FROM issued_pseudonym WHERE pseudonym = ? AND recipient = ?", arguments: [pseudonym, recipient])

@@ -13,8 +13,24 @@ public struct ReviewItem: Sendable, Codable {
     public let reason: String
     public let status: String
     public let createdAt: Date
-    /// For each side: (kind, source, observed time) of its records.
-    public let sources: [[String]]
+    /// For each side: (subject, kind, source, observed time) of its records.
+    public var sources: [[String]]
+    /// The sealed local reference of each entry of `sources` (nil where none was kept); opened
+    /// by the gateway for the steward only.
+    public var sealedReferences: [Data?] = []
+
+    /// Never encoded: the sealed bytes stay inside the gateway.
+    enum CodingKeys: String, CodingKey { case id, subjectA, subjectB, score, levels, reason, status, createdAt, sources }
+}
+
+/// One record of a subject as linkage explains it: where it came from, when, and how it joined
+/// ("nhs", "reference", "new" or "score:23.4 given=exact,family=close,...").
+public struct LinkedRecord: Sendable {
+    public let kind: String
+    public let source: String
+    public let observedAt: Date
+    public let linkedBy: String
+    public let sealedReference: Data?
 }
 
 public enum ReviewOutcome: Sendable, Equatable { case decided, notFound, alreadyDecided }
@@ -25,13 +41,18 @@ extension SQLiteStore {
             try Row.fetchAll(db, sql: "SELECT id, subject_a, subject_b, score, levels, reason, status, created_at FROM review_pair WHERE status = ? ORDER BY id LIMIT ?",
                              arguments: [status, limit]).map { row in
                 var sources: [[String]] = []
+                var references: [Data?] = []
                 for side in [row["subject_a"] as Int64, row["subject_b"] as Int64] {
-                    for r in try Row.fetchAll(db, sql: "SELECT kind, source, observed_at FROM record WHERE subject_id = ? ORDER BY observed_at LIMIT 20", arguments: [side]) {
+                    for r in try Row.fetchAll(db, sql: "SELECT kind, source, observed_at, sealed_ref FROM record WHERE subject_id = ? ORDER BY observed_at LIMIT 20",
+                                              arguments: [side]) {
                         sources.append(["\(side)", r["kind"], r["source"], Instant.format(Date(timeIntervalSince1970: r["observed_at"]))])
+                        references.append(r["sealed_ref"])
                     }
                 }
-                return ReviewItem(id: row["id"], subjectA: row["subject_a"], subjectB: row["subject_b"], score: row["score"], levels: row["levels"],
-                                  reason: row["reason"], status: row["status"], createdAt: Date(timeIntervalSince1970: row["created_at"]), sources: sources)
+                var item = ReviewItem(id: row["id"], subjectA: row["subject_a"], subjectB: row["subject_b"], score: row["score"], levels: row["levels"],
+                                      reason: row["reason"], status: row["status"], createdAt: Date(timeIntervalSince1970: row["created_at"]), sources: sources)
+                item.sealedReferences = references
+                return item
             }
         }
     }

@@ -104,6 +104,10 @@ public protocol SightlineStore: ForwardOutbox {
     /// Remembers pseudonyms given to recipients so that they keep resolving after merges.
     func recordIssuedPseudonyms(_ issued: [IssuedPseudonym]) async throws
     func resolvePseudonym(_ pseudonym: String, recipient: String) async throws -> Int64?
+    /// The subject a pseudonym issued to any recipient names (for the steward and the auditor).
+    func resolvePseudonym(_ pseudonym: String) async throws -> Int64?
+    /// How each record of a subject was linked, with its sealed local reference (for the steward).
+    func linkExplanation(ofSubject subject: Int64) async throws -> [LinkedRecord]
 
     // The steward's review queue (SQLiteStore+Review.swift)
     func reviewItems(status: String, limit: Int) async throws -> [ReviewItem]

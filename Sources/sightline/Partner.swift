@@ -64,12 +64,22 @@ struct Match: AsyncParsableCommand {
 }
 
 struct SubjectCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "subject", abstract: "Show what a purpose allows you to see of one child.")
+    static let configuration = CommandConfiguration(
+        commandName: "subject", abstract: "Show what a purpose allows you to see of one child; or, with --explain, how its records were linked.")
     @OptionGroup var options: GatewayOptions
-    @Argument(help: "Your pseudonym for the child (from match or a report).") var pseudonym: String
-    @Option var purpose: String
+    @Argument(help: "Your pseudonym for the child (from match or a report); with --explain, any partner's pseudonym or a subject id from review list.")
+    var pseudonym: String
+    @Option(help: "The purpose you ask under (partners).") var purpose: String?
+    @Flag(help: "For a steward or auditor: each record's source, date, the subject it joined, its score and the level of each field.")
+    var explain = false
+
+    func validate() throws {
+        if !explain && purpose == nil { throw ValidationError("--purpose is required (or --explain, for a steward or auditor)") }
+    }
 
     func run() async throws {
+        if explain { return try await ReviewCommand.Explain.show(options, subject: pseudonym) }
+        let purpose = purpose ?? ""
         let data = try await callGateway(options, "GET", "/v1/subjects/\(percentEncoded(pseudonym))?purpose=\(percentEncoded(purpose))",
                                          notFoundMessage: "no child \(pseudonym) for this identity (pseudonyms are per partner)")
         if options.json { print(String(decoding: data, as: UTF8.self)); return }

@@ -110,12 +110,15 @@ struct PartnerTests {
         }
     }
 
+    struct Explained: Decodable { let subject: Int64; let records: [[String: String]] }
+
     @Test func aPseudonymKeepsResolvingAfterTwoSubjectsMerge() async throws {
         let p = try TestPartnership(); defer { p.remove() }
         let gp = try p.identity(TestPartnership.id(.nhs, "Y12345"))
         let school = try p.identity(TestPartnership.id(.school, "100001"))
         let cme = try p.identity(TestPartnership.id(.partner, "304-cme"))
         let name = "\"givenName\":\"Amara\",\"familyName\":\"Okafor\",\"dateOfBirth\":\"2014-03-02\""
+        let auditor = try p.auditor()
         try await p.withGateway { gw in
             // Two records with nothing in common: two subjects, only one of them with a strong identifier.
             _ = try await gw.request(gp, "POST", "/v1/submissions", body: Data(Self.record("nhs.gp-registration", "G1", "{\"nhsNumber\":\"9434765919\"}", "{\"practice\":\"Y12345\",\"registeredFrom\":\"2014-03-20\"}").utf8))
@@ -135,6 +138,10 @@ struct PartnerTests {
             let queue = try JSONDecoder().decode([String: [ReviewPairAnswer]].self, from: try await gw.request(steward, "GET", "/v1/review").body)
             let pair = try #require(queue["pairs"]?.first)
             #expect(pair.levels.contains("given=exact") && !pair.levels.contains("Amara"))
+            // The steward sees each source's own reference (sealed at rest), to ask the agency about its record.
+            #expect(Set(pair.sources.compactMap { $0.count == 5 ? $0[4] : nil }) == ["G1", "S1", "H1"], "\(pair.sources)")
+            #expect(try await gw.state.store.reviewItems(status: "pending", limit: 10).first?.sealedReferences.allSatisfy { ref in
+                ref.map { !String(decoding: $0, as: UTF8.self).contains("S1") } ?? false } == true, "kept sealed, not as text")
             let decided = try await gw.request(steward, "POST", "/v1/review/\(pair.id)", body: Data(#"{"decision":"same","note":"same GP and housing address"}"#.utf8))
             #expect(decided.status == 200)
             #expect(try await gw.request(steward, "POST", "/v1/review/\(pair.id)", body: Data(#"{"decision":"different"}"#.utf8)).status == 409)
@@ -149,6 +156,22 @@ struct PartnerTests {
             let text = String(decoding: explained.body, as: UTF8.self)
             #expect(text.contains("nhs") && text.contains("housing.tenancy") && !text.contains("Amara") && !text.contains("9434765919"))
             #expect(try await gw.request(cme, "GET", "/v1/review/subjects/\(pair.subjectA)").status == 403)
+            // A partner's pseudonym names the child too; the auditor sees how records joined but not whom they name.
+            let explainedByPseudonym = try await gw.request(steward, "GET", "/v1/review/subjects/\(viaName.pseudonym)")
+            #expect(explainedByPseudonym.status == 200, "\(String(decoding: explainedByPseudonym.body, as: UTF8.self))")
+            let byPseudonym = try JSONDecoder().decode(Explained.self, from: explainedByPseudonym.body)
+            #expect(Set(byPseudonym.records.compactMap { $0["reference"] }) == ["G1", "S1", "H1"])
+            #expect(byPseudonym.records.contains { $0["linkedBy"] == "nhs" } && byPseudonym.records.contains { $0["linkedBy"] == "new" })
+            let auditedAnswer = try await gw.request(auditor, "GET", "/v1/review/subjects/\(viaNHS.pseudonym)")
+            #expect(auditedAnswer.status == 200, "\(String(decoding: auditedAnswer.body, as: UTF8.self))")
+            let audited = try JSONDecoder().decode(Explained.self, from: auditedAnswer.body)
+            #expect(audited.records.count == 3 && audited.records.allSatisfy { $0["reference"] == nil })
+            #expect(try await gw.request(steward, "GET", "/v1/review/subjects/ps_nosuchpseudonym").status == 404)
+            #expect(try await gw.request(steward, "GET", "/v1/review/subjects/ps_%3Cscript%3E").status == 404)
+            // The command-line view of the same: `sightline subject PSEUDONYM --explain`.
+            let binary = TestPartnership.repoRoot + "/.build/debug/sightline"
+            let (status, out) = try await runTool(binary, ["subject", viaName.pseudonym, "--explain", "--gateway", gw.baseURL, "--identity", steward])
+            #expect(status == 0 && out.contains("joined on the same NHS number") && out.contains("[S1]") && out.contains("a new child"), "\(out)")
             let submissions = try await gw.state.store.auditEntries(matching: { var f = AuditEntryFilter(); f.action = "submission"; return f }())
             let housingEntry = try AuditEntry.decode(canonical: submissions.last!.entry)
             #expect(housingEntry.detail["links"]?.contains(" nhs") == true, "the submission's entry says how each record joined")
@@ -312,4 +335,5 @@ struct ReviewPairAnswer: Decodable {
     let subjectA: Int64
     let levels: String
     let reason: String
+    let sources: [[String]]
 }

@@ -32,7 +32,6 @@ public struct IngestPlan: Sendable {
     public static func make(body: Data, _ context: Context) throws(SubmissionBody.Unreadable) -> IngestPlan {
         var plan = IngestPlan()
         let validator = RecordValidator(now: context.now)
-        let keepsReference = context.policy.forwarding.rules.contains { $0.recipient == .currentSchool }
         var dropped: [String: Set<String>] = [:]
         try SubmissionBody.forEachRecord(body, limits: context.limits) { line, value in
             plan.total += 1
@@ -57,8 +56,9 @@ public struct IngestPlan: Sendable {
                 return
             }
             p.sealedMaterial = sealedMaterial
-            if keepsReference && record.kind == .schoolEnrolment {
-                // Kept sealed so that a forward can name the pupil in the school's own terms.
+            do {
+                // Kept sealed so that a forward can name the pupil in the school's own terms, and a
+                // steward can ask an agency about its own record; opened only for those.
                 guard let sealed = try? context.sealer.seal(Data(record.localRef.utf8)) else {
                     plan.rejected.append(RecordRejection(line: line, field: "localRef", reason: "could not be sealed; nothing of this record was kept",
                                                          localRef: record.localRef))

@@ -98,8 +98,9 @@ public struct PseudonymisedRecord: Sendable {
     public let fields: [String: JSONValue]
     /// Field names removed at ingress because no purpose uses them.
     public let droppedFields: [String]
-    /// The source's own reference, sealed (AES-GCM), kept only where a forward must name the
-    /// child in the source's terms (a school's admission number for Operation Encompass).
+    /// The source's own reference, sealed (AES-GCM): opened only where a forward must name the
+    /// child in the source's terms (a school's admission number for Operation Encompass) and for
+    /// the LA's steward, who asks an agency about its own record when a link is in doubt.
     public var sealedReference: Data? = nil
     /// Keyed comparison material (in memory) and its sealed form (at rest).
     public let material: ComparisonMaterial
