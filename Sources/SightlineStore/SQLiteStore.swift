@@ -19,6 +19,9 @@ public final class SQLiteStore: SightlineStore {
             try db.execute(sql: "PRAGMA synchronous = FULL")
             // Deleted content is overwritten, so retention deletes leave no readable remains.
             try db.execute(sql: "PRAGMA secure_delete = ON")
+            // 32 MiB of page cache a connection (SQLite's default is 2 MiB): linkage looks up a dozen
+            // blocking keys a record, and with the default cache most lookups were reads from the file.
+            try db.execute(sql: "PRAGMA cache_size = -32768")
         }
         if !readOnly { try Self.createOwnerOnly(path) }
         pool = try DatabasePool(path: path, configuration: config)

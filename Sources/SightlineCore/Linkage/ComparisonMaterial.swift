@@ -59,7 +59,7 @@ public struct ComparisonMaterial: Sendable, Equatable {
 
 /// Derives comparison material and blocking keys from validated identifiers, with the link key.
 public struct ComparisonKeyer: Sendable {
-    private let hmac: HMAC<SHA256>
+    private let hmac: PreparedHMAC
     /// Tokens (compared in memory, sealed at rest) come from SipHash-2-4 under a 128-bit sub-key:
     /// a PRF for short inputs, about seventy per record; the indexed blocking keys stay HMAC-SHA256.
     private let sip: SipHash24
@@ -69,7 +69,7 @@ public struct ComparisonKeyer: Sendable {
         // A sub-key of its own: tokens can never equal a linkage key or a reference key.
         h.update(data: Data("sightline-comparison-v1".utf8))
         let subKey = Data(h.finalize())
-        hmac = HMAC<SHA256>(key: SymmetricKey(data: subKey))
+        hmac = PreparedHMAC(key: SymmetricKey(data: subKey))
         var t = HMAC<SHA256>(key: SymmetricKey(data: subKey))
         t.update(data: Data("sightline-comparison-tokens-siphash-2-4".utf8))
         sip = SipHash24(key: Array(Data(t.finalize()).prefix(16)))
@@ -179,10 +179,8 @@ public struct ComparisonKeyer: Sendable {
 
     func blockingKey(_ domain: StaticString, _ value: String) -> BlockingKey {
         var h = hmac
-        domain.withUTF8Buffer { h.update(data: UnsafeRawBufferPointer($0)) }
-        h.update(data: [1])
-        h.update(data: Data(value.utf8))
-        return BlockingKey(Data(h.finalize()).prefix(16))
+        h.update(domain); h.update(1); h.update(value)
+        return BlockingKey(h.code(length: 16))
     }
 
     static func deletions(_ s: String) -> [String] {
@@ -226,6 +224,10 @@ public struct ComparisonKeyer: Sendable {
     }
 
     public func material(_ ids: SubjectIdentifiers) -> ComparisonMaterial {
+        material(ids, addressParts: ids.address.map(Self.addressParts))
+    }
+
+    func material(_ ids: SubjectIdentifiers, addressParts: (exact: String, number: String?, street: String?)?) -> ComparisonMaterial {
         var m = ComparisonMaterial()
         if let g = ids.givenName {
             m.given = name(g, parts: ids.givenNameParts, variants: NameVariants.groups(of: g), domain: "name")
@@ -244,8 +246,7 @@ public struct ComparisonKeyer: Sendable {
                                                   district: token("district", p.district),
                                                   neighbourhood: deletionTokens("postcode-deletion", compact))
         }
-        if let line = ids.address {
-            let parts = Self.addressParts(line)
+        if let parts = addressParts {
             m.address = ComparisonMaterial.Address(
                 exact: token("address", parts.exact), number: parts.number.map { token("address-number", $0) },
                 street: parts.street.map { token("street", $0) },
@@ -261,26 +262,43 @@ public struct ComparisonKeyer: Sendable {
     /// or a swapped day and month never hides the child. Multi-field, so that how often a key
     /// repeats says little about any one value.
     public func blockingKeys(_ ids: SubjectIdentifiers, forQuery: Bool = false) -> [BlockingKey] {
+        blockingKeys(ids, forQuery: forQuery, addressLine: ids.address.map { Self.addressParts($0).exact })
+    }
+
+    /// `addressLine`: the normalised first address line, when the caller has it already.
+    func blockingKeys(_ ids: SubjectIdentifiers, forQuery: Bool, addressLine: String?) -> [BlockingKey] {
         var keys: [BlockingKey] = []
+        keys.reserveCapacity(16)
         let gp = ids.givenName.flatMap(PhoneticCode.soundex)
         let fp = ids.familyName.flatMap(PhoneticCode.soundex)
         var dates: [CivilDate] = ids.dateOfBirth.map { [$0] } ?? []
         if forQuery, let d = ids.dateOfBirth, d.day != d.month, let s = CivilDate(year: d.year, month: d.day, day: d.month) { dates.append(s) }
+        // Values are built by concatenation ("K500|2014-03-02"): the same bytes as before, without
+        // interpolation's generic description path.
         for d in dates {
-            if let fp { keys.append(blockingKey("fp+dob", "\(fp)|\(d)")) }
-            if let gp { keys.append(blockingKey("gp+dob", "\(gp)|\(d)")) }
-            for part in ids.familyNameParts where ids.familyNameParts.count > 1 { keys.append(blockingKey("fpart+dob", "\(part)|\(d)")) }
-            if let p = ids.postcode { keys.append(blockingKey("dob+sector", "\(d)|\(p.sector)")) }
+            let date = d.description
+            if let fp { keys.append(blockingKey("fp+dob", fp + "|" + date)) }
+            if let gp { keys.append(blockingKey("gp+dob", gp + "|" + date)) }
+            for part in ids.familyNameParts where ids.familyNameParts.count > 1 { keys.append(blockingKey("fpart+dob", part + "|" + date)) }
+            if let p = ids.postcode { keys.append(blockingKey("dob+sector", date + "|" + p.sector)) }
         }
-        if let d = ids.dateOfBirth, let gp, let fp {
-            let names = [gp, fp].sorted().joined(separator: "|")
-            keys.append(blockingKey("names+year", "\(names)|\(d.year)"))
-            keys.append(blockingKey("names+monthday", "\(names)|\(d.month)-\(d.day)"))
+        let names = gp.flatMap { g in fp.map { f in g < f ? g + "|" + f : f + "|" + g } }
+        if let d = ids.dateOfBirth, let names {
+            keys.append(blockingKey("names+year", names + "|" + String(d.year)))
+            keys.append(blockingKey("names+monthday", names + "|" + String(d.month) + "-" + String(d.day)))
         }
-        if let gp, let fp, let p = ids.postcode { keys.append(blockingKey("names+unit", "\([gp, fp].sorted().joined(separator: "|"))|\(p.normalised)")) }
+        if let names, let p = ids.postcode { keys.append(blockingKey("names+unit", names + "|" + p.normalised)) }
         if let u = ids.uprn { keys.append(blockingKey("uprn", u)) }
-        if let a = ids.address, let p = ids.postcode { keys.append(blockingKey("address+district", "\(Self.addressParts(a).exact)|\(p.district)")) }
-        return Array(Set(keys))
+        if let line = addressLine, let p = ids.postcode { keys.append(blockingKey("address+district", line + "|" + p.district)) }
+        // Unique, in order of first appearance (the same key can come from two rules only by chance).
+        var seen = Set<BlockingKey>()
+        return keys.filter { seen.insert($0).inserted }
+    }
+
+    /// Material and blocking keys together, deriving the shared parts (the address line) once.
+    public func derive(_ ids: SubjectIdentifiers, forQuery: Bool) -> (material: ComparisonMaterial, blockingKeys: [BlockingKey]) {
+        let address = ids.address.map(Self.addressParts)
+        return (material(ids, addressParts: address), blockingKeys(ids, forQuery: forQuery, addressLine: address?.exact))
     }
 }
 

@@ -6,25 +6,23 @@ import Foundation
 public struct Pseudonymiser: Sendable {
     // HMAC with the key already absorbed: copying the prepared state costs nothing per record,
     // instead of re-deriving the inner and outer pads for every identifier.
-    private let linkHMAC: HMAC<SHA256>
-    private let recipientHMAC: HMAC<SHA256>
+    private let linkHMAC: PreparedHMAC
+    private let recipientHMAC: PreparedHMAC
     public let linkKeyID: String
     /// Keyed comparison material and blocking keys for probabilistic linkage.
     public let comparison: ComparisonKeyer
 
     public init(keys: KeyMaterial) {
         comparison = ComparisonKeyer(linkKey: keys.linkKey)
-        linkHMAC = HMAC<SHA256>(key: keys.linkKey)
-        recipientHMAC = HMAC<SHA256>(key: keys.recipientKey)
+        linkHMAC = PreparedHMAC(key: keys.linkKey)
+        recipientHMAC = PreparedHMAC(key: keys.recipientKey)
         linkKeyID = keys.linkKeyID
     }
 
-    func mac(_ base: HMAC<SHA256>, domain: String, _ value: String) -> Data {
-        var h = base
-        h.update(data: Data(domain.utf8))
-        h.update(data: [0])
-        h.update(data: Data(value.utf8))
-        return Data(h.finalize())
+    func mac(_ base: PreparedHMAC, domain: String, _ value: String) -> Data {
+        var h = base.prefixed(domain, separator: 0)
+        h.update(value)
+        return h.code()
     }
 
     public func linkageKey(_ basis: LinkageKey.Basis, _ normalisedValue: String) -> LinkageKey {
@@ -59,6 +57,7 @@ public struct Pseudonymiser: Sendable {
         for (name, value) in record.fields {
             if keptFields.contains(name) { fields[name] = value } else { dropped.append(name) }
         }
+        let derived = comparison.derive(ids, forQuery: true)
         return PseudonymisedRecord(
             kind: record.kind,
             referenceKey: referenceKey(source: source, localRef: record.localRef),
@@ -69,8 +68,8 @@ public struct Pseudonymiser: Sendable {
             postcodeDistrict: ids.postcode?.district,
             fields: fields,
             droppedFields: dropped.sorted(),
-            material: comparison.material(ids),
-            blockingKeys: comparison.blockingKeys(ids, forQuery: true).map(\.digest))
+            material: derived.material,
+            blockingKeys: derived.blockingKeys.map(\.digest))
     }
 }
 
