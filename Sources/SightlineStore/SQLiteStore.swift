@@ -186,7 +186,7 @@ public final class SQLiteStore: SightlineStore {
     static func upsert(_ db: Database, _ r: PseudonymisedRecord, decision: SubjectLinker.Decision, source: String, submissionID: String,
                        at time: Double) throws -> (RecordOutcome, Int64) {
         let subject = decision.subject
-        let fields = String(decoding: try CanonicalJSON.encode(r.fields), as: UTF8.self)
+        let fields = try r.encodedFields ?? String(decoding: CanonicalJSON.encode(r.fields), as: UTF8.self)
         let existing = decision.existingRecord
         let args: StatementArguments = [subject, submissionID, r.observedAt.timeIntervalSince1970, time, r.birthYearMonth, r.postcodeDistrict, fields,
                                         decision.linkedBy, r.birthDateKey, r.sealedReference, r.sealedMaterial, StrongKeys.encode(r.linkageKeys)]

@@ -56,6 +56,7 @@ public struct IngestPlan: Sendable {
                 return
             }
             p.sealedMaterial = sealedMaterial
+            p.encodedFields = (try? CanonicalJSON.encode(p.fields)).map { String(decoding: $0, as: UTF8.self) }
             do {
                 // Kept sealed so that a forward can name the pupil in the school's own terms, and a
                 // steward can ask an agency about its own record; opened only for those.

@@ -104,6 +104,8 @@ public struct PseudonymisedRecord: Sendable {
     /// Keyed comparison material (in memory) and its sealed form (at rest).
     public let material: ComparisonMaterial
     public var sealedMaterial: Data? = nil
+    /// `fields` as canonical JSON, made off the writer's thread (the ingest plan) when it can be.
+    public var encodedFields: String? = nil
     /// Keyed blocking keys: how later records find this one's subject as a candidate.
     public let blockingKeys: [Data]
 }
