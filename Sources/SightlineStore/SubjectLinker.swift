@@ -38,7 +38,7 @@ final class SubjectLinker {
 
     func link(_ record: PseudonymisedRecord, source: String) throws -> Decision {
         let found = try Self.candidates(db, strongKeys: record.linkageKeys.filter(\.basis.isStrong).map(\.digest),
-                                        blockingKeys: record.blockingKeys, source: source, kind: record.kind,
+                                        blockingKeys: record.candidateKeys, source: source, kind: record.kind,
                                         referenceKey: record.referenceKey, open: open)
         let frequency = try frequencies([record.material.given?.exact, record.material.family?.exact].compactMap { $0 })
         let decision = linkage.matcher.decide(

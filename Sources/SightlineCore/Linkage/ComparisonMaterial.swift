@@ -296,9 +296,13 @@ public struct ComparisonKeyer: Sendable {
     }
 
     /// Material and blocking keys together, deriving the shared parts (the address line) once.
-    public func derive(_ ids: SubjectIdentifiers, forQuery: Bool) -> (material: ComparisonMaterial, blockingKeys: [BlockingKey]) {
+    /// `stored`: the keys a record is found by; `query`: those plus the keys of its date of birth
+    /// with day and month exchanged, to look candidates up with. One side of a swapped pair
+    /// looking up both dates is enough, so the swapped keys are never stored.
+    public func derive(_ ids: SubjectIdentifiers) -> (material: ComparisonMaterial, stored: [BlockingKey], query: [BlockingKey]) {
         let address = ids.address.map(Self.addressParts)
-        return (material(ids, addressParts: address), blockingKeys(ids, forQuery: forQuery, addressLine: address?.exact))
+        return (material(ids, addressParts: address), blockingKeys(ids, forQuery: false, addressLine: address?.exact),
+                blockingKeys(ids, forQuery: true, addressLine: address?.exact))
     }
 }
 

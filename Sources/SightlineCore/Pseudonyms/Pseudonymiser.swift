@@ -57,7 +57,7 @@ public struct Pseudonymiser: Sendable {
         for (name, value) in record.fields {
             if keptFields.contains(name) { fields[name] = value } else { dropped.append(name) }
         }
-        let derived = comparison.derive(ids, forQuery: true)
+        let derived = comparison.derive(ids)
         return PseudonymisedRecord(
             kind: record.kind,
             referenceKey: referenceKey(source: source, localRef: record.localRef),
@@ -69,7 +69,7 @@ public struct Pseudonymiser: Sendable {
             fields: fields,
             droppedFields: dropped.sorted(),
             material: derived.material,
-            blockingKeys: derived.blockingKeys.map(\.digest))
+            blockingKeys: derived.stored.map(\.digest), candidateKeys: derived.query.map(\.digest))
     }
 }
 
@@ -77,10 +77,11 @@ public struct Pseudonymiser: Sendable {
 public struct PseudonymisedRecord: Sendable {
     public init(kind: RecordKind, referenceKey: Data, observedAt: Date, linkageKeys: [LinkageKey], birthYearMonth: String?,
                 birthDateKey: Data?, postcodeDistrict: String?, fields: [String: JSONValue], droppedFields: [String],
-                material: ComparisonMaterial = .init(), blockingKeys: [Data] = []) {
+                material: ComparisonMaterial = .init(), blockingKeys: [Data] = [], candidateKeys: [Data]? = nil) {
         self.kind = kind; self.referenceKey = referenceKey; self.observedAt = observedAt; self.linkageKeys = linkageKeys
         self.birthYearMonth = birthYearMonth; self.birthDateKey = birthDateKey; self.postcodeDistrict = postcodeDistrict
         self.fields = fields; self.droppedFields = droppedFields; self.material = material; self.blockingKeys = blockingKeys
+        self.candidateKeys = candidateKeys ?? blockingKeys
     }
 
     public let kind: RecordKind
@@ -108,4 +109,6 @@ public struct PseudonymisedRecord: Sendable {
     public var encodedFields: String? = nil
     /// Keyed blocking keys: how later records find this one's subject as a candidate.
     public let blockingKeys: [Data]
+    /// The keys to find candidates with: `blockingKeys` and those of the date with day and month exchanged.
+    public let candidateKeys: [Data]
 }
