@@ -74,7 +74,7 @@ public enum ConfigCheck {
         let days = leaf.notValidAfter.timeIntervalSince(now) / 86_400
         if days >= 0 && days < 30 {
             out.append(Finding(severity: .warning, what: "tls.certificate \(tls.certificate) expires in \(Int(days)) days (\(Instant.format(leaf.notValidAfter)))",
-                               fix: "renew it now and reload; participants' clients refuse an expired gateway"))
+                               fix: "renew it now and restart the gateway (a reload re-reads only the participants file); participants' clients refuse an expired gateway"))
         }
         guard let keyText = try? String(contentsOfFile: tls.key, encoding: .utf8) else {
             problem("tls.key \(tls.key): cannot be read", "point tls.key at the gateway certificate's private key (PEM), mode 0600")

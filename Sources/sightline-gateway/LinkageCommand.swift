@@ -36,7 +36,7 @@ struct Linkage: AsyncParsableCommand {
                 keys = try KeyMaterial.load(from: gatewayConfig.keysPath)
                 policy = try PolicyLoader.load(directory: gatewayConfig.policyDirectory)
             } catch { throw ValidationError(error.message) }
-            let store = try SQLiteStore(path: gatewayConfig.databasePath)
+            let store = try SQLiteStore(path: gatewayConfig.databasePath, readOnly: true)
             let sealer = Sealer(keys: keys)
             let matcher = SubjectMatcher(model: policy.linkage)
             let pairs = try await store.linkageTrainingPairs(
