@@ -13,7 +13,14 @@ public struct Submitter: Sendable {
     public init(client: GatewayClient) { self.client = client }
 
     /// A record ready to send, with the file line it came from.
-    public struct PreparedRecord: Sendable { public let line: Int; public let json: Data }
+    public struct PreparedRecord: Sendable {
+        public let line: Int
+        public let json: Data
+        /// Where in the file besides the line, e.g. "pupil 17" in a CTF: put before the reason of
+        /// a rejection so that the row can be found.
+        public let position: String?
+        public init(line: Int, json: Data, position: String? = nil) { self.line = line; self.json = json; self.position = position }
+    }
 
     public struct FileResult: Sendable, Codable {
         public var file: String
@@ -42,11 +49,9 @@ public struct Submitter: Sendable {
             }
             let table = try CSVTable(text: String(decoding: data, as: UTF8.self))
             try mapping.check(header: table.header)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             for row in table.rows {
                 switch mapping.record(cells: row.cells, header: table.header, line: row.line, observedAt: observedAt) {
-                case .success(let value): records.append(PreparedRecord(line: row.line, json: (try? encoder.encode(value)) ?? Data()))
+                case .success(let value): records.append(PreparedRecord(line: row.line, value: value))
                 case .failure(let r): rejected.append(r)
                 }
             }
