@@ -2,8 +2,8 @@ import Crypto
 import Foundation
 import SightlineCore
 
-/// Reads agency files (CSV through a column mapping, or NDJSON), sends them in batches, and maps
-/// every rejection back to the file and line it came from.
+/// Reads agency files (CSV through a column mapping, NDJSON, FHIR Patients), sends them in
+/// batches, and maps every rejection back to the file and line it came from.
 public struct Submitter: Sendable {
     public let client: GatewayClient
     public var batchSize = 2000
@@ -39,14 +39,15 @@ public struct Submitter: Sendable {
         public init(file: String) { self.file = file }
     }
 
-    /// Reads a file into records, converting CSV rows through `mapping`; rows that cannot be
-    /// converted are rejected here with their line.
+    /// Reads a file into records, converting CSV rows through `mapping` and FHIR Patients through
+    /// `FHIRPatient`; rows that cannot be converted are rejected here with their line.
     public static func prepare(file: String, format: String, kind: RecordKind, mapping: ColumnMapping?, observedAt: String)
         throws(ClientError) -> (records: [PreparedRecord], rejected: [RecordRejection], content: Data) {
         guard let data = FileManager.default.contents(atPath: file) else { throw ClientError("\(file): cannot read file") }
         var records: [PreparedRecord] = []
         var rejected: [RecordRejection] = []
-        if format == "csv" {
+        switch format {
+        case "csv":
             guard let mapping else { throw ClientError("\(file): CSV needs --mapping FILE (see ops/mappings/)") }
             guard mapping.kind == kind else {
                 throw ClientError("the mapping is for \(mapping.kind.rawValue) but --kind is \(kind.rawValue)")
@@ -59,22 +60,38 @@ public struct Submitter: Sendable {
                 case .failure(let r): rejected.append(r)
                 }
             }
-        } else {
-            var line = 0
-            for bytes in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
-                line += 1
-                if bytes.allSatisfy({ $0 == 32 || $0 == 13 || $0 == 9 }) { continue }
+        case "fhir":
+            guard kind == .gpRegistration else { throw ClientError("FHIR Patient resources become \(RecordKind.gpRegistration.rawValue) records, not \(kind.rawValue)") }
+            let patients = FHIRPatient(observedAt: observedAt)
+            forEachLine(of: data) { line, bytes in
+                switch patients.record(bytes, line: line) {
+                case .success(let value): records.append(PreparedRecord(line: line, value: value))
+                case .failure(let r): rejected.append(r)
+                }
+            }
+        default:
+            forEachLine(of: data) { line, bytes in
                 // Kind is checked here too so a file sent with the wrong --kind fails fast and clearly.
                 if let v = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)), case .object(let o) = v,
                    let k = o["kind"]?.stringValue, k != kind.rawValue {
                     rejected.append(RecordRejection(line: line, field: "kind", reason: "record kind \(k) in a file submitted as --kind \(kind.rawValue)",
                                                     localRef: o["localRef"]?.stringValue))
-                    continue
+                    return
                 }
                 records.append(PreparedRecord(line: line, json: Data(bytes)))
             }
         }
         return (records, rejected, data)
+    }
+
+    /// Each line of an NDJSON file that is not blank, with its 1-based number.
+    static func forEachLine(of data: Data, _ body: (Int, Data.SubSequence) -> Void) {
+        var line = 0
+        for bytes in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+            line += 1
+            if bytes.allSatisfy({ $0 == 32 || $0 == 13 || $0 == 9 }) { continue }
+            body(line, bytes)
+        }
     }
 
     /// The digest that names a file's batches (their idempotency keys): the same file sent again,
