@@ -2,8 +2,9 @@ import Crypto
 import Foundation
 import SightlineCore
 
-/// Reads agency files (CSV through a column mapping, NDJSON, FHIR Patients), sends them in
-/// batches, and maps every rejection back to the file and line it came from.
+/// Reads agency files (CSV through a column mapping, NDJSON, FHIR Patients; a CTF through
+/// `CTFImport`), sends them in batches, and maps every rejection back to the file and line it
+/// came from.
 public struct Submitter: Sendable {
     public let client: GatewayClient
     public var batchSize = 2000
