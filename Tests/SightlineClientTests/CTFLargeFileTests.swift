@@ -21,15 +21,13 @@ struct CTFLargeFileTests {
             <YearData><Year>2026</Year><LEA>304</LEA><Estab>2001</Estab><SessionsPossible>90</SessionsPossible><SessionsAuthorised>2</SessionsAuthorised><SessionsUnauthorised>0</SessionsUnauthorised><AttendanceStartDate>2026-09-03</AttendanceStartDate></YearData></Attendance>
             <StageAssessments><KeyStage><Stage>KS1</Stage><StageAssessment><Year>2021</Year><Subject>ENG</Subject><Method>TA</Method><Component>RD</Component><ResultQualifier>NC</ResultQualifier><Result>EXS</Result></StageAssessment></KeyStage></StageAssessments>
             """
+        // A thousand pupils made once and written again and again: building 200 MB of strings in
+        // a debug build would take the CPU the timing tests beside this one need.
+        let chunk = Data((1...1000).map { CTFFixture.pupil(upn: "A" + String(format: "%012d", $0), extra: years) + "\n" }.joined().utf8)
         while written < bytes {
-            var chunk = ""
-            for _ in 0..<1000 {
-                pupils += 1
-                chunk += CTFFixture.pupil(upn: "A" + String(format: "%012d", pupils), extra: years) + "\n"
-            }
-            let data = Data(chunk.utf8)
-            try out.write(contentsOf: data)
-            written += data.count
+            try out.write(contentsOf: chunk)
+            written += chunk.count
+            pupils += 1000
         }
         try out.write(contentsOf: Data("  </CTFpupilData>\n</CTfile>\n".utf8))
         return pupils
@@ -56,8 +54,10 @@ struct CTFLargeFileTests {
         _ = try PupilReference.load(identityDirectory: identity)
 
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = ["submit", "--check", "--json", "--format", "ctf", "--laestab", "3042001", "--identity", identity, file]
+        // At the lowest priority (nice execs the binary, so the pid is its own): on a 2-core
+        // machine two minutes of parsing must not starve the timing tests running beside it.
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/nice")
+        process.arguments = ["-n", "19", Self.binary, "submit", "--check", "--json", "--format", "ctf", "--laestab", "3042001", "--identity", identity, file]
         let out = Pipe()
         process.standardOutput = out
         process.standardError = FileHandle.standardError
