@@ -90,10 +90,7 @@ public struct ColumnMapping: Sendable {
             guard let i = index[name], i < cells.count else { return "" }
             return cells[i].trimmingCharacters(in: .whitespaces)
         }
-        var top: [String: JSONValue] = ["kind": .string(kind.rawValue), "observedAt": .string(observedAt)]
-        var identifiers: [String: JSONValue] = [:]
-        var fields: [String: JSONValue] = [:]
-        var localRef: String? = nil
+        var draft = RecordDraft(kind: kind, observedAt: observedAt)
         for t in targets {
             var raw: String
             switch t.source {
@@ -106,7 +103,7 @@ public struct ColumnMapping: Sendable {
             if raw.isEmpty { continue }
             if let values = t.values {
                 guard let mapped = values[raw] else {
-                    return .failure(RecordRejection(line: line, field: t.path, reason: "value not in the mapping's values list (\(values.keys.sorted().joined(separator: ", ")))", localRef: localRef))
+                    return .failure(RecordRejection(line: line, field: t.path, reason: "value not in the mapping's values list (\(values.keys.sorted().joined(separator: ", ")))", localRef: draft.localRef))
                 }
                 raw = mapped
             }
@@ -114,7 +111,7 @@ public struct ColumnMapping: Sendable {
             let parts = t.path.split(separator: ".", maxSplits: 1).map(String.init)
             let format = t.dateFormat ?? dateFormat
             switch t.path {
-            case "localRef": localRef = raw; converted = .success(.string(raw))
+            case "localRef": converted = .success(.string(raw))
             case "observedAt": converted = ValueConversion.instant(raw, dateFormat: format)
             case "identifiers.dateOfBirth": converted = ValueConversion.date(raw, format: format)
             default:
@@ -125,18 +122,11 @@ public struct ColumnMapping: Sendable {
                 }
             }
             switch converted {
-            case .failure(let problem): return .failure(RecordRejection(line: line, field: t.path, reason: problem.reason, localRef: localRef))
-            case .success(let value):
-                switch parts[0] {
-                case "identifiers": identifiers[parts[1]] = value
-                case "fields": fields[parts[1]] = value
-                default: top[t.path] = value
-                }
+            case .failure(let problem): return .failure(RecordRejection(line: line, field: t.path, reason: problem.reason, localRef: draft.localRef))
+            case .success(let value): _ = draft.set(t.path, value)
             }
         }
-        top["identifiers"] = .object(identifiers)
-        top["fields"] = .object(fields)
-        return .success(.object(top))
+        return .success(draft.value)
     }
 }
 

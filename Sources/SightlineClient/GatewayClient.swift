@@ -11,6 +11,8 @@ import SightlineTLS
 /// partnership, a participant's included, is refused before a byte of a request is sent.
 public final class GatewayClient: Sendable {
     public let baseURL: String
+    /// Who this client is: the SPIFFE ID in its own certificate.
+    public let identity: SPIFFEID
     let http: PartnershipHTTPClient
 
     public struct Response: Sendable {
@@ -35,6 +37,7 @@ public final class GatewayClient: Sendable {
             http = try PartnershipHTTPClient(baseURL: trimmed, material: material, expecting: .gatewayServer(trustDomain: own.trustDomain))
         } catch { throw ClientError("--gateway \(baseURL): \(error.message)") }
         self.baseURL = trimmed
+        identity = own
     }
 
     public func request(_ method: HTTPMethod, _ path: String, body: Data? = nil, headers: [(String, String)] = [],

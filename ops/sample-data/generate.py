@@ -3,7 +3,9 @@
 
 Generates what the agencies of one local authority (Brent, DfE LA code 304) would submit to the
 gateway: three school MIS exports (enrolment and attendance CSV, exclusions NDJSON), GP
-registrations, police notifications, housing tenancies (CSV) and LA registers, together with a
+registrations, police notifications, housing tenancies (CSV) and LA registers (and two of those in
+the forms other systems write them: the first school's roll as a DfE Common Transfer File, the GP
+registrations as FHIR R4 Patient resources), together with a
 ground truth that maps every emitted record to the synthetic child it describes, so that linkage
 precision and recall can be measured. Faults are injected the way real extracts have them (name
 typos, invalid check digits, records without a strong identifier, children who moved, rows the
@@ -41,6 +43,7 @@ import os
 import sys
 import unicodedata
 from random import Random
+from xml.sax.saxutils import escape as xml_escape
 
 SEED = 20261129
 DEFAULT_CHILDREN = 2000
@@ -62,6 +65,10 @@ SCHOOLS = {
     "100002": {"estab": "4002", "phase": "all-through"},
     "100003": {"estab": "4003", "phase": "secondary"},
 }
+# The school whose roll is also written as a CTF, and the names a CTF header carries.
+CTF_SCHOOL = "100001"
+SCHOOL_NAMES = {"100001": "Brent Example Primary School", "100002": "Brent Example Academy",
+                "100003": "Brent Example High School"}
 PRIMARY_SCHOOLS = (("100001", 0.55), ("100002", 0.45))
 SECONDARY_SCHOOLS = (("100002", 0.40), ("100003", 0.60))
 # Other LAs a UPN may have been issued by (pupils who started school elsewhere).
@@ -438,6 +445,21 @@ HOUSING_HEADER = ["Tenancy Ref", "Child Forename", "Child Surname", "Child DOB",
                   "Moved Out Of Area", "Address 1", "UPRN"]
 
 
+# How a CTF writes the reason a pupil's name left the admission register: the ground of regulation
+# 8(1) of the Pupil Registration Regulations 2006, or the MIS's own words where no ground fits.
+CTF_LEAVING_REASON = {
+    "other-school": "8(1)(a)",
+    "ehe": "8(1)(d)",
+    "moved-away": "8(1)(f)",
+    "cme": "8(1)(h)",
+    "permanent-exclusion": "8(1)(m)",
+    "other": "Other",
+}
+FHIR_NHS_NUMBER = "https://fhir.nhs.uk/Id/nhs-number"
+FHIR_ODS_CODE = "https://fhir.nhs.uk/Id/ods-organization-code"
+FHIR_ADDRESS_KEY = "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-AddressKey"
+
+
 class Sink:
     """One output file: CSV (RFC 4180, CRLF) or NDJSON (LF), UTF-8 without BOM."""
 
@@ -472,6 +494,135 @@ class Sink:
 
     def close(self) -> None:
         self.f.close()
+
+
+class CTFWriter:
+    """A school's roll as a DfE Common Transfer File (CTF 21), written pupil by pupil.
+
+    The same pupils as the school's enrolment.csv and attendance.csv, with the values its MIS holds
+    (names and UPNs with their faults; none of the CSV rows' blanked or impossible values, which a
+    schema-checked CTF cannot hold). Only the elements Sightline reads are written: no gender,
+    ethnicity, contacts or assessments. localRef is not in a CTF (the client derives it), so these
+    records are not in ground-truth.csv."""
+
+    def __init__(self, root: str, rel: str, urn: str, la: str, written_at: str, academic_year: int):
+        self.rel = rel
+        self.urn, self.la, self.estab = urn, la, SCHOOLS[urn]["estab"]
+        path = os.path.join(root, *rel.split("/"))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        self.f = open(path, "w", encoding="utf-8", newline="\n")
+        self.pupils = self.enrolments = self.attendance = 0
+        name = xml_escape(SCHOOL_NAMES[urn])
+        self.f.write(
+            '<?xml version="1.0" encoding="UTF-8"?>\n<CTfile>\n  <Header>\n'
+            '    <DocumentName>Common Transfer File</DocumentName>\n    <CTFversion>21.0</CTFversion>\n'
+            f'    <DateTime>{written_at}</DateTime>\n    <DocumentQualifier>full</DocumentQualifier>\n'
+            '    <SupplierID>Sightline synthetic sample data</SupplierID>\n'
+            f'    <SourceSchool>\n      <LEA>{la}</LEA>\n      <Estab>{self.estab}</Estab>\n      <URN>{urn}</URN>\n'
+            f'      <SchoolName>{name}</SchoolName>\n      <AcademicYear>{academic_year}</AcademicYear>\n    </SourceSchool>\n'
+            f'    <DestSchool>\n      <LEA>{la}</LEA>\n      <Estab>LLLL</Estab>\n    </DestSchool>\n  </Header>\n  <CTFpupilData>\n')
+
+    def pupil(self, upn: str, surname: str, forename: str, dob: str, postcode: str, address: str | None,
+              uprn: str | None, entry: str, leave: str | None, reason: str | None, sen: str, fsm_from: str | None,
+              years: list[tuple[int, str, int, int, int]]) -> None:
+        """years: (Year, AttendanceStartDate, possible, authorised, unauthorised)."""
+        e = xml_escape
+        out = [f"    <Pupil>\n      <UPN>{e(upn)}</UPN>\n      <Surname>{e(surname)}</Surname>\n"
+               f"      <Forename>{e(forename)}</Forename>\n      <DOB>{dob}</DOB>\n"]
+        out.append(f"      <SENhistory>\n        <SEN>\n          <StartDate>{entry}</StartDate>\n"
+                   f"          <SENprovision>{sen}</SENprovision>\n        </SEN>\n      </SENhistory>\n")
+        if fsm_from:
+            out.append(f"      <FSMhistory>\n        <FSMinstance>\n          <FSMstartDate>{fsm_from}</FSMstartDate>\n"
+                       "        </FSMinstance>\n      </FSMhistory>\n")
+        out.append("      <Address>\n")
+        parts = CTFWriter.bs7666(address) if address else None
+        if parts or uprn:
+            out.append("        <BS7666Address>\n")
+            for tag, value in zip(("SAON", "PAON", "Street"), parts or (None, None, None)):
+                if value:
+                    out.append(f"          <{tag}>{e(value)}</{tag}>\n")
+            if uprn:
+                out.append(f"          <UniquePropertyReferenceNumber>{uprn}</UniquePropertyReferenceNumber>\n")
+            out.append("        </BS7666Address>\n")
+        if address and not parts:
+            out.append(f"        <AddressLines>\n          <AddressLine1>{e(address)}</AddressLine1>\n        </AddressLines>\n")
+        out.append(f"        <PostCode>{e(postcode)}</PostCode>\n      </Address>\n")
+        if years:
+            out.append("      <Attendance>\n")
+            for year, start, possible, authorised, unauthorised in years:
+                out.append(f"        <YearData>\n          <Year>{year}</Year>\n          <LEA>{self.la}</LEA>\n"
+                           f"          <Estab>{self.estab}</Estab>\n          <SessionsPossible>{possible}</SessionsPossible>\n"
+                           f"          <SessionsAuthorised>{authorised}</SessionsAuthorised>\n"
+                           f"          <SessionsUnauthorised>{unauthorised}</SessionsUnauthorised>\n"
+                           f"          <AttendanceStartDate>{start}</AttendanceStartDate>\n        </YearData>\n")
+            out.append("      </Attendance>\n")
+        out.append(f"      <SchoolHistory>\n        <School>\n          <LEA>{self.la}</LEA>\n          <Estab>{self.estab}</Estab>\n"
+                   f"          <URN>{self.urn}</URN>\n          <SchoolName>{e(SCHOOL_NAMES[self.urn])}</SchoolName>\n"
+                   f"          <EntryDate>{entry}</EntryDate>\n")
+        if leave:
+            out.append(f"          <LeavingDate>{leave}</LeavingDate>\n")
+            out.append(f"          <LeavingReason>{e(CTF_LEAVING_REASON[reason])}</LeavingReason>\n")
+        out.append("        </School>\n      </SchoolHistory>\n    </Pupil>\n")
+        self.f.write("".join(out))
+        self.pupils += 1
+        self.enrolments += 1
+        self.attendance += len(years)
+
+    @staticmethod
+    def bs7666(line: str):
+        """(SAON, PAON, Street) of a first line "[Flat N, ]NUMBER STREET", or None for other forms."""
+        flat = None
+        rest = line
+        head = line.split(", ", 1)
+        if len(head) == 2 and head[0].upper().startswith("FLAT "):
+            flat, rest = head
+        number, _, street = rest.partition(" ")
+        if not number.isdigit() or not street:
+            return None
+        return flat, number, street
+
+    def close(self) -> None:
+        self.f.write("  </CTFpupilData>\n</CTfile>\n")
+        self.f.close()
+
+
+def fhir_patient(rec: dict) -> dict:
+    """A GP registration record as the FHIR R4 Patient resource an NHS bulk export writes: the
+    same localRef (as Patient.id), identifiers and dates, and the same faults; the practice's
+    carers-register flag (`youngCarer`) has no place in a Patient and is left out."""
+    ids, fields = rec["identifiers"], rec["fields"]
+    patient = {"resourceType": "Patient", "id": rec["localRef"], "meta": {"lastUpdated": rec["observedAt"]}}
+    if "nhsNumber" in ids:
+        patient["identifier"] = [{"system": FHIR_NHS_NUMBER, "value": ids["nhsNumber"]}]
+    name = {"use": "official"}
+    if "familyName" in ids:
+        name["family"] = ids["familyName"]
+    if "givenName" in ids:
+        name["given"] = ids["givenName"].split(" ")
+    patient["name"] = [name]
+    if "dateOfBirth" in ids:
+        patient["birthDate"] = ids["dateOfBirth"]
+    address = {"use": "home"}
+    if "address" in ids:
+        address["line"] = [ids["address"]]
+    if "postcode" in ids:
+        address["postalCode"] = ids["postcode"]
+    if "uprn" in ids:
+        address["extension"] = [{"url": FHIR_ADDRESS_KEY, "extension": [
+            {"url": "type", "valueCoding": {"system": "https://fhir.hl7.org.uk/CodeSystem/UKCore-AddressKeyType", "code": "UPRN"}},
+            {"url": "value", "valueString": ids["uprn"]}]}]
+    patient["address"] = [address]
+    if "practice" in fields:
+        identifier = {"system": FHIR_ODS_CODE, "value": fields["practice"]}
+        period = {}
+        if "registeredFrom" in fields:
+            period["start"] = fields["registeredFrom"]
+        if "deregisteredOn" in fields:
+            period["end"] = fields["deregisteredOn"]
+        if period:
+            identifier["period"] = period
+        patient["generalPractitioner"] = [{"type": "Organization", "identifier": identifier}]
+    return patient
 
 
 # --------------------------------------------------------------------------------------------
@@ -939,6 +1090,10 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
     police_sink = sink("police/notifications.ndjson")
     housing_sink = sink("housing/tenancies.csv", HOUSING_HEADER)
     la_sink = sink("la/registers.ndjson")
+    # The same records in other systems' forms; not in `sinks`, so they count in no total above.
+    academic_year = today.year if today.month >= 9 else today.year - 1
+    ctf_writer = CTFWriter(out_dir, f"school-{CTF_SCHOOL}/ctf.xml", CTF_SCHOOL, LA_CODE, f"{iso(extract)}T17:30:00", academic_year)
+    fhir_sink = Sink(out_dir, "nhs/gp-registrations.fhir.ndjson")
     truth = Sink(out_dir, "ground-truth.csv", ["file", "localRef", "child"])
     faults = Sink(out_dir, "faults.csv", ["file", "line", "localRef", "child", "fault", "field"])
     expected_sink = Sink(out_dir, "expected-missing-education.csv",
@@ -1144,6 +1299,7 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
 
         # Attendance: one record per half term in which the pupil was on roll.
         as_ = attend_sink[urn]
+        ctf_years = []
         for ti, a, b in on_roll_terms:
             _, tstart, tend = terms[ti]
             days = school_days[urn][ti]
@@ -1170,6 +1326,9 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
             absent = min(absent, possible)
             unauth = int(round(absent * unauth_share))
             present = possible - absent
+            # The CTF's YearData: the school year (starting in September) and its totals.
+            ctf_years.append((tstart.year if tstart.month >= 9 else tstart.year - 1, tstart.isoformat(),
+                              possible, absent - unauth, unauth))
             ratio = absent / possible
             stats["attendance_records"] += 1
             if ratio >= 0.10:
@@ -1263,6 +1422,9 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
                 if xrej:
                     stats["reject"] += 1
                     note_fault(xs, xline, ref, cid, *xrej)
+        if urn == CTF_SCHOOL:
+            ctf_writer.pupil(upn_out, f, g, iso(dob_w), pc, addr_line, uprn, iso(entry), iso(leave) if leave else None,
+                             reason, sen, iso(entry) if fsm else None, ctf_years)
         # Whether the gateway will accept the enrolment record itself (valid UPN, not spoiled).
         return rej is None and not upn_bad
 
@@ -1514,6 +1676,7 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
                         dates = [("identifiers", "dateOfBirth", dob_w), ("fields", "registeredFrom", reg_from)]
                         rej = reject_json(rec, dates, ["practice", "registeredFrom"])
                     line = gp_sink.record(rec)
+                    fhir_sink.record(fhir_patient(rec))
                     truth_row([gp_sink.rel, ref, cid])
                     stats["gp_records"] += 1
                     stats["named_records"] += 1
@@ -1717,8 +1880,13 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
     stats["expected_by_status"] = dict(sorted(expected_counts.items()))
     stats["fault_by_source"] = fault_by_source
     stats["records_by_source"] = records_by_source
-    for s in list(sinks.values()) + [truth, faults, expected_sink]:
+    for s in list(sinks.values()) + [truth, faults, expected_sink, fhir_sink, ctf_writer]:
         s.close()
+    stats["other_forms"] = {
+        ctf_writer.rel: f"{ctf_writer.pupils} pupils: {ctf_writer.enrolments} school.enrolment and"
+                        f" {ctf_writer.attendance} school.attendance records",
+        fhir_sink.rel: f"{fhir_sink.count} Patient resources: as many nhs.gp-registration records",
+    }
 
     def data_rows(rel: str) -> int:
         with open(os.path.join(out_dir, rel), "rb") as fh:
@@ -1831,6 +1999,23 @@ def write_manifest(out_dir: str, st: dict, children: int, today: dt.date, seed: 
     lines += [
         f"| `ground-truth.csv` (file, localRef, child) | {st['ground_truth_rows']} |",
         f"| `faults.csv` (file, line, localRef, child, fault, field) | {st['fault_rows']} |",
+        "",
+        "The same records in the forms other systems write them (not counted above, not in ground-truth.csv):",
+        "",
+        "| file | holds |",
+        "|---|---|",
+        *[f"| `{rel}` | {what} |" for rel, what in st["other_forms"].items()],
+        "",
+        f"`school-{CTF_SCHOOL}/ctf.xml` is that school's roll as a DfE Common Transfer File (CTF 21; `sightline submit"
+        " --format ctf`): the",
+        "pupils of its enrolment.csv in the same order, each with its attendance.csv half terms as YearData (Year,",
+        "AttendanceStartDate, sessions possible, authorised, unauthorised) and its SchoolHistory (EntryDate, LeavingDate,",
+        "LeavingReason as the regulation 8(1) ground). It holds what the MIS holds, faults in names and UPNs included,",
+        "but none of the CSV rows' blanked or impossible values; only the elements Sightline reads are written.",
+        "`nhs/gp-registrations.fhir.ndjson` is gp-registrations.ndjson as FHIR R4 Patient resources (`--format fhir`),",
+        "line for line: Patient.id is the localRef, the NHS number an identifier of system",
+        "https://fhir.nhs.uk/Id/nhs-number, the practice generalPractitioner.identifier (ODS code) with the",
+        "registration as its period; faults included, the carers-register flag left out (a Patient has no place for it).",
         "",
         "CSV files are RFC 4180 with CRLF line ends and a header row, UTF-8 without BOM; dates",
         "dd/mm/yyyy. Column mappings for the client are in `ops/mappings/`. NDJSON records follow",
