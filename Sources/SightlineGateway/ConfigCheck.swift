@@ -25,8 +25,12 @@ public enum ConfigCheck {
             return out
         }
         do { _ = try KeyMaterial.load(from: config.keysPath) } catch {
-            problem(error.message, error.message.contains("chmod") ? "chmod 600 \(config.keysPath)"
-                    : error.message.contains("upgrade") ? "sightline keys upgrade --file \(config.keysPath)" : "create one with `sightline keys init --out \(config.keysPath)`")
+            let fix = error.message.contains("chmod") ? "chmod 600 \(config.keysPath)"
+                : error.message.contains("upgrade") ? "sightline keys upgrade --file \(config.keysPath)"
+                : error.message.contains("this user") ? "run check (and the gateway) as the key file's owner, e.g. runuser -u sightline -- sightline-gateway check --config \(configPath)"
+                : error.message.contains("not found") ? "a new gateway: sightline keys init --out \(config.keysPath); a gateway with data: restore the key file from the backup (a new key opens nothing stored)"
+                : "restore the key file from the backup; never replace it with a new one on a gateway that holds data"
+            problem(error.message, fix)
         }
         var trustDomain: String?
         do { trustDomain = try ParticipantRegistry.load(path: config.participantsPath).trustDomain } catch {

@@ -79,12 +79,12 @@ struct KeyMaterialTests {
         }
     }
 
-    @Test("a missing key file names the command that creates one")
+    @Test("a missing key file names the command that creates one, and says a gateway with data restores it instead")
     func missing() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString).path
         let error = try #require(sightlineError { _ = try KeyMaterial.load(from: path) })
         #expect(error.code == .keyFile)
-        #expect(error.message.contains("sightline keys init"))
+        #expect(error.message.contains("sightline keys init") && error.message.contains("restore it from the backup"))
     }
 
     @Test("write never overwrites an existing key file")

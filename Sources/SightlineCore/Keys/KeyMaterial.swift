@@ -125,14 +125,19 @@ public struct KeyMaterial: Sendable {
     public static func load(from path: String) throws(SightlineError) -> KeyMaterial {
         let attributes: [FileAttributeKey: Any]
         do { attributes = try FileManager.default.attributesOfItem(atPath: path) } catch {
-            throw SightlineError(.keyFile, "key file \(path) not found; create one with `sightline keys init --out \(path)`")
+            if access((path as NSString).deletingLastPathComponent, X_OK) != 0 && FileManager.default.fileExists(atPath: (path as NSString).deletingLastPathComponent) {
+                throw SightlineError(.keyFile, "key file \(path) cannot be reached by this user (uid \(getuid())): its directory is not searchable; run as the key file's owner")
+            }
+            throw SightlineError(.keyFile, "key file \(path) not found; for a new gateway create one with `sightline keys init --out \(path)`; for one that holds data restore it from the backup (a new key cannot open anything stored)")
         }
         let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue ?? 0o777
         guard mode & 0o077 == 0 else {
             throw SightlineError(.keyFile, "key file \(path) is mode \(String(format: "%04o", mode)); it must be readable by its owner only: run chmod 600 \(path)")
         }
-        guard let data = FileManager.default.contents(atPath: path),
-              let file = try? JSONDecoder().decode(FileFormat.self, from: data) else {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw SightlineError(.keyFile, "key file \(path) cannot be read by this user (uid \(getuid())); run as the key file's owner (the gateway's service user)")
+        }
+        guard let file = try? JSONDecoder().decode(FileFormat.self, from: data) else {
             throw SightlineError(.keyFile, "key file \(path) is not a Sightline key file (expected JSON written by `sightline keys init`)")
         }
         guard file.format == formatName else {
