@@ -31,7 +31,7 @@ struct Forwards: AsyncParsableCommand {
         @Flag var json = false
 
         func run() async throws {
-            let store = try SQLiteStore(path: try location.databasePath())
+            let store = try SQLiteStore(path: try location.databasePath(), readOnly: true)
             let filter = try status.map { s -> StoredForward.State in
                 guard let v = StoredForward.State(rawValue: s) else { throw ValidationError("--status is pending, delivered, dead, held, routed or closed") }
                 return v
