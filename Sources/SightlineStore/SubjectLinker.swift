@@ -146,10 +146,17 @@ final class SubjectLinker {
                 if strongHits[s] == nil { strongHits[s] = row["basis"] }
             }
         }
-        let blocking = try db.cachedStatement(sql: "SELECT subject_id FROM blocking_key WHERE digest = ? LIMIT \(maxSubjectsPerBlockingKey + 1)")
-        for key in blockingKeys {
-            let found = try Int64.fetchAll(blocking, arguments: [key])
-            if found.count <= maxSubjectsPerBlockingKey { subjects.formUnion(found) }
+        // One statement for all of a record's blocking keys (a dozen), each still read at most
+        // maxSubjectsPerBlockingKey + 1 rows deep: one statement a key was most of the linker's cost.
+        let blockingKeys = Array(Set(blockingKeys))
+        if !blockingKeys.isEmpty {
+            let one = "SELECT * FROM (SELECT digest, subject_id FROM blocking_key WHERE digest = ? LIMIT \(maxSubjectsPerBlockingKey + 1))"
+            let blocking = try db.cachedStatement(sql: Array(repeating: one, count: blockingKeys.count).joined(separator: " UNION ALL "))
+            var perKey: [Data: [Int64]] = [:]
+            for row in try Row.fetchAll(blocking, arguments: StatementArguments(blockingKeys)) {
+                perKey[row["digest"], default: []].append(row["subject_id"])
+            }
+            for found in perKey.values where found.count <= maxSubjectsPerBlockingKey { subjects.formUnion(found) }
         }
         var existing: Int64? = nil
         if let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, subject_id FROM record WHERE source = ? AND kind = ? AND reference_key = ?"),

@@ -106,3 +106,38 @@ struct SQLiteStoreTests {
         #expect(mode == "wal")
     }
 }
+
+@Suite("Blocking-key candidates")
+struct BlockingCandidateTests {
+    /// A key shared by more subjects than the limit says nothing and is skipped; the other keys
+    /// of the same lookup still find their subjects; a key given twice counts once.
+    @Test func aKeySharedByTooManySubjectsIsSkippedAndTheOthersStillFind() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sightline-blocking-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try SQLiteStore(path: dir + "/s.sqlite")
+        let common = Data(repeating: 1, count: 16), rare = Data(repeating: 2, count: 16), edge = Data(repeating: 3, count: 16)
+        let limit = SubjectLinker.maxSubjectsPerBlockingKey
+        let found = try await store.pool.write { db -> (Set<Int64>, Set<Int64>) in
+            for s in 1...Int64(limit + 1) {
+                try db.execute(sql: "INSERT INTO subject (id, created_at) VALUES (?, 0)", arguments: [s])
+                // One record with (any) material a subject, so that the lookup returns it as a candidate.
+                try db.execute(sql: """
+                    INSERT INTO record (subject_id, kind, source, reference_key, submission_id, observed_at, received_at, fields, material)
+                    VALUES (?, 'nhs.gp-registration', 'nhs/Y12345', ?, 'sub', 0, 0, '{}', x'00')
+                    """, arguments: [s, Data("ref-\(s)".utf8)])
+                try db.execute(sql: "INSERT INTO blocking_key (digest, subject_id) VALUES (?, ?)", arguments: [common, s])
+                if s <= Int64(limit) { try db.execute(sql: "INSERT INTO blocking_key (digest, subject_id) VALUES (?, ?)", arguments: [edge, s]) }
+            }
+            try db.execute(sql: "INSERT INTO blocking_key (digest, subject_id) VALUES (?, 7), (?, 9)", arguments: [rare, rare])
+            func subjects(_ keys: [Data]) throws -> Set<Int64> {
+                let c = try SubjectLinker.candidates(db, strongKeys: [], blockingKeys: keys, source: "school/1", kind: .schoolEnrolment,
+                                                     referenceKey: Data(repeating: 9, count: 32), open: { _, _ in ComparisonMaterial() })
+                return Set(c.records.map(\.subject))
+            }
+            return (try subjects([common, rare, rare]), try subjects([edge]))
+        }
+        #expect(found.0 == [7, 9], "the common key is skipped, the rare one still finds its two subjects")
+        #expect(found.1.count == limit, "a key shared by exactly the limit is used")
+    }
+}
