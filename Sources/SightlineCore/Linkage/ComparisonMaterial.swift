@@ -191,10 +191,10 @@ public struct ComparisonKeyer: Sendable {
         return out
     }
 
-    func name(_ normalised: String, parts: [String], variants: [String], domain: StaticString) -> ComparisonMaterial.Name {
+    func name(_ normalised: String, phonetic code: String?, parts: [String], variants: [String], domain: StaticString) -> ComparisonMaterial.Name {
         ComparisonMaterial.Name(
             exact: token(domain, normalised),
-            phonetic: token("phonetic", PhoneticCode.soundex(normalised) ?? normalised),
+            phonetic: token("phonetic", code ?? normalised),
             neighbourhood: deletionTokens("name-deletion", normalised),
             parts: parts.count > 1 ? parts.map { token("name-part", $0) } : [],
             variants: variants.map { token("name-variant", $0) },
@@ -208,31 +208,43 @@ public struct ComparisonKeyer: Sendable {
 
     /// Street line normalised for comparison: upper case letters and digits, common abbreviations
     /// expanded, "Flat 2," and similar prefixes dropped.
+    static let dwellingPrefixes: Set<String> = ["FLAT", "APARTMENT", "APT", "UNIT"]
+    static let streetAbbreviations = ["RD": "ROAD", "ST": "STREET", "AVE": "AVENUE", "AV": "AVENUE", "GDNS": "GARDENS", "CL": "CLOSE",
+                                      "CRES": "CRESCENT", "DR": "DRIVE", "LN": "LANE", "PL": "PLACE", "SQ": "SQUARE", "TER": "TERRACE",
+                                      "CT": "COURT", "GRN": "GREEN", "GR": "GROVE", "PK": "PARK", "HSE": "HOUSE", "WY": "WAY"]
+
     static func addressParts(_ line: String) -> (exact: String, number: String?, street: String?) {
         let folded = line.folding(options: [.diacriticInsensitive, .caseInsensitive], locale: nil).uppercased()
         var words = folded.split { !($0.isLetter || $0.isNumber) }.map(String.init)
-        if let i = words.firstIndex(where: { ["FLAT", "APARTMENT", "APT", "UNIT"].contains($0) }), i + 1 < words.count {
+        if let i = words.firstIndex(where: dwellingPrefixes.contains), i + 1 < words.count {
             words.removeSubrange(i...(i + 1))
         }
-        let expansions = ["RD": "ROAD", "ST": "STREET", "AVE": "AVENUE", "AV": "AVENUE", "GDNS": "GARDENS", "CL": "CLOSE",
-                          "CRES": "CRESCENT", "DR": "DRIVE", "LN": "LANE", "PL": "PLACE", "SQ": "SQUARE", "TER": "TERRACE",
-                          "CT": "COURT", "GRN": "GREEN", "GR": "GROVE", "PK": "PARK", "HSE": "HOUSE", "WY": "WAY"]
-        words = words.map { expansions[$0] ?? $0 }
+        words = words.map { streetAbbreviations[$0] ?? $0 }
         let number = words.first { $0.first?.isNumber == true }
         let street = words.filter { $0.first?.isNumber != true }.joined(separator: " ")
         return (words.joined(separator: " "), number, street.isEmpty ? nil : street)
     }
 
-    public func material(_ ids: SubjectIdentifiers) -> ComparisonMaterial {
-        material(ids, addressParts: ids.address.map(Self.addressParts))
+    /// What material and blocking keys both derive from the identifiers, worked out once a record.
+    struct Shared {
+        let address: (exact: String, number: String?, street: String?)?
+        let givenPhonetic: String?
+        let familyPhonetic: String?
+        init(_ ids: SubjectIdentifiers) {
+            address = ids.address.map(ComparisonKeyer.addressParts)
+            givenPhonetic = ids.givenName.flatMap(PhoneticCode.soundex)
+            familyPhonetic = ids.familyName.flatMap(PhoneticCode.soundex)
+        }
     }
 
-    func material(_ ids: SubjectIdentifiers, addressParts: (exact: String, number: String?, street: String?)?) -> ComparisonMaterial {
+    public func material(_ ids: SubjectIdentifiers) -> ComparisonMaterial { material(ids, Shared(ids)) }
+
+    func material(_ ids: SubjectIdentifiers, _ shared: Shared) -> ComparisonMaterial {
         var m = ComparisonMaterial()
         if let g = ids.givenName {
-            m.given = name(g, parts: ids.givenNameParts, variants: NameVariants.groups(of: g), domain: "name")
+            m.given = name(g, phonetic: shared.givenPhonetic, parts: ids.givenNameParts, variants: NameVariants.groups(of: g), domain: "name")
         }
-        if let f = ids.familyName { m.family = name(f, parts: ids.familyNameParts, variants: [], domain: "name") }
+        if let f = ids.familyName { m.family = name(f, phonetic: shared.familyPhonetic, parts: ids.familyNameParts, variants: [], domain: "name") }
         if let d = ids.dateOfBirth {
             let tokens = birthDateTokens(d)
             m.birthDate = ComparisonMaterial.BirthDate(
@@ -246,7 +258,7 @@ public struct ComparisonKeyer: Sendable {
                                                   district: token("district", p.district),
                                                   neighbourhood: deletionTokens("postcode-deletion", compact))
         }
-        if let parts = addressParts {
+        if let parts = shared.address {
             m.address = ComparisonMaterial.Address(
                 exact: token("address", parts.exact), number: parts.number.map { token("address-number", $0) },
                 street: parts.street.map { token("street", $0) },
@@ -262,26 +274,27 @@ public struct ComparisonKeyer: Sendable {
     /// or a swapped day and month never hides the child. Multi-field, so that how often a key
     /// repeats says little about any one value.
     public func blockingKeys(_ ids: SubjectIdentifiers, forQuery: Bool = false) -> [BlockingKey] {
-        blockingKeys(ids, forQuery: forQuery, addressLine: ids.address.map { Self.addressParts($0).exact })
+        let keys = blockingKeys(ids, Shared(ids))
+        return forQuery ? keys.query : keys.stored
     }
 
-    /// `addressLine`: the normalised first address line, when the caller has it already.
-    func blockingKeys(_ ids: SubjectIdentifiers, forQuery: Bool, addressLine: String?) -> [BlockingKey] {
+    /// `stored`: the keys a record is found by; `query`: those and, first among the rest, the keys
+    /// of its date of birth with day and month exchanged, to look candidates up with. One side of
+    /// a swapped pair looking up both dates is enough, so the swapped keys are never stored.
+    func blockingKeys(_ ids: SubjectIdentifiers, _ shared: Shared) -> (stored: [BlockingKey], query: [BlockingKey]) {
         var keys: [BlockingKey] = []
         keys.reserveCapacity(16)
-        let gp = ids.givenName.flatMap(PhoneticCode.soundex)
-        let fp = ids.familyName.flatMap(PhoneticCode.soundex)
-        var dates: [CivilDate] = ids.dateOfBirth.map { [$0] } ?? []
-        if forQuery, let d = ids.dateOfBirth, d.day != d.month, let s = CivilDate(year: d.year, month: d.day, day: d.month) { dates.append(s) }
+        let gp = shared.givenPhonetic, fp = shared.familyPhonetic
         // Values are built by concatenation ("K500|2014-03-02"): the same bytes as before, without
         // interpolation's generic description path.
-        for d in dates {
+        func dateKeys(_ d: CivilDate, into keys: inout [BlockingKey]) {
             let date = d.description
             if let fp { keys.append(blockingKey("fp+dob", fp + "|" + date)) }
             if let gp { keys.append(blockingKey("gp+dob", gp + "|" + date)) }
             for part in ids.familyNameParts where ids.familyNameParts.count > 1 { keys.append(blockingKey("fpart+dob", part + "|" + date)) }
             if let p = ids.postcode { keys.append(blockingKey("dob+sector", date + "|" + p.sector)) }
         }
+        if let d = ids.dateOfBirth { dateKeys(d, into: &keys) }
         let names = gp.flatMap { g in fp.map { f in g < f ? g + "|" + f : f + "|" + g } }
         if let d = ids.dateOfBirth, let names {
             keys.append(blockingKey("names+year", names + "|" + String(d.year)))
@@ -289,20 +302,21 @@ public struct ComparisonKeyer: Sendable {
         }
         if let names, let p = ids.postcode { keys.append(blockingKey("names+unit", names + "|" + p.normalised)) }
         if let u = ids.uprn { keys.append(blockingKey("uprn", u)) }
-        if let line = addressLine, let p = ids.postcode { keys.append(blockingKey("address+district", line + "|" + p.district)) }
+        if let line = shared.address?.exact, let p = ids.postcode { keys.append(blockingKey("address+district", line + "|" + p.district)) }
+        var swapped: [BlockingKey] = []
+        if let d = ids.dateOfBirth, d.day != d.month, let s = CivilDate(year: d.year, month: d.day, day: d.month) { dateKeys(s, into: &swapped) }
         // Unique, in order of first appearance (the same key can come from two rules only by chance).
         var seen = Set<BlockingKey>()
-        return keys.filter { seen.insert($0).inserted }
+        let stored = keys.filter { seen.insert($0).inserted }
+        return (stored, stored + swapped.filter { seen.insert($0).inserted })
     }
 
-    /// Material and blocking keys together, deriving the shared parts (the address line) once.
-    /// `stored`: the keys a record is found by; `query`: those plus the keys of its date of birth
-    /// with day and month exchanged, to look candidates up with. One side of a swapped pair
-    /// looking up both dates is enough, so the swapped keys are never stored.
+    /// Material and blocking keys together, deriving the shared parts (address line, phonetic
+    /// codes) and every key once.
     public func derive(_ ids: SubjectIdentifiers) -> (material: ComparisonMaterial, stored: [BlockingKey], query: [BlockingKey]) {
-        let address = ids.address.map(Self.addressParts)
-        return (material(ids, addressParts: address), blockingKeys(ids, forQuery: false, addressLine: address?.exact),
-                blockingKeys(ids, forQuery: true, addressLine: address?.exact))
+        let shared = Shared(ids)
+        let keys = blockingKeys(ids, shared)
+        return (material(ids, shared), keys.stored, keys.query)
     }
 }
 
