@@ -23,7 +23,8 @@ extension SQLiteStore {
             while let row = try keys.next(), pairs.count < maxSubjectPairs {
                 let digest: Data = row["digest"]
                 if digest != groupDigest { close(); group = []; groupDigest = digest }
-                group.append(row["subject_id"])
+                // A key shared by more subjects than linkage reads is skipped there, and here.
+                if group.count <= SubjectLinker.maxSubjectsPerBlockingKey { group.append(row["subject_id"]) }
             }
             close()
             var subjects = Set(pairs.flatMap { $0 })

@@ -11,7 +11,9 @@ final class SubjectLinker {
     let linkage: LinkageContext
     /// Opened material of the records this transaction has seen, by record id: the records of one
     /// child arrive together (an enrolment and its attendance), so each is opened once a commit.
+    /// Bounded: a submission whose records reach many different candidates starts it afresh.
     private var opened: [Int64: ComparisonMaterial] = [:]
+    static let maxOpenedPerCommit = 20_000
     /// Name counts of the records created so far, written once at the end (`flush`).
     private var pendingNames: [UInt64: Int] = [:]
 
@@ -86,7 +88,7 @@ final class SubjectLinker {
     /// After the record is written: its material is known without opening it again, and its
     /// names count from now on.
     func stored(_ record: PseudonymisedRecord, id: Int64, created: Bool) {
-        opened[id] = record.material
+        remember(id, record.material)
         guard created else { return }
         for token in [record.material.given?.exact, record.material.family?.exact].compactMap({ $0 }) { pendingNames[token, default: 0] += 1 }
         pendingNames[0, default: 0] += 1  // token 0: the number of named records
@@ -102,8 +104,13 @@ final class SubjectLinker {
     private func open(_ id: Int64, _ sealed: Data) -> ComparisonMaterial? {
         if let m = opened[id] { return m }
         let m = linkage.openMaterial(sealed)
-        opened[id] = m
+        remember(id, m)
         return m
+    }
+
+    private func remember(_ id: Int64, _ material: ComparisonMaterial?) {
+        if opened.count >= Self.maxOpenedPerCommit { opened.removeAll(keepingCapacity: true) }
+        opened[id] = material
     }
 
     /// Term frequencies of name tokens, counting this transaction's records not yet written.

@@ -21,6 +21,13 @@ struct Forwards: AsyncParsableCommand {
             if let state { return URL(fileURLWithPath: state).standardizedFileURL.path + "/sightline.sqlite" }
             throw ValidationError("give --config FILE or --state DIR")
         }
+
+        /// The configuration file: --config, or the one `serve --dev` wrote into the state directory.
+        func configPath() throws -> String {
+            if let config { return config }
+            if let state { return URL(fileURLWithPath: state).standardizedFileURL.path + "/gateway.yaml" }
+            throw ValidationError("give --config FILE or --state DIR")
+        }
     }
 
     struct List: AsyncParsableCommand {

@@ -19,17 +19,13 @@ struct Linkage: AsyncParsableCommand {
                 level. With --out, writes the estimate as a linkage.yaml (the policy's thresholds and term-frequency \
                 minimums kept) for review: the gateway keeps using its policy until a person replaces the file.
                 """)
-        @Option(help: "Gateway configuration file.") var config: String?
-        @Option(help: "Dev state directory (instead of --config).") var state: String?
+        @OptionGroup var location: Forwards.Location
         @Option(name: .customLong("subject-pairs"), help: "At most this many pairs of subjects that share a blocking key.") var subjectPairs = 50_000
         @Option(name: .customLong("random-pairs"), help: "Record pairs drawn at random, for u.") var randomPairs = 20_000
         @Option(help: "Write the estimate as a linkage.yaml here.") var out: String?
 
         func run() async throws {
-            let configPath: String
-            if let config { configPath = config } else if let state { configPath = URL(fileURLWithPath: state).standardizedFileURL.path + "/gateway.yaml" } else {
-                throw ValidationError("give --config FILE or --state DIR")
-            }
+            let configPath = try location.configPath()
             let gatewayConfig: GatewayConfig, keys: KeyMaterial, policy: Policy
             do {
                 gatewayConfig = try GatewayConfig.load(path: configPath)

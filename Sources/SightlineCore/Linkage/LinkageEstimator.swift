@@ -58,7 +58,8 @@ public struct LinkageEstimator: Sendable {
             for (i, v) in blocked.enumerated() {
                 var logRatio = log(lambda) - log(1 - lambda)
                 for (f, l) in v where l != .missing {
-                    logRatio += log(m[f]![l]!) - log(u[f]![l]!)
+                    guard let mv = m[f]?[l], let uv = u[f]?[l] else { continue }  // a level the field does not have
+                    logRatio += log(mv) - log(uv)
                 }
                 posterior[i] = logRatio > 40 ? 1 : logRatio < -40 ? 0 : 1 / (1 + exp(-logRatio))
             }
@@ -69,8 +70,9 @@ public struct LinkageEstimator: Sendable {
                 var counts = [ComparisonLevel: Double](uniqueKeysWithValues: field.levels.map { ($0, smoothing * 1e-3) })
                 for (i, v) in blocked.enumerated() { if let l = v[field], l != .missing { counts[l, default: 0] += posterior[i] } }
                 let total = counts.values.reduce(0, +)
-                next[field] = counts.mapValues { $0 / total }
-                for l in field.levels { change = max(change, abs(next[field]![l]! - m[field]![l]!)) }
+                let updated = counts.mapValues { $0 / total }
+                for l in field.levels { change = max(change, abs((updated[l] ?? 0) - (m[field]?[l] ?? 0))) }
+                next[field] = updated
             }
             m = next
             let newLambda = min(max(posterior.reduce(0, +) / Double(max(1, blocked.count)), 1e-6), 1 - 1e-6)
