@@ -1053,6 +1053,19 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
             faults += fs
         return line, uprn, faults
 
+    def harder_identifiers(source: str, g, f, old_field, dob_o: int, pick_address):
+        """The harder faults of one non-school record, drawn in a fixed order: names, date of
+        birth, then the address (`pick_address()` may draw, to choose an old or the current one)
+        and its written form. (given, family, written date ordinal, address, line, uprn, faults)."""
+        g, f, faults = harder_names(source, g, f, old_field)
+        dob_w, dfaults = harder_dob(source, dob_o)
+        addr = pick_address()
+        addr_line, uprn, afaults = address_ids(source, addr)
+        faults += dfaults + afaults
+        if addr["old"]:
+            faults.append(("old-address", "identifiers.postcode"))
+        return g, f, dob_w, addr, addr_line, uprn, faults
+
     def bad_iso(o: int) -> str:
         d = dt.date.fromordinal(o)
         x = r()
@@ -1653,13 +1666,8 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
                     ref = f"GP-{practice}-{gp_counter[practice]:06d}"
                     g, f, nf, nf_field = faulty_names(given, family)
                     bad_nhs = nhs_invalid_rate()
-                    g, f, hfaults = harder_names("gp", g, f, nf_field)
-                    dob_w, dfaults = harder_dob("gp", dob_o)
-                    addr = home_addr if (moved_within and hr() < P_MOVED_GP_OLD) else current_addr
-                    addr_line, uprn, afaults = address_ids("gp", addr)
-                    hfaults += dfaults + afaults
-                    if addr["old"]:
-                        hfaults.append(("old-address", "identifiers.postcode"))
+                    g, f, dob_w, addr, addr_line, uprn, hfaults = harder_identifiers(
+                        "gp", g, f, nf_field, dob_o, lambda: home_addr if (moved_within and hr() < P_MOVED_GP_OLD) else current_addr)
                     fields = {"practice": practice, "registeredFrom": iso(reg_from)}
                     if dereg is not None:
                         fields["deregisteredOn"] = iso(dereg)
@@ -1707,10 +1715,7 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
                 ref = f"HT-{t_no:07d}-{k + 1}"
                 g, f, nf, nf_field = faulty_names(given, family)
                 no_id = no_id_rate()
-                g, f, hfaults = harder_names("housing", g, f, nf_field)
-                dob_w, dfaults = harder_dob("housing", dob_o)
-                addr_line, uprn, afaults = address_ids("housing", current_addr)
-                hfaults += dfaults + afaults
+                g, f, dob_w, _, addr_line, uprn, hfaults = harder_identifiers("housing", g, f, nf_field, dob_o, lambda: current_addr)
                 nhs_cell = "" if no_id else f"{nhs[:3]} {nhs[3:6]} {nhs[6:]}"
                 cells = [ref, g or "", f, uk(dob_w), nhs_cell, current_pc, uk(t_from),
                          uk(t_to) if t_to else "", "Y" if temp else "N", "Y" if moved_flag else "N",
@@ -1755,10 +1760,7 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
                     ref = f"MPS-{police_counter:07d}"
                     g, f, nf, nf_field = faulty_names(given, family)
                     no_id = no_id_rate()
-                    g, f, hfaults = harder_names("police", g, f, nf_field)
-                    dob_w, dfaults = harder_dob("police", dob_o)
-                    addr_line, uprn, afaults = address_ids("police", current_addr)
-                    hfaults += dfaults + afaults
+                    g, f, dob_w, _, addr_line, uprn, hfaults = harder_identifiers("police", g, f, nf_field, dob_o, lambda: current_addr)
                     ids = {} if no_id else {"nhsNumber": nhs}
                     if g is not None:
                         ids["givenName"] = g
@@ -1823,13 +1825,8 @@ def generate(children: int = DEFAULT_CHILDREN, out_dir: str = HERE,
                     ids["nhsNumber"] = nhs
                 if upn is not None and r() < 0.9:
                     ids["upn"] = upn
-                g, f, hfaults = harder_names("la", g, f, nf_field)
-                dob_w, dfaults = harder_dob("la", dob_o)
-                addr = home_addr if (moved_within and hr() < P_MOVED_LA_OLD) else current_addr
-                addr_line, uprn, afaults = address_ids("la", addr)
-                hfaults += dfaults + afaults
-                if addr["old"]:
-                    hfaults.append(("old-address", "identifiers.postcode"))
+                g, f, dob_w, addr, addr_line, uprn, hfaults = harder_identifiers(
+                    "la", g, f, nf_field, dob_o, lambda: home_addr if (moved_within and hr() < P_MOVED_LA_OLD) else current_addr)
                 ids.update(givenName=g, familyName=f, dateOfBirth=iso(dob_w), postcode=addr["postcode"])
                 add_address(ids, addr_line, uprn)
                 fields = {"register": reg, "from": iso(r_from)}
