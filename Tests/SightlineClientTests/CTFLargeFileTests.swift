@@ -65,7 +65,13 @@ struct CTFLargeFileTests {
         try process.run()
         // Read the output as it comes (a full pipe would stall the child) and watch its memory.
         let handle = out.fileHandleForReading
-        let reader = Task.detached { handle.readDataToEndOfFile() }
+        // On a GCD thread, not a task: a blocking read for two minutes would hold one of the
+        // cooperative pool's threads (two on this machine) that every other test's gateway runs on.
+        let reader = Task {
+            await withCheckedContinuation { (c: CheckedContinuation<Data, Never>) in
+                DispatchQueue.global().async { c.resume(returning: handle.readDataToEndOfFile()) }
+            }
+        }
         var peak = 0
         while process.isRunning {
             if let kib = Self.peakKiB(process.processIdentifier) { peak = max(peak, kib) }
