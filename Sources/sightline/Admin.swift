@@ -151,6 +151,22 @@ extension PolicyCommand {
             }
             let reports = p.reports.keys.map(\.rawValue).sorted()
             print("reports: \(reports.isEmpty ? "none" : reports.joined(separator: ", "))")
+            Self.printLinkage(loaded.linkage)
+        }
+
+        /// Which records count as one child, the same for every purpose: the thresholds and each
+        /// level's weight, log2(m/u), as the matcher uses them.
+        static func printLinkage(_ model: LinkageModel) {
+            func w(_ x: Double) -> String { (x >= 0 ? "+" : "") + String(format: "%.1f", x) }
+            print("linkage (\(model.file)), the same for every purpose:")
+            print("  a record joins a child at a score of \(w(model.join)) or more; from \(w(model.review)) to below \(w(model.join)) it is a new child and the pair waits for a steward; below, a new child")
+            print("  a shared NHS number or UPN joins (a different date of birth sends the pair to review); a different one keeps children apart")
+            for field in ComparisonField.allCases {
+                guard let f = model.fields[field] else { continue }
+                let levels = field.levels.compactMap { level in f.levels[level].map { "\(level.rawValue) \(w($0.weight))" } }
+                print("  \(field.rawValue): \(levels.joined(separator: ", "))\(f.termFrequency ? " (exact: by the name's frequency)" : "")")
+            }
+            print("  postcode, address and UPRN agreement counts once (the strongest); an address agreeing within an agreeing postcode adds \(w(model.addressWithinPostcode.weight))")
         }
     }
 }

@@ -13,6 +13,9 @@ import Testing
 struct LinkageQualityTests {
     static let precisionFloor = 0.999
     static let recallFloor = 0.99
+    /// The generator's output to measure: the committed sample unless SIGHTLINE_LINKAGE_DATA names
+    /// a larger run of `ops/sample-data/generate.py --children N --out DIR` (ops/linkage/README.md).
+    static let data = ProcessInfo.processInfo.environment["SIGHTLINE_LINKAGE_DATA"] ?? PrivacyTests.sampleData
 
     @Test func sampleDataLinksWithHighPrecisionAndRecall() async throws {
         let p = try TestPartnership(); defer { p.remove() }
@@ -23,7 +26,7 @@ struct LinkageQualityTests {
         let (precision, recall, stats, report) = try await p.withGateway { gw in
             for (who, kind, file, mapping) in PrivacyTests.submissions {
                 let client = try gw.client(ids[who]!)
-                let prepared = try Submitter.prepare(file: PrivacyTests.sampleData + "/" + file, format: mapping == nil ? "ndjson" : "csv", kind: kind,
+                let prepared = try Submitter.prepare(file: Self.data + "/" + file, format: mapping == nil ? "ndjson" : "csv", kind: kind,
                                                      mapping: try mapping.map { try ColumnMapping.load(path: PrivacyTests.mappings + "/" + $0) },
                                                      observedAt: "2026-11-20T09:00:00Z")
                 _ = await Submitter(client: client).send(file: file, kind: kind, prepared: prepared)
@@ -49,7 +52,7 @@ struct LinkageQualityTests {
         guard r.status == 200, case .object(let body) = try JSONDecoder().decode(JSONValue.self, from: r.body),
               case .array(let rows)? = body["rows"] else { throw TestFailure("report answered \(r.status)") }
         let store = try #require(gw.state.store as? SQLiteStore)
-        let truth = try CSVTable(text: String(contentsOfFile: PrivacyTests.sampleData + "/ground-truth.csv", encoding: .utf8))
+        let truth = try CSVTable(text: String(contentsOfFile: Self.data + "/ground-truth.csv", encoding: .utf8))
         var childOf: [Data: String] = [:]
         for row in truth.rows {
             guard let (who, _) = sources[row.cells[0]] else { continue }
@@ -63,7 +66,7 @@ struct LinkageQualityTests {
             let children = Dictionary(grouping: refs.compactMap { childOf[$0] }, by: { $0 }).mapValues(\.count)
             if let child = children.max(by: { $0.value < $1.value })?.key { listed.insert(child) }
         }
-        let expected = Set(try CSVTable(text: String(contentsOfFile: PrivacyTests.sampleData + "/expected-missing-education.csv", encoding: .utf8))
+        let expected = Set(try CSVTable(text: String(contentsOfFile: Self.data + "/expected-missing-education.csv", encoding: .utf8))
             .rows.map { $0.cells[0] })
         let right = listed.intersection(expected).count
         let stats = "\(rows.count) rows, \(listed.count) children listed, \(expected.count) expected, \(right) right; listed but on a roll: \(listed.subtracting(expected).sorted().prefix(8)), missed: \(expected.subtracting(listed).sorted().prefix(8))"
@@ -72,7 +75,7 @@ struct LinkageQualityTests {
 
     static func measure(_ gw: RunningGateway, sources: [String: (ParticipantIdentity, RecordKind)]) async throws -> (Double, Double, String) {
         let store = try #require(gw.state.store as? SQLiteStore)
-        let truth = try CSVTable(text: String(contentsOfFile: PrivacyTests.sampleData + "/ground-truth.csv", encoding: .utf8))
+        let truth = try CSVTable(text: String(contentsOfFile: Self.data + "/ground-truth.csv", encoding: .utf8))
         let lookups: [(String, RecordKind, Data, String, String)] = truth.rows.compactMap { row in
             guard let (who, kind) = sources[row.cells[0]] else { return nil }
             return (who.shortName, kind, gw.state.pseudonymiser.referenceKey(source: who, localRef: row.cells[1]), row.cells[2],
@@ -88,7 +91,7 @@ struct LinkageQualityTests {
             return (assigned, missing)
         }
         // What the records that did not join their child's main subject have in common: faults.csv kinds.
-        let faults = try CSVTable(text: String(contentsOfFile: PrivacyTests.sampleData + "/faults.csv", encoding: .utf8))
+        let faults = try CSVTable(text: String(contentsOfFile: Self.data + "/faults.csv", encoding: .utf8))
         var faultsByRow: [String: [String]] = [:]
         for row in faults.rows { faultsByRow[row.cells[0] + "|" + row.cells[2], default: []].append(row.cells[4]) }
         var strays: [String: Int] = [:]
@@ -110,7 +113,8 @@ struct LinkageQualityTests {
         let byChild = Dictionary(grouping: assigned.indices, by: { assigned[$0].child }).map(\.value)
         let both = Dictionary(grouping: assigned.indices, by: { "\(assigned[$0].child)|\(assigned[$0].subject)" }).map(\.value)
         let predicted = pairs(bySubject), actual = pairs(byChild), correct = pairs(both)
-        let stats = "\(assigned.count) stored records of \(Set(assigned.map(\.child)).count) children in \(Set(assigned.map(\.subject)).count) subjects; \(missing) rejected; pairs predicted \(predicted), true \(actual), correct \(correct)"
+        let pending = try await store.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM review_pair WHERE status = 'pending'") ?? 0 }
+        let stats = "\(assigned.count) stored records of \(Set(assigned.map(\.child)).count) children in \(Set(assigned.map(\.subject)).count) subjects; \(missing) rejected; pairs predicted \(predicted), true \(actual), correct \(correct); \(pending) pairs waiting for the steward"
         return (predicted == 0 ? 1 : Double(correct) / Double(predicted), actual == 0 ? 1 : Double(correct) / Double(actual), stats)
     }
 }

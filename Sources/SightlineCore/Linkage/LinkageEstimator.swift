@@ -119,6 +119,10 @@ extension LinkageEstimator.Estimate {
             for level in field.levels {
                 out += "    \(level.rawValue): {m: \(figure(m[field]?[level] ?? 0)), u: \(figure(u[field]?[level] ?? 0))}\n"
             }
+            if field == .address {
+                let w = model.addressWithinPostcode
+                out += "    \(LinkageModel.withinPostcodeKey): {m: \(figure(w.m)), u: \(figure(w.u))}   # the policy's, not estimated\n"
+            }
         }
         return out
     }

@@ -79,7 +79,20 @@ public struct LinkageModel: Sendable {
     public let join: Double
     public let review: Double
     public let fields: [ComparisonField: Field]
+    /// Addresses agreeing (exactly or closely) where the postcodes agree too: m and u given that
+    /// the postcodes agree, so the address adds what it says beyond the postcode (Policies/
+    /// linkage.yaml, `address: within-postcode`).
+    public let addressWithinPostcode: Level
     public let file: String
+
+    /// Given and family names exchanged, the crosswise comparison at `level`: the exchange's own
+    /// weight (`swapped`, both crosswise names exact) less what the level loses against exact
+    /// straight agreement, so an exchange with a typo weighs as much less as a typo does.
+    public func crossedWeight(_ field: ComparisonField, _ level: ComparisonLevel) -> Double {
+        let exchanged = weight(field, .swapped)
+        if level == .exact || level == .swapped { return exchanged }
+        return exchanged - (weight(field, .exact) - weight(field, level))
+    }
 
     public func weight(_ field: ComparisonField, _ level: ComparisonLevel, frequency: Double? = nil) -> Double {
         guard level != .missing, let f = fields[field], let l = f.levels[level] else { return 0 }
@@ -91,6 +104,8 @@ public struct LinkageModel: Sendable {
 
     /// Reads Policies/linkage.yaml. Every field, every level of it, m and u in (0, 1), m > u for
     /// exact agreement and m < u for disagreement; join > review.
+    static let withinPostcodeKey = "within-postcode"
+
     public static func load(_ file: YAMLFile) throws(SightlineError) -> LinkageModel {
         let rootNode = try file.root()
         let root = try rootNode.dictionary(allowedKeys: ["thresholds", "fields"])
@@ -106,11 +121,12 @@ public struct LinkageModel: Sendable {
         guard join > review else { throw thresholdsNode.error("join must be above review: between them pairs wait for a steward") }
         let fieldsNode = try root.required("fields", in: rootNode)
         var fields: [ComparisonField: Field] = [:]
+        var withinPostcode: Level?
         for (name, node) in try fieldsNode.mapping() {
             guard let field = ComparisonField(rawValue: name) else {
                 throw node.keyError("unknown field; linkage compares \(ComparisonField.allCases.map(\.rawValue).joined(separator: ", "))")
             }
-            let allowed = Set(field.levels.map(\.rawValue) + ["reason", "term-frequency-min-u"])
+            let allowed = Set(field.levels.map(\.rawValue) + ["reason", "term-frequency-min-u"] + (field == .address ? [Self.withinPostcodeKey] : []))
             let d = try node.dictionary(allowedKeys: allowed)
             let reason = try d.required("reason", in: node).string()
             guard reason.count >= 20 else { throw node.error("reason must say why these figures (at least a sentence)") }
@@ -130,10 +146,20 @@ public struct LinkageModel: Sendable {
                 guard minimumU > 0, minimumU < 1 else { throw tf.error("term-frequency-min-u is a probability") }
             }
             fields[field] = Field(levels: levels, termFrequency: minimumU > 0, minimumU: minimumU, reason: reason)
+            if field == .address {
+                let levelNode = try d.required(Self.withinPostcodeKey, in: node)
+                let pair = try levelNode.dictionary(allowedKeys: ["m", "u"])
+                let m = try number(try pair.required("m", in: levelNode)), u = try number(try pair.required("u", in: levelNode))
+                guard m > 0, m < 1, u > 0, u < 1, m > u else {
+                    throw levelNode.error("m and u are probabilities strictly between 0 and 1, m above u: agreement within a postcode is evidence")
+                }
+                withinPostcode = Level(m: m, u: u)
+            }
         }
         for field in ComparisonField.allCases where fields[field] == nil {
             throw fieldsNode.error("no weights for \(field.rawValue); every compared field needs them")
         }
-        return LinkageModel(join: join, review: review, fields: fields, file: file.path)
+        guard let withinPostcode else { throw fieldsNode.error("no weights for address") }
+        return LinkageModel(join: join, review: review, fields: fields, addressWithinPostcode: withinPostcode, file: file.path)
     }
 }

@@ -144,13 +144,8 @@ public struct SubjectMatcher: Sendable {
 
     public func compare(_ a: ComparisonMaterial, _ b: ComparisonMaterial, frequency: (UInt64) -> Double? = { _ in nil }) -> LinkScore {
         var levels: [ComparisonField: ComparisonLevel] = [:]
-        var given = Self.name(a.given, b.given, family: false)
-        var family = Self.name(a.family, b.family, family: true)
-        // Given and family exchanged: both names agree crosswise and not straight.
-        if given != .exact, family != .exact, let ag = a.given, let af = a.family, let bg = b.given, let bf = b.family,
-           ag.exact == bf.exact, af.exact == bg.exact {
-            given = .swapped; family = .swapped
-        }
+        let given = Self.name(a.given, b.given, family: false)
+        let family = Self.name(a.family, b.family, family: true)
         levels[.givenName] = given
         levels[.familyName] = family
         levels[.dateOfBirth] = Self.birthDate(a.birthDate, b.birthDate)
@@ -159,16 +154,32 @@ public struct SubjectMatcher: Sendable {
         levels[.uprn] = a.uprn == nil || b.uprn == nil ? .missing : a.uprn == b.uprn ? .exact : .different
         var total = 0.0
         // Postcode, address and UPRN all say "the same dwelling": one household's children share all
-        // three, so their agreement counts once (the strongest), while disagreements add up.
+        // three, so their agreement counts once (the strongest), while disagreements add up. The
+        // address agreeing within an agreeing postcode adds what it says beyond the postcode: which
+        // of the unit's dozen or so dwellings.
         var placeAgreement = 0.0
-        for (field, level) in levels {
-            var freq: Double? = nil
-            if level == .exact, field == .givenName, let t = a.given?.exact { freq = frequency(t) }
-            if level == .exact, field == .familyName, let t = a.family?.exact { freq = frequency(t) }
-            let w = model.weight(field, level, frequency: freq)
+        for (field, level) in levels where field != .givenName && field != .familyName {
+            let w = model.weight(field, level)
             if Self.placeFields.contains(field), w > 0 { placeAgreement = max(placeAgreement, w) } else { total += w }
         }
-        return LinkScore(total: total + placeAgreement, levels: levels)
+        if let p = levels[.postcode], p == .exact || p == .close, let d = levels[.address], d == .exact || d == .close {
+            placeAgreement += model.addressWithinPostcode.weight
+        }
+        var names = model.weight(.givenName, given, frequency: given == .exact ? a.given.flatMap { frequency($0.exact) } : nil)
+            + model.weight(.familyName, family, frequency: family == .exact ? a.family.flatMap { frequency($0.exact) } : nil)
+        // Given and family exchanged: both names agree crosswise, exactly or at a lesser level (an
+        // exchange and a typo), and better than they agree straight.
+        if given != .exact || family != .exact, let ag = a.given, let af = a.family, let bg = b.given, let bf = b.family {
+            let g = Self.name(ag, bf, family: true), f = Self.name(af, bg, family: true)
+            if g != .different, f != .different {
+                let crossed = model.crossedWeight(.givenName, g) + model.crossedWeight(.familyName, f)
+                if crossed > names {
+                    names = crossed
+                    levels[.givenName] = .swapped; levels[.familyName] = .swapped
+                }
+            }
+        }
+        return LinkScore(total: total + names + placeAgreement, levels: levels)
     }
 
     /// 2|A∩B| / (|A|+|B|) over sorted token lists; 0 when either is empty.

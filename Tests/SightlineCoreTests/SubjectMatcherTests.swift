@@ -1,0 +1,72 @@
+import Crypto
+import Foundation
+import Testing
+@testable import SightlineCore
+
+/// The comparison the matcher scores, on material derived as ingestion derives it, with the
+/// repository's own weights (Policies/linkage.yaml).
+@Suite("Subject matcher comparison")
+struct SubjectMatcherTests {
+    let keyer = ComparisonKeyer(linkKey: SymmetricKey(data: Data(repeating: 9, count: 32)))
+    let matcher: SubjectMatcher
+
+    init() throws {
+        let path = Fixture.policiesDirectory.appendingPathComponent("linkage.yaml").path
+        matcher = SubjectMatcher(model: try LinkageModel.load(YAMLFile(path: path, code: .policy)))
+    }
+
+    func ids(_ given: String?, _ family: String?, dob: (Int, Int, Int)? = (2014, 3, 7), postcode: String? = "NW6 4AB",
+             address: String? = nil) -> SubjectIdentifiers {
+        var ids = SubjectIdentifiers()
+        ids.givenName = given; ids.familyName = family
+        ids.dateOfBirth = dob.flatMap { CivilDate(year: $0.0, month: $0.1, day: $0.2) }
+        ids.postcode = postcode.flatMap(Postcode.init)
+        ids.address = address
+        return ids
+    }
+
+    func score(_ a: SubjectIdentifiers, _ b: SubjectIdentifiers) -> LinkScore {
+        matcher.compare(keyer.material(a), keyer.material(b))
+    }
+
+    @Test("names given the wrong way round agree crosswise, also with a typo in one of them")
+    func exchangedNames() {
+        let straight = score(ids("hannah", "mihal"), ids("hannah", "mihal"))
+        let exchanged = score(ids("hannah", "mihal"), ids("mihal", "hannah"))
+        let exchangedTypo = score(ids("hannah", "mihal"), ids("mihal", "hannsh"))
+        let unrelated = score(ids("hannah", "mihal"), ids("oliver", "brain"))
+        #expect(exchanged.levels[.givenName] == .swapped && exchanged.levels[.familyName] == .swapped)
+        #expect(exchangedTypo.levels[.givenName] == .swapped && exchangedTypo.levels[.familyName] == .swapped)
+        // Ordered: the same names > exchanged > exchanged with a typo > different names.
+        #expect(straight.total > exchanged.total && exchanged.total > exchangedTypo.total && exchangedTypo.total > unrelated.total)
+        // The typo (in the name compared with the first record's given name) costs what a typo in
+        // a given name costs straight.
+        let model = matcher.model
+        let typoLoss = model.weight(.givenName, .exact) - model.weight(.givenName, .close)
+        #expect(abs((exchanged.total - exchangedTypo.total) - typoLoss) < 1e-9)
+        #expect(unrelated.levels[.givenName] == .different)
+        // One name crosswise is not an exchange: the other must agree crosswise too.
+        let half = score(ids("hannah", "mihal"), ids("mihal", "oliver"))
+        #expect(half.levels[.givenName] != .swapped)
+    }
+
+    @Test("an address agreeing within an agreeing postcode adds the within-postcode weight, once")
+    func addressWithinPostcode() {
+        let model = matcher.model
+        let base = score(ids("amara", "okafor", address: "12 High Street"), ids("amara", "okafor", address: nil))
+        let both = score(ids("amara", "okafor", address: "12 High Street"), ids("amara", "okafor", address: "12 high st"))
+        #expect(both.levels[.address] == .exact && both.levels[.postcode] == .exact)
+        // Postcode and address count once (the stronger), plus what the address says within the unit.
+        let once = max(0, model.weight(.address, .exact) - model.weight(.postcode, .exact))
+        #expect(abs((both.total - base.total) - (once + model.addressWithinPostcode.weight)) < 1e-9)
+        // Another postcode: the address alone counts, as the stronger of the two place fields.
+        let moved = score(ids("amara", "okafor", postcode: "NW6 4AB", address: "12 High Street"),
+                          ids("amara", "okafor", postcode: "E1 6AN", address: "12 High Street"))
+        #expect(moved.levels[.postcode] == .different)
+        #expect(moved.total < both.total)
+        // Siblings of one household (another given name and date of birth) stay below join.
+        let sibling = score(ids("amara", "okafor", dob: (2014, 3, 7), address: "12 High Street"),
+                            ids("tobi", "okafor", dob: (2011, 9, 21), address: "12 High Street"))
+        #expect(sibling.total < model.join)
+    }
+}
