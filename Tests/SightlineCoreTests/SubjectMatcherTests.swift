@@ -18,7 +18,11 @@ struct SubjectMatcherTests {
     func ids(_ given: String?, _ family: String?, dob: (Int, Int, Int)? = (2014, 3, 7), postcode: String? = "NW6 4AB",
              address: String? = nil) -> SubjectIdentifiers {
         var ids = SubjectIdentifiers()
-        ids.givenName = given; ids.familyName = family
+        func parts(_ s: String?) -> [String] {
+            (s ?? "").split { $0 == " " || $0 == "-" }.map { NameNormaliser.normalise(String($0)) }.filter { !$0.isEmpty }
+        }
+        ids.givenName = given.map(NameNormaliser.normalise); ids.familyName = family.map(NameNormaliser.normalise)
+        ids.givenNameParts = parts(given); ids.familyNameParts = parts(family)
         ids.dateOfBirth = dob.flatMap { CivilDate(year: $0.0, month: $0.1, day: $0.2) }
         ids.postcode = postcode.flatMap(Postcode.init)
         ids.address = address
@@ -68,5 +72,14 @@ struct SubjectMatcherTests {
         let sibling = score(ids("amara", "okafor", dob: (2014, 3, 7), address: "12 High Street"),
                             ids("tobi", "okafor", dob: (2011, 9, 21), address: "12 High Street"))
         #expect(sibling.total < model.join)
+    }
+
+    @Test("a double-barrelled or two-part name given in part agrees at the part level")
+    func namesInPart() {
+        #expect(score(ids("amara", "okonkwo-marsh"), ids("amara", "marsh")).levels[.familyName] == .part)
+        #expect(score(ids("amara", "okonkwo marsh"), ids("amara", "okonkwo")).levels[.familyName] == .part)
+        #expect(score(ids("mary-jane", "okafor"), ids("jane", "okafor")).levels[.givenName] == .part)
+        #expect(score(ids("mary jane", "okafor"), ids("mary", "okafor")).levels[.givenName] == .part)
+        #expect(score(ids("mary", "okafor"), ids("jane", "okafor")).levels[.givenName] == .different)
     }
 }

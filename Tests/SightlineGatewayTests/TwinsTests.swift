@@ -50,4 +50,34 @@ struct TwinsTests {
             #expect(!listed.contains(amara.pseudonym), "the twin on roll is not")
         }
     }
+
+    /// The other order: the school's record of one twin (no NHS number) arrives first, then the
+    /// GP's registration of the other twin. Family name, date of birth, postcode and address agree
+    /// and score far above join; the given names differ outright, so the registration is not
+    /// joined to the enrolled twin: it waits for the steward, and the twin on no roll is listed.
+    @Test func theOtherTwinsRegistrationDoesNotJoinTheEnrolledTwin() async throws {
+        let p = try TestPartnership(); defer { p.remove() }
+        let gp = try p.identity(TestPartnership.id(.nhs, "Y12345"))
+        let school = try p.identity(TestPartnership.id(.school, "100001"))
+        let cme = try p.identity(TestPartnership.id(.partner, "304-cme"))
+        let steward = try p.identity(TestPartnership.id(.steward, "304"))
+        try await p.withGateway { gw in
+            let enrolment = PartnerTests.record("school.enrolment", "ADM-8", "{\"upn\":\"H801200001001\",\"givenName\":\"Amara\",\(Self.household)}",
+                                                "{\"onRollFrom\":\"2021-09-01\"}")
+            #expect(try await gw.request(school, "POST", "/v1/submissions", body: Data(enrolment.utf8)).status == 201)
+            #expect(try await gw.request(gp, "POST", "/v1/submissions", body: Data(Self.gp("GP-T2", "Chidi", nhs: "6541003238").utf8)).status == 201)
+            #expect(try await gw.state.store.counts().subjects == 2, "two children, however alike")
+            let queue = try await gw.request(steward, "GET", "/v1/review")
+            #expect(String(decoding: queue.body, as: UTF8.self).contains("possible-twin-given-names-differ"), "\(String(decoding: queue.body, as: UTF8.self))")
+            let chidi = try JSONDecoder().decode(PartnerTests.MatchAnswer.self, from: try await gw.request(
+                cme, "POST", "/v1/match", body: PartnerTests.matchBody("cme", "{\"givenName\":\"Chidi\",\(Self.household)}")).body)
+            #expect(chidi.view.knownTo.map(\.kind) == ["nhs.gp-registration"])
+            let r = try await gw.request(cme, "GET", "/v1/reports/missing-education?purpose=cme")
+            guard case .object(let report) = try JSONDecoder().decode(JSONValue.self, from: r.body), case .array(let rows)? = report["rows"] else {
+                Issue.record("report answered \(r.status)"); return
+            }
+            let listed = rows.compactMap { $0.objectValue?["pseudonym"]?.stringValue }
+            #expect(listed == [chidi.pseudonym], "the twin on no roll is listed, once")
+        }
+    }
 }

@@ -17,7 +17,9 @@ public struct ComparisonMaterial: Sendable, Equatable {
         public var phonetic: UInt64
         /// The name with each letter deleted in turn: one edit apart <=> a shared token.
         public var neighbourhood: [UInt64]
-        /// Each part of a double-barrelled or multi-part name ("OKONKWO-MARSH": OKONKWO, MARSH).
+        /// Each part of the name as written ("OKONKWO-MARSH": OKONKWO, MARSH; "MARSH": MARSH), so
+        /// that a name given in part shares a token with the whole. (Material stored before
+        /// 2026-12-01 has parts for multi-part names only, and compares as it did.)
         public var parts: [UInt64]
         /// Known-variant groups (given names: MOHAMMED ~ MUHAMMAD, ALEX ~ ALEXANDER).
         public var variants: [UInt64]
@@ -196,7 +198,7 @@ public struct ComparisonKeyer: Sendable {
             exact: token(domain, normalised),
             phonetic: token("phonetic", code ?? normalised),
             neighbourhood: deletionTokens("name-deletion", normalised),
-            parts: parts.count > 1 ? parts.map { token("name-part", $0) } : [],
+            parts: Self.sortedUnique(parts.map { token("name-part", $0) }),
             variants: variants.map { token("name-variant", $0) },
             bigrams: bigramTokens(normalised))
     }

@@ -6,7 +6,7 @@ public enum ComparisonField: String, CaseIterable, Sendable, Codable {
 
     public var levels: [ComparisonLevel] {
         switch self {
-        case .givenName: [.exact, .swapped, .variant, .close, .similar, .phonetic, .different]
+        case .givenName: [.exact, .swapped, .variant, .part, .close, .similar, .phonetic, .different]
         case .familyName: [.exact, .swapped, .part, .close, .similar, .phonetic, .different]
         case .dateOfBirth: [.exact, .swapped, .oneDigit, .different]
         case .postcode: [.exact, .close, .sector, .district, .different]
@@ -36,7 +36,7 @@ public enum ComparisonLevel: String, Sendable, Codable {
     case swapped
     /// Given names in one known-variant group (MOHAMMED / MUHAMMAD, ALEX / ALEXANDER).
     case variant
-    /// Family names: one is a part of the other (OKONKWO-MARSH / MARSH).
+    /// Names sharing a part: one given in part (OKONKWO-MARSH / MARSH, MARY JANE / JANE).
     case part
     /// One edit apart (a letter inserted, deleted, changed or two neighbours swapped).
     case close

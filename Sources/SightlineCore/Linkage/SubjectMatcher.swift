@@ -53,7 +53,9 @@ public enum LinkDecision: Sendable, Equatable {
 ///   child: a practice does not register a child twice, so twins registered together stay two
 ///   children however alike their other details are.
 /// - Otherwise the Fellegi–Sunter score against the subject's best-matching record decides:
-///   join at or above `model.join`, review between the thresholds, new below.
+///   join at or above `model.join`, review between the thresholds, new below; except that given
+///   names differing outright, with the family name and date of birth agreeing, are never joined
+///   on the score (twins): such a pair waits for the steward.
 public struct SubjectMatcher: Sendable {
     public let model: LinkageModel
     public init(model: LinkageModel) { self.model = model }
@@ -97,7 +99,12 @@ public struct SubjectMatcher: Sendable {
                 }
                 continue
             }
-            guard let best = records.map({ compare(record.material, $0.material, frequency: frequency) }).max(by: { $0.total < $1.total }) else { continue }
+            guard let (best, other) = records.map({ (compare(record.material, $0.material, frequency: frequency), $0) }).max(by: { $0.0.total < $1.0.total })
+            else { continue }
+            if Self.possibleTwin(best, record.material, other.material), best.total >= model.review {
+                reviews.append(ReviewPair(candidate: subject, score: best, reason: "possible-twin-given-names-differ"))
+                continue
+            }
             scored.append((subject, best))
         }
         scored.sort { $0.score.total > $1.score.total || ($0.score.total == $1.score.total && $0.subject < $1.subject) }
@@ -120,6 +127,22 @@ public struct SubjectMatcher: Sendable {
             reviews.append(ReviewPair(candidate: s.subject, score: s.score, reason: "score-between-thresholds"))
         }
         return .newSubject(review: reviews)
+    }
+
+    /// Below this Dice coefficient of their keyed bigrams, two given names share too little to be
+    /// one name mistyped (AMARA / CHIDI 0.0, MAKAGLA / MIKAELA 0.5).
+    static let twinNameDice = 0.4
+
+    /// Given names that differ outright where the family name and the date of birth agree: as
+    /// likely twins as one child's records (twins share a household, so the address says nothing
+    /// between them). Never joined on the score, however high: the steward decides.
+    static func possibleTwin(_ score: LinkScore, _ a: ComparisonMaterial, _ b: ComparisonMaterial) -> Bool {
+        guard score.levels[.givenName] == .different, score.levels[.dateOfBirth] == .exact,
+              let x = a.given?.bigrams, let y = b.given?.bigrams, dice(x, y) < Self.twinNameDice else { return false }
+        switch score.levels[.familyName] {
+        case .exact?, .part?, .close?, .similar?: return true
+        default: return false
+        }
     }
 
     /// Kinds of which an agency holds one record per child: a school's enrolment, a practice's
@@ -203,11 +226,8 @@ public struct SubjectMatcher: Sendable {
     static func name(_ a: ComparisonMaterial.Name?, _ b: ComparisonMaterial.Name?, family: Bool) -> ComparisonLevel {
         guard let a, let b else { return .missing }
         if a.exact == b.exact { return .exact }
-        if family {
-            if b.parts.contains(a.exact) || a.parts.contains(b.exact) || intersects(a.parts, b.parts) { return .part }
-        } else if intersects(a.variants, b.variants) {
-            return .variant
-        }
+        if !family, intersects(a.variants, b.variants) { return .variant }
+        if intersects(a.parts, b.parts) { return .part }
         if intersects(a.neighbourhood, b.neighbourhood) { return .close }
         if dice(a.bigrams, b.bigrams) >= 0.6 { return .similar }
         if a.phonetic == b.phonetic { return .phonetic }
