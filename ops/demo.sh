@@ -108,6 +108,25 @@ echo "== children known to health, housing or the LA but to no school: the missi
 echo "(full report: sightline report missing-education --purpose cme --format csv)"
 
 echo
+echo "== from the report to the child: the CME team asks the agencies that hold the first GP-registered child's records"
+FIRST=$("$BIN/sightline" report missing-education "${PARTNER[@]}" --purpose cme --format json | python3 -c 'import json,sys
+rows = json.load(sys.stdin)["rows"]
+print(next(r["pseudonym"] for r in rows if any("GP practice" in x for x in r["reasons"])))')
+ENQUIRY=$("$BIN/sightline" enquiry ask "$FIRST" "${PARTNER[@]}" --purpose cme --json \
+  --question "Is this child on a school roll outside Brent, or known to have moved?" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+echo "asked: $ENQUIRY about $FIRST"
+GP=(--gateway "$GATEWAY" --identity "$ID/nhs-Y12345")
+echo "-- the GP practice finds it in its inbox, named by its own reference for the registration:"
+"$BIN/sightline" inbox "${GP[@]}" | grep -A2 ENQUIRY | head -3
+"$BIN/sightline" enquiry answer "$ENQUIRY" "${GP[@]}" --status attends-school-elsewhere --text "Registered at a Harrow school since September (parent told the practice)."
+echo "-- the CME team reads the answers:"
+"$BIN/sightline" enquiry list "${PARTNER[@]}" | head -8
+echo "-- and the report now says so:"
+"$BIN/sightline" report missing-education "${PARTNER[@]}" --purpose cme --format json | python3 -c 'import json,sys
+row = next(r for r in json.load(sys.stdin)["rows"] if r["pseudonym"] == sys.argv[1])
+print(row["pseudonym"], row["status"], row.get("enquiryAnswer"))' "$FIRST"
+
+echo
 echo "== stopping the gateway (SIGTERM: drain, then exit)"
 kill -TERM $GW $LISTENER
 wait $GW || true

@@ -20,6 +20,7 @@ struct ForwardDeliveryService: Service {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let delivered = await deliverDue()
             await reportOverdue()
+            await EnquirySweep(state: state).run()
             // Each pass sends only the oldest forward per recipient (ordering); after a pass that
             // delivered something, go straight on to the next rather than wait for the poll.
             if delivered > 0 { continue }

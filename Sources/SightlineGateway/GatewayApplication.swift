@@ -62,6 +62,7 @@ public struct Gateway: Sendable {
         AuditRoutes(state: state).register(on: v1)
         InboxRoutes(state: state).register(on: v1)
         ReviewRoutes(state: state).register(on: v1)
+        EnquiryRoutes(state: state).register(on: v1)
         RoutingRoutes(state: state).register(on: v1)
         return router
     }

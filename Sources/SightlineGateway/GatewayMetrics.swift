@@ -21,6 +21,10 @@ public final class GatewayMetrics: Sendable {
     let forwardsDeadLettered: Counter
     let forwardsOverdue: Counter
     let forwardLatency: DurationHistogram
+    let enquiriesAsked: Counter
+    let enquiriesAnswered: Counter
+    let enquiriesOverdue: Counter
+    let enquiriesExpired: Counter
 
     init() {
         recordsAccepted = registry.makeCounter(descriptor: Self.name("sightline_records_accepted_total", "Records accepted and stored"))
@@ -36,6 +40,10 @@ public final class GatewayMetrics: Sendable {
         forwardAttemptFailures = registry.makeCounter(descriptor: Self.name("sightline_forward_attempt_failures_total", "Failed delivery attempts"))
         forwardsDeadLettered = registry.makeCounter(descriptor: Self.name("sightline_forwards_dead_lettered_total", "Forwards dead-lettered after the policy's attempts"))
         forwardsOverdue = registry.makeCounter(descriptor: Self.name("sightline_forwards_overdue_total", "Forwards past their deadline (e.g. Encompass 08:00) before delivery"))
+        enquiriesAsked = registry.makeCounter(descriptor: Self.name("sightline_enquiries_asked_total", "Enquiries partners asked of the agencies holding a child's records"))
+        enquiriesAnswered = registry.makeCounter(descriptor: Self.name("sightline_enquiry_answers_total", "Answers holding agencies gave to enquiries"))
+        enquiriesOverdue = registry.makeCounter(descriptor: Self.name("sightline_enquiry_answers_overdue_total", "Holders that had not answered an enquiry by its deadline"))
+        enquiriesExpired = registry.makeCounter(descriptor: Self.name("sightline_enquiries_expired_total", "Enquiries that expired waiting for their second approval"))
         forwardLatency = registry.makeDurationHistogram(
             descriptor: Self.name("sightline_forward_delivery_seconds", "Time from a forward's creation to its delivery"),
             buckets: [.milliseconds(10), .milliseconds(50), .milliseconds(250), .seconds(1), .seconds(5), .seconds(60), .seconds(600), .seconds(3600)])

@@ -8,7 +8,8 @@ import SightlineStore
 /// /v1/inbox/ack moves the cursor, which counts those forwards as delivered.
 struct InboxRoutes {
     let state: GatewayState
-    static let recipientRoles: Set<Role> = [.partner, .school]
+    /// Partners and schools receive forwards; every agency that holds records receives enquiries.
+    static let recipientRoles: Set<Role> = [.partner, .school, .nhs, .housing, .police, .la]
 
     struct InboxItem: Encodable {
         let id: Int64

@@ -180,10 +180,14 @@ struct PartnerRoutes {
         }
         let la = try ownLocalAuthority(context)
         let now = state.now()
-        let input = ReportInput(subjects: try await state.store.records(ofKinds: kind.kindsRead),
+        var input = ReportInput(subjects: try await state.store.records(ofKinds: kind.kindsRead),
                                 uncertain: try await state.store.uncertainSubjects(), today: CivilDate(now), la: la, settings: settings,
                                 schools: Set(state.participants.participants.values.filter { $0.identity.role == .school && $0.la == la.code }
                                     .map(\.identity.shortName)))
+        if kind == .missingEducation, purpose.enquiries != nil {
+            input.enquiryAnswers = try await state.store.enquiryAnswers(
+                purpose: purpose.name, statuses: Set(EnquiryAnswerStatus.allCases.filter(\.accountsForChild).map(\.rawValue)))
+        }
         let result = input.run(kind)
         let recipient = context.participant.identity.shortName
         var issued: [IssuedPseudonym] = []

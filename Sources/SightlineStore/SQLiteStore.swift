@@ -143,6 +143,7 @@ public final class SQLiteStore: SightlineStore {
         registerAuditMigrations(&m)
         registerOutboxMigrations(&m)
         SubjectLinker.registerMigrations(&m)
+        registerEnquiryMigrations(&m)
         return m
     }
 

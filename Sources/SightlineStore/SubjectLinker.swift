@@ -197,6 +197,7 @@ final class SubjectLinker {
                     "UPDATE OR IGNORE linkage_key SET subject_id = ? WHERE subject_id = ?",
                     "UPDATE OR IGNORE blocking_key SET subject_id = ? WHERE subject_id = ?",
                     "UPDATE issued_pseudonym SET subject_id = ? WHERE subject_id = ?",
+                    "UPDATE enquiry SET subject_id = ? WHERE subject_id = ?",
                     "UPDATE OR IGNORE subject_conflict SET subject_a = ? WHERE subject_a = ?",
                     "UPDATE OR IGNORE subject_conflict SET subject_b = ? WHERE subject_b = ?"] {
             try db.cachedStatement(sql: sql).execute(arguments: [into, from])

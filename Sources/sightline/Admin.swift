@@ -151,6 +151,12 @@ extension PolicyCommand {
             }
             let reports = p.reports.keys.map(\.rawValue).sorted()
             print("reports: \(reports.isEmpty ? "none" : reports.joined(separator: ", "))")
+            if let e = p.enquiries {
+                let approval = e.approval.map { "; an enquiry leaves only when \($0.by.joined(separator: " or ")) (not the asker, same LA) approves it within \($0.within), else it expires" } ?? "; no second approval"
+                print("enquiries: may ask \(e.ask.map(\.rawValue).sorted().joined(separator: ", ")) about their own records of a child; answers due within \(e.deadline)\(approval)")
+            } else {
+                print("enquiries: none (the purpose allows no enquiries)")
+            }
             Self.printLinkage(loaded.linkage)
         }
 

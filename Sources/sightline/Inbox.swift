@@ -23,6 +23,14 @@ struct Inbox: AsyncParsableCommand {
             print("\(items.count) forward(s); acknowledged up to \(plain(page["acknowledged"] ?? .null))")
             for item in items {
                 guard case .object(let o) = item, case .object(let f)? = o["forward"] else { continue }
+                if f["type"] == .string("enquiry"), case .object(let about)? = f["about"] {
+                    let current = about["current"] == .bool(false) ? " (no longer current)" : ""
+                    print("  #\(plain(o["id"] ?? .null)) ENQUIRY \(plain(f["enquiryId"] ?? .null)) from \(plain(f["askedBy"] ?? .null)) (\(plain(f["purpose"] ?? .null))) "
+                          + "about your \(plain(about["kind"] ?? .null)) \(plain(about["yourReference"] ?? .null))\(current), answer by \(plain(f["deadline"] ?? .null)):")
+                    print("      \(plain(f["question"] ?? .null))")
+                    print("      answer: sightline enquiry answer \(plain(f["enquiryId"] ?? .null)) --status <\(EnquiryAnswerStatus.allCases.map(\.rawValue).joined(separator: "|"))> [--text T]")
+                    continue
+                }
                 let who = f["pupilReference"].map { "pupil \(plain($0))" } ?? f["pseudonym"].map { "child \(plain($0))" } ?? ""
                 print("  #\(plain(o["id"] ?? .null)) \(plain(f["rule"] ?? .null)) (\(plain(f["purpose"] ?? .null))) \(plain(f["kind"] ?? .null)) \(who): \(plain(f["fields"] ?? .null))"
                       + (f["deadline"].map { " [deadline \(plain($0))]" } ?? ""))

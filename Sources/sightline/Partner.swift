@@ -14,7 +14,7 @@ func callGateway(_ options: GatewayOptions, _ method: String, _ path: String, bo
         fail("could not reach the gateway at \(options.gateway): \(error)")
     }
     try? await client.shutdown()
-    guard response.status == 200 else {
+    guard (200..<300).contains(response.status) else {
         struct APIErrorBody: Decodable { var error: String; var message: String }
         let detail = (try? JSONDecoder().decode(APIErrorBody.self, from: response.body)).map { "\($0.message) [\($0.error)]" } ?? "HTTP \(response.status)"
         if response.status == 404, let notFoundMessage { fail(notFoundMessage) }

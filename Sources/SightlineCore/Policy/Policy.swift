@@ -101,6 +101,8 @@ public struct Purpose: Sendable {
     public let file: String
     /// Reports a recipient may run under this purpose, with their settings. Deny by default.
     public let reports: [ReportKind: ReportSettings]
+    /// Whom a recipient may ask about a child under this purpose, and by when; nil: no enquiries.
+    public var enquiries: EnquiryRules? = nil
 
     /// May this participant use the purpose? Names the rule either way.
     public func access(for participant: ParticipantIdentity) -> PolicyDecision {

@@ -97,7 +97,7 @@ public enum PolicyLoader {
 
     static func loadPurpose(_ file: YAMLFile, gateways: [String: LegalGateway]) throws(SightlineError) -> Purpose {
         let rootNode = try file.root()
-        let root = try rootNode.dictionary(allowedKeys: ["purpose", "title", "legal-gateways", "recipients", "uses", "minimise", "retention", "reports"])
+        let root = try rootNode.dictionary(allowedKeys: ["purpose", "title", "legal-gateways", "recipients", "uses", "minimise", "retention", "reports", "enquiries"])
         let nameNode = try root.required("purpose", in: rootNode)
         let name = try nameNode.string()
         let expected = (file.path.split(separator: "/").last ?? "").replacingOccurrences(of: ".yaml", with: "")
@@ -189,7 +189,9 @@ public enum PolicyLoader {
                 reports[report] = settings
             }
         }
-        return Purpose(name: name, title: try root.required("title", in: rootNode).string(), legalGateways: cited,
-                       recipients: recipients, uses: uses, minimise: minimise, retention: retention, file: file.path, reports: reports)
+        var purpose = Purpose(name: name, title: try root.required("title", in: rootNode).string(), legalGateways: cited,
+                              recipients: recipients, uses: uses, minimise: minimise, retention: retention, file: file.path, reports: reports)
+        if let node = root["enquiries"] { purpose.enquiries = try EnquiryRules.load(node, uses: uses) }
+        return purpose
     }
 }

@@ -14,6 +14,8 @@ import Foundation
 ///   responsible, and the tenancy says where it is known.
 /// - Residence is the district of the most recent current evidence; out-of-area districts are
 ///   not listed.
+/// - A child an agency has said, answering an enquiry, attends school elsewhere or moved to
+///   another LA stays listed as `enquiry-answered` with the answer, until a newer record arrives.
 struct MissingEducationReport {
     let input: ReportInput
 
@@ -76,17 +78,26 @@ struct MissingEducationReport {
             reasons.append("no school has recorded this child on roll")
             (status, priority) = ("never-on-roll", 0)
         }
+        // An agency answered an enquiry that the child is accounted for, and nothing newer has
+        // arrived since: the row says so, and sorts after the children nobody has explained.
+        var answer: [String: JSONValue] = [:]
+        var (shown, order) = (status, priority)
+        if let a = input.enquiryAnswers[subject], records.allSatisfy({ $0.observedAt <= a.at }) {
+            (shown, order) = ("enquiry-answered", 3)
+            answer = ["enquiryAnswer": .string(a.status), "answeredOn": input.instant(a.at)]
+            reasons.append("an agency answered an enquiry: \(a.status)")
+        }
         var lastSeen: [String: JSONValue] = [:]
         for (kind, rs) in Dictionary(grouping: records, by: \.kind) {
             lastSeen[kind.sourceRole.rawValue] = input.instant(rs.map(\.observedAt).max()!)
         }
-        return ReportRow(subjectID: subject, values: [
-            "status": .string(status),
+        return ReportRow(subjectID: subject, values: answer.merging([
+            "status": .string(shown),
             "schoolYearGroup": .number(Double(yearGroup)),
             "postcodeDistrict": .string(district),
             "reasons": .array(reasons.map { .string($0) }),
             "lastSeen": .object(lastSeen),
             "uncertain": .bool(input.uncertain.contains(subject)),
-        ], priority: priority)
+        ]) { a, _ in a }, priority: order)
     }
 }
