@@ -63,6 +63,7 @@ public struct Gateway: Sendable {
         InboxRoutes(state: state).register(on: v1)
         ReviewRoutes(state: state).register(on: v1)
         EnquiryRoutes(state: state).register(on: v1)
+        DPORoutes(state: state).register(on: v1)
         RoutingRoutes(state: state).register(on: v1)
         return router
     }

@@ -31,7 +31,9 @@ struct InboxRoutes {
             let (forwards, acknowledged) = try await state.store.inbox(recipient: recipient, after: after, limit: limit)
             let items = try forwards.map { f in
                 InboxItem(id: f.id, state: f.state.rawValue,
-                          forward: try JSONDecoder().decode(JSONValue.self, from: state.sealer.open(f.sealedPayload)))
+                          // A forward about a child since erased keeps its row, not its notice.
+                          forward: f.sealedPayload.isEmpty ? .object(["type": .string("erased"), "forwardId": .string(f.publicID)])
+                              : try JSONDecoder().decode(JSONValue.self, from: state.sealer.open(f.sealedPayload)))
             }
             try await state.store.appendAudit(AuditEntry(
                 time: state.now(), actor: recipient, action: "inbox.read", policyVersion: state.policy.version, decision: .allow,

@@ -90,16 +90,7 @@ struct PartnerRoutes {
         case .failure(let problem):
             throw APIError.badRequest("identifiers\(problem.field.isEmpty ? "" : "." + problem.field): \(problem.reason)")
         }
-        // The same matcher as ingestion, on the same candidates: a child a record would join is the child a match finds.
-        let keyer = state.pseudonymiser.comparison
-        let material = keyer.material(ids)
-        let found = try await state.store.linkageCandidates(
-            strongKeys: state.pseudonymiser.linkageKeys(for: ids).filter(\.basis.isStrong).map(\.digest),
-            blockingKeys: keyer.blockingKeys(ids, forQuery: true).map(\.digest),
-            nameTokens: [material.given?.exact, material.family?.exact].compactMap { $0 }, open: state.linkage.openMaterial)
-        let decision = state.linkage.matcher.decide(
-            SubjectMatcher.Record(material: material, source: "match:\(actor)", kind: .schoolEnrolment, referenceKey: Data()),
-            candidates: found.records, strongHits: found.strongHits, frequency: { found.frequencies[$0] })
+        let decision = try await decide(ids, asker: actor)
         let miss = APIError.notFound("no child matches these identifiers")
         guard case .join(let subject, let basisName, let score, _) = decision else {
             state.metrics.matchMisses.increment()
@@ -122,6 +113,20 @@ struct PartnerRoutes {
                                                      policyVersion: state.policy.version, decision: .allow, rule: "purpose:\(purpose.name)",
                                                      subjects: [subject], requestDigest: digest, detail: ["linkedBy": matchedBy]))
         return try json(MatchResponse(pseudonym: view.pseudonym, matchedBy: matchedBy, view: view))
+    }
+
+    /// Which child these identifiers name, by the same matcher as ingestion on the same
+    /// candidates: a child a record would join is the child a match finds.
+    func decide(_ ids: SubjectIdentifiers, asker: String) async throws -> LinkDecision {
+        let keyer = state.pseudonymiser.comparison
+        let material = keyer.material(ids)
+        let found = try await state.store.linkageCandidates(
+            strongKeys: state.pseudonymiser.linkageKeys(for: ids).filter(\.basis.isStrong).map(\.digest),
+            blockingKeys: keyer.blockingKeys(ids, forQuery: true).map(\.digest),
+            nameTokens: [material.given?.exact, material.family?.exact].compactMap { $0 }, open: state.linkage.openMaterial)
+        return state.linkage.matcher.decide(
+            SubjectMatcher.Record(material: material, source: "match:\(asker)", kind: .schoolEnrolment, referenceKey: Data()),
+            candidates: found.records, strongHits: found.strongHits, frequency: { found.frequencies[$0] })
     }
 
     struct MatchResponse: Encodable {

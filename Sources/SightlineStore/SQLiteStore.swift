@@ -144,6 +144,7 @@ public final class SQLiteStore: SightlineStore {
         registerOutboxMigrations(&m)
         SubjectLinker.registerMigrations(&m)
         registerEnquiryMigrations(&m)
+        registerDPOMigrations(&m)
         return m
     }
 
@@ -231,6 +232,7 @@ public final class SQLiteStore: SightlineStore {
         }
         try db.cachedStatement(sql: "UPDATE audit_tree SET size = ?, frontier = ? WHERE id = 1")
             .execute(arguments: [tree.size, Data(tree.frontier.joined())])
+        try indexSubjects(db, entry, index: index)
         return index
     }
 

@@ -33,6 +33,20 @@ struct Match: AsyncParsableCommand {
         discussion: "The identifiers are pseudonymised by the gateway in memory and never stored. Matches are rate limited and audited.")
     @OptionGroup var options: GatewayOptions
     @Option(help: "Purpose, e.g. cme, attendance, s17, s47, encompass.") var purpose: String
+    @OptionGroup var child: ChildIdentifiers
+
+    func run() async throws {
+        let body = try JSONEncoder().encode(["purpose": JSONValue.string(purpose), "identifiers": child.json])
+        let data = try await callGateway(options, "POST", "/v1/match", body: body, notFoundMessage: "no child matches these identifiers (the attempt is audited)")
+        if options.json { print(String(decoding: data, as: UTF8.self)); return }
+        guard case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: data) else { fail("unreadable answer") }
+        print("pseudonym \(o["pseudonym"]?.stringValue ?? "?") (matched by \(o["matchedBy"]?.stringValue ?? "?"))")
+        if let view = o["view"] { printView(view) }
+    }
+}
+
+/// A child named by identifiers the caller holds (match, subject access, erasure).
+struct ChildIdentifiers: ParsableArguments {
     @Option(name: .customLong("nhs-number")) var nhsNumber: String?
     @Option var upn: String?
     @Option var given: String?
@@ -46,7 +60,7 @@ struct Match: AsyncParsableCommand {
         }
     }
 
-    func run() async throws {
+    var json: JSONValue {
         var ids: [String: JSONValue] = [:]
         if let nhsNumber { ids["nhsNumber"] = .string(nhsNumber) }
         if let upn { ids["upn"] = .string(upn) }
@@ -54,12 +68,7 @@ struct Match: AsyncParsableCommand {
         if let family { ids["familyName"] = .string(family) }
         if let dob { ids["dateOfBirth"] = .string(dob) }
         if let postcode { ids["postcode"] = .string(postcode) }
-        let body = try JSONEncoder().encode(["purpose": JSONValue.string(purpose), "identifiers": .object(ids)])
-        let data = try await callGateway(options, "POST", "/v1/match", body: body, notFoundMessage: "no child matches these identifiers (the attempt is audited)")
-        if options.json { print(String(decoding: data, as: UTF8.self)); return }
-        guard case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: data) else { fail("unreadable answer") }
-        print("pseudonym \(o["pseudonym"]?.stringValue ?? "?") (matched by \(o["matchedBy"]?.stringValue ?? "?"))")
-        if let view = o["view"] { printView(view) }
+        return .object(ids)
     }
 }
 

@@ -9,7 +9,7 @@ struct Sightline: AsyncParsableCommand {
         commandName: "sightline",
         abstract: "Sightline's tool for agencies, partners and auditors.",
         discussion: "Exit codes: 0 success; 1 failure; 3 completed with rejected records; 64 usage error.",
-        subcommands: [Submit.self, Match.self, SubjectCommand.self, Report.self, Inbox.self, RoutingCommand.self, ReviewCommand.self, EnquiryCommand.self, AuditCommand.self, Keys.self, Certs.self, PolicyCommand.self, PartnerCommand.self])
+        subcommands: [Submit.self, Match.self, SubjectCommand.self, Report.self, Inbox.self, RoutingCommand.self, ReviewCommand.self, EnquiryCommand.self, DPOCommand.self, AuditCommand.self, Keys.self, Certs.self, PolicyCommand.self, PartnerCommand.self])
 }
 
 /// Options every command that talks to the gateway takes.

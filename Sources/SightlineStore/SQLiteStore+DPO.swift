@@ -1,0 +1,129 @@
+import Foundation
+import GRDB
+import SightlineCore
+
+/// Everything held about one child, for a subject access request (UK GDPR Art 15).
+public struct SubjectAccessData: Sendable {
+    public struct Held: Sendable {
+        public let record: SubjectRecord
+        public let receivedAt: Date
+    }
+    public let subject: Int64
+    /// Subjects merged into this one over time: their audit entries are the child's too.
+    public let mergedFrom: [Int64]
+    public let records: [Held]
+    /// Audit entries naming the child, other than the submissions that brought its records.
+    public let entries: [AuditEntry]
+}
+
+/// What an erasure removed (UK GDPR Art 17), for its audit entry and answer.
+public struct ErasureCounts: Sendable, Codable, Equatable {
+    public var records = 0
+    public var linkageKeys = 0
+    public var blockingKeys = 0
+    public var forwards = 0
+    public var enquiries = 0
+    public var reviewPairs = 0
+    public var pseudonymsWithdrawn = 0
+}
+
+/// A partner told that a pseudonym it holds no longer names anything: written to the outbox with the erasure.
+public struct Withdrawal: Sendable {
+    public let pseudonym: String
+    public let recipient: String
+}
+
+public protocol DPOStore {
+    func subjectAccess(subject: Int64) async throws -> SubjectAccessData
+    /// Deletes every record of `subject` and what derives from them, in one transaction, then
+    /// truncates the WAL: `secure_delete` has zeroed the freed pages. `notify` builds, from the
+    /// pseudonyms issued for the child, the withdrawal forwards to write with it; `audit` the entry.
+    func erase(subject: Int64, notify: @Sendable ([Withdrawal]) throws -> [NewForward],
+               audit: @Sendable (ErasureCounts) -> AuditEntry) async throws -> ErasureCounts
+}
+
+extension SQLiteStore {
+    static func registerDPOMigrations(_ m: inout DatabaseMigrator) {
+        m.registerMigration("v7-audit-subjects") { db in
+            // Which audit entries name which child, so a subject access request finds every
+            // disclosure without reading the whole log. Not part of what the log hashes: rebuilt
+            // from the entries if lost. Submissions are left out (the records say where they came from).
+            try db.execute(sql: """
+            CREATE TABLE audit_subject (
+              subject_id INTEGER NOT NULL,
+              idx INTEGER NOT NULL,
+              PRIMARY KEY (subject_id, idx)
+            ) WITHOUT ROWID;
+            """)
+            let rows = try Row.fetchCursor(db, sql: "SELECT idx, entry FROM audit_entry WHERE action != 'submission'")
+            while let row = try rows.next() {
+                guard let entry = try? AuditEntry.decode(canonical: row["entry"]) else { continue }
+                try indexSubjects(db, entry, index: row["idx"])
+            }
+        }
+    }
+
+    static func indexSubjects(_ db: Database, _ entry: AuditEntry, index: Int64) throws {
+        guard entry.action != "submission", !entry.subjects.isEmpty else { return }
+        let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO audit_subject (subject_id, idx) VALUES (?, ?)")
+        for s in Set(entry.subjects) { try insert.execute(arguments: [s, index]) }
+    }
+
+    public func subjectAccess(subject: Int64) async throws -> SubjectAccessData {
+        try await pool.read { db in
+            // Every subject merged into this one, transitively.
+            var merged: [Int64] = []
+            var frontier = [subject]
+            var seen: Set<Int64> = [subject]
+            while let next = frontier.popLast() {
+                for from in try Int64.fetchAll(db, sql: "SELECT from_subject FROM subject_merge WHERE into_subject = ?", arguments: [next])
+                where seen.insert(from).inserted {
+                    merged.append(from); frontier.append(from)
+                }
+            }
+            let records = try Row.fetchAll(db, sql: "SELECT \(Self.recordColumns), received_at FROM record WHERE subject_id = ? ORDER BY observed_at",
+                                           arguments: [subject]).compactMap { row in
+                Self.subjectRecord(row).map { SubjectAccessData.Held(record: $0, receivedAt: Date(timeIntervalSince1970: row["received_at"])) }
+            }
+            let ids = [subject] + merged
+            let marks = Array(repeating: "?", count: ids.count).joined(separator: ", ")
+            let entries = try Data.fetchAll(db, sql: """
+                SELECT e.entry FROM audit_entry e WHERE e.idx IN (SELECT idx FROM audit_subject WHERE subject_id IN (\(marks))) ORDER BY e.idx
+                """, arguments: StatementArguments(ids)).compactMap { try? AuditEntry.decode(canonical: $0) }
+            return SubjectAccessData(subject: subject, mergedFrom: merged, records: records, entries: entries)
+        }
+    }
+
+    public func erase(subject: Int64, notify: @Sendable ([Withdrawal]) throws -> [NewForward],
+                      audit: @Sendable (ErasureCounts) -> AuditEntry) async throws -> ErasureCounts {
+        let counts = try await pool.write { db -> ErasureCounts in
+            var c = ErasureCounts()
+            func run(_ sql: String, _ args: StatementArguments) throws -> Int {
+                try db.execute(sql: sql, arguments: args)
+                return db.changesCount
+            }
+            let withdrawals = try Row.fetchAll(db, sql: "SELECT pseudonym, recipient FROM issued_pseudonym WHERE subject_id = ?", arguments: [subject])
+                .map { Withdrawal(pseudonym: $0["pseudonym"], recipient: $0["recipient"]) }
+            c.records = try run("DELETE FROM record WHERE subject_id = ?", [subject])
+            c.linkageKeys = try run("DELETE FROM linkage_key WHERE subject_id = ?", [subject])
+            c.blockingKeys = try run("DELETE FROM blocking_key WHERE subject_id = ?", [subject])
+            // Forwards about the child: undelivered ones never leave; delivered ones keep their
+            // row (ids, times, recipient, for the log's sake) but lose the sealed notice.
+            c.forwards = try run("DELETE FROM forward WHERE subject_id = ? AND state IN ('pending', 'dead', 'held')", [subject])
+            c.forwards += try run("UPDATE forward SET payload = X'' WHERE subject_id = ?", [subject])
+            c.enquiries = try run("DELETE FROM enquiry_holder WHERE enquiry_id IN (SELECT id FROM enquiry WHERE subject_id = ?)", [subject])
+            c.enquiries = try run("DELETE FROM enquiry WHERE subject_id = ?", [subject])
+            c.reviewPairs = try run("DELETE FROM review_pair WHERE subject_a = ? OR subject_b = ?", [subject, subject])
+            _ = try run("DELETE FROM subject_conflict WHERE subject_a = ? OR subject_b = ?", [subject, subject])
+            c.pseudonymsWithdrawn = try run("DELETE FROM issued_pseudonym WHERE subject_id = ?", [subject])
+            _ = try run("DELETE FROM subject WHERE id = ?", [subject])
+            for f in try notify(withdrawals) { try Self.enqueue(db, f, at: Date().timeIntervalSince1970) }
+            _ = try Self.append(db, audit(c))
+            return c
+        }
+        // The deleted rows' pages are zeroed (secure_delete); the WAL still holds the old pages until
+        // it is checkpointed and truncated.
+        try await pool.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
+        return counts
+    }
+}

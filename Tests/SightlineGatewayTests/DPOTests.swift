@@ -1,0 +1,108 @@
+import Foundation
+import SightlineCore
+import Testing
+@testable import SightlineGateway
+@testable import SightlineStore
+
+/// Issue 13: the DPO's duties. Subject access answers what is held and who has seen it; erasure
+/// leaves nothing of the child in the database or its WAL, tells partners, and the log verifies.
+@Suite("DPO: subject access and erasure", .serialized)
+struct DPOTests {
+    static let ids = #"{"nhsNumber":"9434765919","givenName":"Amara","familyName":"Okafor","dateOfBirth":"2015-03-02","postcode":"NW6 4DP"}"#
+    static let byNHS = Data(#"{"identifiers":{"nhsNumber":"9434765919"}}"#.utf8)
+
+    static func load(_ gw: RunningGateway, _ p: TestPartnership, _ cme: String) async throws -> String {
+        let gp = try p.identity(TestPartnership.id(.nhs, "Y12345"))
+        let housing = try p.identity(TestPartnership.id(.housing, "brent"))
+        try await EnquiryTests.submit(gw, gp, [PartnerTests.record("nhs.gp-registration", "GP-7", Self.ids, #"{"practice":"Y12345","registeredFrom":"2015-04-01"}"#)])
+        try await EnquiryTests.submit(gw, housing, [PartnerTests.record("housing.tenancy", "HT-9", Self.ids, #"{"tenancyFrom":"2024-05-01"}"#)])
+        let pseudonym = try await EnquiryTests.pseudonym(gw, cme, "cme")
+        #expect(try await EnquiryTests.reportRow(gw, cme, pseudonym) != nil, "the child is on the report")
+        #expect(try await EnquiryTests.ask(gw, cme, pseudonym, "cme").status == 201)
+        return pseudonym
+    }
+
+    @Test func subjectAccessListsWhatIsHeldAndEveryDisclosure() async throws {
+        let binary = TestPartnership.repoRoot + "/.build/debug/sightline"
+        let p = try TestPartnership(); defer { p.remove() }
+        let cme = try p.identity(TestPartnership.id(.partner, "304-cme"))
+        let auditor = try p.auditor()
+        try await p.withGateway { gw in
+            _ = try await Self.load(gw, p, cme)
+            #expect(try await gw.request(cme, "POST", "/v1/subject-access", body: Self.byNHS).status == 403, "the auditor (DPO) only")
+            #expect(try await gw.request(auditor, "POST", "/v1/subject-access", body: Data(#"{"identifiers":{"nhsNumber":"6541003238"}}"#.utf8)).status == 404)
+            let r = try await gw.request(auditor, "POST", "/v1/subject-access", body: Self.byNHS)
+            #expect(r.status == 200, "\(String(decoding: r.body, as: UTF8.self))")
+            let text = String(decoding: r.body, as: UTF8.self)
+            #expect(!text.contains("9434765919") && !text.contains("Okafor"), "no identifier in the answer")
+            let o = try EnquiryTests.object(r.body)
+            guard case .array(let records)? = o["records"], case .array(let disclosures)? = o["disclosures"], case .array(let views)? = o["asSeenUnderPurposes"] else {
+                throw TestFailure("unexpected answer \(text)")
+            }
+            #expect(records.compactMap { $0.objectValue?["source"] } == [.string("nhs/Y12345"), .string("housing/brent")])
+            #expect(records.first?.objectValue?["fields"]?.objectValue?["practice"] == .string("Y12345"), "values as stored")
+            let actions = disclosures.compactMap { $0.objectValue }.map { "\($0["action"]?.stringValue ?? "") \($0["actor"]?.stringValue ?? "")" }
+            for expected in ["match partner/304-cme", "report partner/304-cme", "enquiry.asked partner/304-cme"] {
+                #expect(actions.contains(expected), "\(actions)")
+            }
+            #expect(disclosures.contains { $0.objectValue?["action"] == .string("enquiry.sent") && $0.objectValue?["recipient"] == .string("nhs/Y12345") })
+            #expect(views.contains { $0.objectValue?["purpose"] == .string("cme") })
+            // The request itself is audited.
+            #expect(try await EnquiryTests.auditActions(gw).contains { $0.action == "dpo.subject-access" && $0.actor == "auditor/dpo" })
+            // The document a DPO sends.
+            let (status, out) = try await runTool(binary, ["dpo", "subject-access", "--gateway", gw.baseURL, "--identity", auditor, "--nhs-number", "9434765919"])
+            #expect(status == 0 && out.contains("# Subject access") && out.contains("| nhs.gp-registration | nhs/Y12345 |") && out.contains("partner/304-cme"), "\(out)")
+            let (hStatus, html) = try await runTool(binary, ["dpo", "subject-access", "--gateway", gw.baseURL, "--identity", auditor, "--nhs-number", "9434765919", "--format", "html"])
+            #expect(hStatus == 0 && html.contains("<table>") && !html.contains("<script"), "\(html.prefix(300))")
+        }
+    }
+
+    @Test func erasureLeavesNothingOfTheChildTellsPartnersAndTheLogStillVerifies() async throws {
+        let binary = TestPartnership.repoRoot + "/.build/debug/sightline"
+        let p = try TestPartnership(); defer { p.remove() }
+        let cme = try p.identity(TestPartnership.id(.partner, "304-cme"))
+        let auditor = try p.auditor()
+        let pinned = try p.pinnedVerifierKey()
+        try await p.withGateway { gw in
+            let pseudonym = try await Self.load(gw, p, cme)
+            // What would betray the child in the files: its reference keys, linkage keys and blocking keys.
+            guard case .object(let raw) = try JSONDecoder().decode(JSONValue.self, from: Data(Self.ids.utf8)),
+                  case .success(let validated) = RecordValidator(now: Date()).validateIdentifiers(raw) else { throw TestFailure("identifiers") }
+            let pz = gw.state.pseudonymiser
+            var traces = [pz.referenceKey(source: TestPartnership.id(.nhs, "Y12345"), localRef: "GP-7"),
+                          pz.referenceKey(source: TestPartnership.id(.housing, "brent"), localRef: "HT-9")]
+            traces += pz.linkageKeys(for: validated).map(\.digest) + pz.comparison.blockingKeys(validated, forQuery: false).map(\.digest)
+            func stored() -> Data {
+                var d = Data()
+                for suffix in ["", "-wal"] { d += (FileManager.default.contents(atPath: p.config.databasePath + suffix) ?? Data()) }
+                return d
+            }
+            let before = stored()
+            #expect(traces.contains { before.range(of: $0) != nil }, "the test looks for something that is there before")
+
+            #expect(try await gw.request(auditor, "POST", "/v1/erasures", body: Self.byNHS).status == 400, "a reason is required")
+            let r = try await gw.request(auditor, "POST", "/v1/erasures", body: Data(#"{"identifiers":{"nhsNumber":"9434765919"},"reason":"submitted in error (ticket 4411)"}"#.utf8))
+            #expect(r.status == 200, "\(String(decoding: r.body, as: UTF8.self))")
+            let erased = try #require(EnquiryTests.object(r.body)["erased"]?.objectValue)
+            #expect(erased["records"] == .number(2) && erased["pseudonymsWithdrawn"] == .number(1) && erased["enquiries"] == .number(1))
+
+            // The partner's pseudonym names nothing now, and the partner is told so.
+            #expect(try await gw.request(cme, "GET", "/v1/subjects/\(pseudonym)?purpose=cme").status == 404)
+            #expect(try await gw.request(cme, "POST", "/v1/match", body: PartnerTests.matchBody("cme", #"{"nhsNumber":"9434765919"}"#)).status == 404)
+            let inbox = try EnquiryTests.object(try await gw.request(cme, "GET", "/v1/inbox").body)
+            guard case .array(let items)? = inbox["forwards"] else { throw TestFailure("no inbox") }
+            let withdrawal = items.compactMap { $0.objectValue?["forward"]?.objectValue }.first { $0["type"] == .string("withdrawal") }
+            #expect(withdrawal?["pseudonym"] == .string(pseudonym))
+            #expect(try await EnquiryTests.reportRow(gw, cme, pseudonym) == nil)
+
+            let after = stored()
+            for trace in traces { #expect(after.range(of: trace) == nil, "a key of the erased child is still in the database or WAL") }
+            let counts = try await gw.state.store.counts()
+            #expect(counts.records == 0 && counts.subjects == 0)
+            #expect(try await EnquiryTests.auditActions(gw).contains { $0.action == "dpo.erasure" && $0.counts["records"] == 2 && $0.detail["reason"]?.hasPrefix("hmac:") == true })
+            let (vStatus, vOut) = try await runTool(binary, ["audit", "verify", "--gateway", gw.baseURL, "--identity", auditor, "--verifier-key", pinned])
+            #expect(vStatus == 0 && vOut.contains("audit log OK"), "\(vOut)")
+        }
+        #expect(!p.logs.text.contains("9434765919") && !p.logs.text.contains("ticket 4411"))
+    }
+}
