@@ -47,7 +47,7 @@ public struct Gateway: Sendable {
             configuration: .init(address: .hostname(config.ops.host, port: config.ops.port), serverName: nil),
             onServerRunning: { channel in await ports.report(ops: channel.localAddress?.port ?? 0) },
             logger: state.logger)
-        services = [CheckpointService(state: state), api, ops, ParticipantReloadService(state: state),
+        services = [CheckpointService(state: state), api, ops, ParticipantReloadService(state: state), RetentionService(state: state),
                     ForwardDeliveryService(state: state, transport: try ForwardTransport(config: config, now: state.now))]
     }
 

@@ -18,6 +18,10 @@ public struct SubjectAccessData: Sendable {
 
 /// What an erasure removed (UK GDPR Art 17), for its audit entry and answer.
 public struct ErasureCounts: Sendable, Codable, Equatable {
+    mutating func add(_ o: ErasureCounts) {
+        records += o.records; linkageKeys += o.linkageKeys; blockingKeys += o.blockingKeys; forwards += o.forwards
+        enquiries += o.enquiries; reviewPairs += o.reviewPairs; pseudonymsWithdrawn += o.pseudonymsWithdrawn
+    }
     public var records = 0
     public var linkageKeys = 0
     public var blockingKeys = 0
@@ -94,29 +98,36 @@ extension SQLiteStore {
         }
     }
 
+    /// Everything of a subject but its records: keys, forwards, enquiries, review pairs,
+    /// conflicts, issued pseudonyms and the subject row (erasure; retention once no record is left).
+    static func deleteRemains(_ db: Database, subject: Int64, into c: inout ErasureCounts) throws {
+        func run(_ sql: String, _ args: StatementArguments) throws -> Int {
+            try db.execute(sql: sql, arguments: args)
+            return db.changesCount
+        }
+        c.linkageKeys += try run("DELETE FROM linkage_key WHERE subject_id = ?", [subject])
+        c.blockingKeys += try run("DELETE FROM blocking_key WHERE subject_id = ?", [subject])
+        // Forwards about the child: undelivered ones never leave; delivered ones keep their row
+        // (ids, times, recipient, for the log's sake) but lose the sealed notice.
+        c.forwards += try run("DELETE FROM forward WHERE subject_id = ? AND state IN ('pending', 'dead', 'held')", [subject])
+        c.forwards += try run("UPDATE forward SET payload = X'' WHERE subject_id = ? AND length(payload) > 0", [subject])
+        _ = try run("DELETE FROM enquiry_holder WHERE enquiry_id IN (SELECT id FROM enquiry WHERE subject_id = ?)", [subject])
+        c.enquiries += try run("DELETE FROM enquiry WHERE subject_id = ?", [subject])
+        c.reviewPairs += try run("DELETE FROM review_pair WHERE subject_a = ? OR subject_b = ?", [subject, subject])
+        _ = try run("DELETE FROM subject_conflict WHERE subject_a = ? OR subject_b = ?", [subject, subject])
+        c.pseudonymsWithdrawn += try run("DELETE FROM issued_pseudonym WHERE subject_id = ?", [subject])
+        _ = try run("DELETE FROM subject WHERE id = ?", [subject])
+    }
+
     public func erase(subject: Int64, notify: @Sendable ([Withdrawal]) throws -> [NewForward],
                       audit: @Sendable (ErasureCounts) -> AuditEntry) async throws -> ErasureCounts {
         let counts = try await pool.write { db -> ErasureCounts in
             var c = ErasureCounts()
-            func run(_ sql: String, _ args: StatementArguments) throws -> Int {
-                try db.execute(sql: sql, arguments: args)
-                return db.changesCount
-            }
             let withdrawals = try Row.fetchAll(db, sql: "SELECT pseudonym, recipient FROM issued_pseudonym WHERE subject_id = ?", arguments: [subject])
                 .map { Withdrawal(pseudonym: $0["pseudonym"], recipient: $0["recipient"]) }
-            c.records = try run("DELETE FROM record WHERE subject_id = ?", [subject])
-            c.linkageKeys = try run("DELETE FROM linkage_key WHERE subject_id = ?", [subject])
-            c.blockingKeys = try run("DELETE FROM blocking_key WHERE subject_id = ?", [subject])
-            // Forwards about the child: undelivered ones never leave; delivered ones keep their
-            // row (ids, times, recipient, for the log's sake) but lose the sealed notice.
-            c.forwards = try run("DELETE FROM forward WHERE subject_id = ? AND state IN ('pending', 'dead', 'held')", [subject])
-            c.forwards += try run("UPDATE forward SET payload = X'' WHERE subject_id = ?", [subject])
-            c.enquiries = try run("DELETE FROM enquiry_holder WHERE enquiry_id IN (SELECT id FROM enquiry WHERE subject_id = ?)", [subject])
-            c.enquiries = try run("DELETE FROM enquiry WHERE subject_id = ?", [subject])
-            c.reviewPairs = try run("DELETE FROM review_pair WHERE subject_a = ? OR subject_b = ?", [subject, subject])
-            _ = try run("DELETE FROM subject_conflict WHERE subject_a = ? OR subject_b = ?", [subject, subject])
-            c.pseudonymsWithdrawn = try run("DELETE FROM issued_pseudonym WHERE subject_id = ?", [subject])
-            _ = try run("DELETE FROM subject WHERE id = ?", [subject])
+            try db.execute(sql: "DELETE FROM record WHERE subject_id = ?", arguments: [subject])
+            c.records = db.changesCount
+            try Self.deleteRemains(db, subject: subject, into: &c)
             for f in try notify(withdrawals) { try Self.enqueue(db, f, at: Date().timeIntervalSince1970) }
             _ = try Self.append(db, audit(c))
             return c
@@ -124,6 +135,78 @@ extension SQLiteStore {
         // The deleted rows' pages are zeroed (secure_delete); the WAL still holds the old pages until
         // it is checkpointed and truncated.
         try await pool.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
+        return counts
+    }
+}
+
+/// What a retention sweep deleted, or (dry run) would delete.
+public struct RetentionCounts: Sendable, Equatable {
+    /// Records past retention, by kind.
+    public var records: [RecordKind: Int] = [:]
+    /// Subjects left with no record, deleted with their keys, pseudonyms, forwards and enquiries.
+    public var subjects = 0
+    public var remains = ErasureCounts()
+    public var total: Int { records.values.reduce(0, +) }
+}
+
+public protocol RetentionStore {
+    /// Deletes records observed before their kind's cutoff, `batch` records a transaction so
+    /// that the write lock is never held long; then the subjects left without records. The
+    /// sweep's audit entry is written with its last batch. `dryRun` only counts.
+    func sweepRetention(cutoffs: [RecordKind: Date], batch: Int, dryRun: Bool,
+                        audit: @Sendable (RetentionCounts) -> AuditEntry) async throws -> RetentionCounts
+}
+
+extension SQLiteStore: RetentionStore {
+    public func sweepRetention(cutoffs: [RecordKind: Date], batch: Int = 500, dryRun: Bool,
+                               audit: @Sendable (RetentionCounts) -> AuditEntry) async throws -> RetentionCounts {
+        var counts = RetentionCounts()
+        if dryRun {
+            return try await pool.read { db in
+                var counts = RetentionCounts()
+                for (kind, cutoff) in cutoffs {
+                    let n = try Int.fetchOne(db, sql: "SELECT count(*) FROM record WHERE kind = ? AND observed_at < ?",
+                                             arguments: [kind.rawValue, cutoff.timeIntervalSince1970]) ?? 0
+                    if n > 0 { counts.records[kind] = n }
+                }
+                // Subjects every one of whose records would go.
+                var expired: [String] = []
+                var args: [DatabaseValueConvertible] = []
+                for (kind, cutoff) in cutoffs { expired.append("(kind = ? AND observed_at < ?)"); args += [kind.rawValue, cutoff.timeIntervalSince1970] }
+                if !expired.isEmpty {
+                    counts.subjects = try Int.fetchOne(db, sql: """
+                        SELECT count(*) FROM (SELECT subject_id FROM record GROUP BY subject_id
+                        HAVING sum(CASE WHEN \(expired.joined(separator: " OR ")) THEN 0 ELSE 1 END) = 0)
+                        """, arguments: StatementArguments(args)) ?? 0
+                }
+                return counts
+            }
+        }
+        for (kind, cutoff) in cutoffs.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            while true {
+                let (deleted, subjects, remains) = try await pool.write { db -> (Int, Int, ErasureCounts) in
+                    let rows = try Row.fetchAll(db, sql: "SELECT id, subject_id FROM record WHERE kind = ? AND observed_at < ? LIMIT ?",
+                                                arguments: [kind.rawValue, cutoff.timeIntervalSince1970, batch])
+                    guard !rows.isEmpty else { return (0, 0, ErasureCounts()) }
+                    let delete = try db.cachedStatement(sql: "DELETE FROM record WHERE id = ?")
+                    for row in rows { try delete.execute(arguments: [row["id"] as Int64]) }
+                    var remains = ErasureCounts(), gone = 0
+                    for subject in Set(rows.map { $0["subject_id"] as Int64 }) {
+                        guard try Int.fetchOne(db, sql: "SELECT 1 FROM record WHERE subject_id = ? LIMIT 1", arguments: [subject]) == nil else { continue }
+                        try Self.deleteRemains(db, subject: subject, into: &remains)
+                        gone += 1
+                    }
+                    return (rows.count, gone, remains)
+                }
+                if deleted > 0 { counts.records[kind, default: 0] += deleted }
+                counts.subjects += subjects
+                counts.remains.add(remains)
+                if deleted < batch { break }
+            }
+        }
+        let final = counts
+        try await pool.write { db in _ = try Self.append(db, audit(final)) }
+        if final.total > 0 { try await pool.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) } }
         return counts
     }
 }

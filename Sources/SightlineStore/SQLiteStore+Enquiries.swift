@@ -237,8 +237,17 @@ extension SQLiteStore {
 
     public func sweepEnquiries(now: Date, expired: @Sendable (StoredEnquiry) -> AuditEntry,
                                overdue: @Sendable (StoredEnquiry, String) -> AuditEntry) async throws -> (expired: Int, overdue: Int) {
-        try await pool.write { db in
-            let t = now.timeIntervalSince1970
+        // Most passes find nothing: look first without taking the write lock.
+        let t = now.timeIntervalSince1970
+        let due = try await pool.read { db in
+            try Bool.fetchOne(db, sql: """
+                SELECT EXISTS (SELECT 1 FROM enquiry WHERE state = 'awaiting-approval' AND approval_due <= ?)
+                    OR EXISTS (SELECT 1 FROM enquiry e JOIN enquiry_holder h ON h.enquiry_id = e.id
+                               WHERE e.state = 'sent' AND e.deadline <= ? AND h.status IS NULL AND h.overdue_reported = 0)
+                """, arguments: [t, t]) ?? false
+        }
+        guard due else { return (0, 0) }
+        return try await pool.write { db in
             var expiredCount = 0, overdueCount = 0
             for row in try Row.fetchAll(db, sql: "SELECT * FROM enquiry WHERE state = 'awaiting-approval' AND approval_due <= ? LIMIT 500", arguments: [t]) {
                 let e = try Self.storedEnquiry(db, row)

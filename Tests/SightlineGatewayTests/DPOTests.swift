@@ -105,4 +105,59 @@ struct DPOTests {
         }
         #expect(!p.logs.text.contains("9434765919") && !p.logs.text.contains("ticket 4411"))
     }
+
+    /// A copy of the shipped policy with s17's and s47's retention cut to a year: enrolments and GP
+    /// registrations are then kept two years (cme), attendance one.
+    static func shortRetentionPolicy(_ p: TestPartnership) throws -> String {
+        let copy = p.dir + "/Policies"
+        try FileManager.default.copyItem(atPath: TestPartnership.repoRoot + "/Policies", toPath: copy)
+        for name in ["s17", "s47"] {
+            let path = copy + "/purposes/\(name).yaml"
+            try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: "retention: P6Y", with: "retention: P1Y")
+                .write(toFile: path, atomically: true, encoding: .utf8)
+        }
+        return copy
+    }
+
+    @Test func retentionDeletesWhatEveryPurposeHasFinishedWithAndTheLogStillVerifies() async throws {
+        let binary = TestPartnership.repoRoot + "/.build/debug/sightline"
+        let p = try TestPartnership(); defer { p.remove() }
+        p.config.policyDirectory = try Self.shortRetentionPolicy(p)
+        let gp = try p.identity(TestPartnership.id(.nhs, "Y12345"))
+        let school = try p.identity(TestPartnership.id(.school, "100001"))
+        let cme = try p.identity(TestPartnership.id(.partner, "304-cme"))
+        let auditor = try p.auditor()
+        let pinned = try p.pinnedVerifierKey()
+        try await p.withGateway { gw in
+            try await EnquiryTests.submit(gw, gp, [PartnerTests.record("nhs.gp-registration", "GP-7", Self.ids, #"{"practice":"Y12345","registeredFrom":"2015-04-01"}"#)])
+            // Another child known only by attendance.
+            try await EnquiryTests.submit(gw, school, [PartnerTests.record("school.attendance", "ATT-1", EnquiryTests.other,
+                #"{"periodStart":"2026-09-01","periodEnd":"2026-10-31","sessionsPossible":80,"sessionsAttended":70,"sessionsUnauthorised":4}"#)])
+            let pseudonym = try await EnquiryTests.pseudonym(gw, cme, "cme")
+            #expect(try await gw.state.store.counts().records == 2)
+
+            // Today nothing is due; in 18 months the attendance is (one year), the registration not (two, cme).
+            #expect(try await RetentionService.sweep(gw.state, now: Date(), dryRun: true).total == 0)
+            let later = Date().addingTimeInterval(548 * 86400)
+            let dry = try await RetentionService.sweep(gw.state, now: later, dryRun: true)
+            #expect(dry.records == [.schoolAttendance: 1] && dry.subjects == 1)
+            #expect(try await gw.state.store.counts().records == 2, "a dry run deletes nothing")
+            let swept = try await RetentionService.sweep(gw.state, now: later, dryRun: false)
+            #expect(swept.records == [.schoolAttendance: 1] && swept.subjects == 1)
+            let counts = try await gw.state.store.counts()
+            #expect(counts.records == 1 && counts.subjects == 1)
+            #expect(try await gw.request(cme, "GET", "/v1/subjects/\(pseudonym)?purpose=cme").status == 200, "the registration stays")
+            let sweep = try #require(try await EnquiryTests.auditActions(gw).last { $0.action == "retention.sweep" })
+            #expect(sweep.counts["records:school.attendance"] == 1 && sweep.counts["subjects"] == 1)
+            #expect(sweep.detail["school.attendance"]?.hasPrefix("retention:school.attendance:P1Y:attendance+s17+s47") == true, "\(sweep.detail)")
+            #expect(sweep.detail["nhs.gp-registration"]?.hasPrefix("retention:nhs.gp-registration:P2Y:cme") == true, "\(sweep.detail)")
+
+            // Three years on, the registration goes too, and the child with it.
+            let gone = try await RetentionService.sweep(gw.state, now: Date().addingTimeInterval(3 * 366 * 86400), dryRun: false)
+            #expect(gone.records == [.gpRegistration: 1] && gone.subjects == 1 && gone.remains.pseudonymsWithdrawn == 1)
+            #expect(try await gw.request(cme, "GET", "/v1/subjects/\(pseudonym)?purpose=cme").status == 404)
+            let (vStatus, vOut) = try await runTool(binary, ["audit", "verify", "--gateway", gw.baseURL, "--identity", auditor, "--verifier-key", pinned])
+            #expect(vStatus == 0 && vOut.contains("audit log OK"), "\(vOut)")
+        }
+    }
 }

@@ -1,0 +1,53 @@
+import Foundation
+
+/// How long records are kept (UK GDPR Art 5(1)(e)): a record goes once every purpose that may use
+/// its kind has passed its retention, counted from the record's observedAt. A kind no purpose uses
+/// has no reason to be kept and goes at the next sweep (ingress keeps none of its fields anyway).
+public struct RetentionRules: Sendable {
+    public struct Rule: Sendable, Equatable {
+        public let kind: RecordKind
+        /// The longest retention of the purposes that use the kind; nil when none does.
+        public let period: String?
+        /// The purposes that set it (the rule name in the sweep's audit entry).
+        public let purposes: [String]
+        public var name: String { period.map { "retention:\(kind.rawValue):\($0):\(purposes.joined(separator: "+"))" } ?? "retention:\(kind.rawValue):unused" }
+
+        /// Records observed before this instant are past retention at `now`.
+        public func cutoff(now: Date) -> Date {
+            guard let period, let (n, unit) = RetentionRules.parse(period) else { return now }
+            var calendar = Calendar(identifier: .gregorian)
+            calendar.timeZone = TimeZone(secondsFromGMT: 0)!
+            var c = DateComponents()
+            switch unit {
+            case "Y": c.year = -n
+            case "M": c.month = -n
+            default: c.day = -n
+            }
+            return calendar.date(byAdding: c, to: now) ?? now
+        }
+    }
+
+    public let rules: [Rule]
+
+    public init(policy: Policy) {
+        rules = RecordKind.allCases.map { kind in
+            let using = policy.purposes.values.filter { $0.uses[kind] != nil }
+            let longest = using.max { Self.days($0.retention) < Self.days($1.retention) }
+            let period = longest?.retention
+            return Rule(kind: kind, period: period,
+                        purposes: using.filter { period != nil && Self.days($0.retention) == Self.days(period!) }.map(\.name).sorted())
+        }
+    }
+
+    /// "P2Y" -> (2, "Y"); the loader has checked the form.
+    static func parse(_ period: String) -> (Int, Character)? {
+        guard period.count >= 3, period.first == "P", let unit = period.last, "YMD".contains(unit), let n = Int(period.dropFirst().dropLast()) else { return nil }
+        return (n, unit)
+    }
+
+    /// Approximate length in days, to compare periods ("P18M" > "P1Y").
+    static func days(_ period: String) -> Int {
+        guard let (n, unit) = parse(period) else { return 0 }
+        return n * (unit == "Y" ? 366 : unit == "M" ? 31 : 1)
+    }
+}
