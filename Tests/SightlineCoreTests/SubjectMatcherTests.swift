@@ -83,3 +83,24 @@ struct SubjectMatcherTests {
         #expect(score(ids("mary", "okafor"), ids("jane", "okafor")).levels[.givenName] == .different)
     }
 }
+
+@Suite("Name variants one edit away")
+struct NameVariantsOneEditTests {
+    @Test("a mistyped name the table lacks takes the groups of the table name one edit from it")
+    func oneEdit() {
+        #expect(NameVariants.groups(of: "edwaard").isEmpty)
+        #expect(!Set(NameVariants.groupsAllowingOneEdit(of: "edwaard")).isDisjoint(with: NameVariants.groups(of: "teddy")))
+        #expect(!Set(NameVariants.groupsAllowingOneEdit(of: "charltte")).isDisjoint(with: NameVariants.groups(of: "lottie")))
+        #expect(!Set(NameVariants.groupsAllowingOneEdit(of: "noamh")).isDisjoint(with: NameVariants.groups(of: "niamh")))
+        // A name the table holds keeps its own groups; short names and unrelated names get none.
+        #expect(NameVariants.groupsAllowingOneEdit(of: "edward") == NameVariants.groups(of: "edward"))
+        #expect(NameVariants.groupsAllowingOneEdit(of: "xyz").isEmpty && NameVariants.groupsAllowingOneEdit(of: "qwertyuiop").isEmpty)
+    }
+
+    @Test("the school's typo and the GP's short form meet as variants, not as twins")
+    func typoAndShortForm() throws {
+        let t = try SubjectMatcherTests()
+        let score = t.score(t.ids("Edwaard", "Mansour"), t.ids("Teddy", "Mansour"))
+        #expect(score.levels[.givenName] == .variant)
+    }
+}

@@ -69,6 +69,10 @@ struct LinkageQualityTests {
         let expected = Set(try CSVTable(text: String(contentsOfFile: Self.data + "/expected-missing-education.csv", encoding: .utf8))
             .rows.map { $0.cells[0] })
         let right = listed.intersection(expected).count
+        if ProcessInfo.processInfo.environment["LINKAGE_DEBUG"] != nil {
+            print("listed but on a roll: \(listed.subtracting(expected).sorted().joined(separator: " "))")
+            print("missed: \(expected.subtracting(listed).sorted().joined(separator: " "))")
+        }
         let stats = "\(rows.count) rows, \(listed.count) children listed, \(expected.count) expected, \(right) right; listed but on a roll: \(listed.subtracting(expected).sorted().prefix(8)), missed: \(expected.subtracting(listed).sorted().prefix(8))"
         return (listed.isEmpty ? 0 : Double(right) / Double(listed.count), expected.isEmpty ? 1 : Double(right) / Double(expected.count), stats)
     }

@@ -244,7 +244,7 @@ public struct ComparisonKeyer: Sendable {
     func material(_ ids: SubjectIdentifiers, _ shared: Shared) -> ComparisonMaterial {
         var m = ComparisonMaterial()
         if let g = ids.givenName {
-            m.given = name(g, phonetic: shared.givenPhonetic, parts: ids.givenNameParts, variants: NameVariants.groups(of: g), domain: "name")
+            m.given = name(g, phonetic: shared.givenPhonetic, parts: ids.givenNameParts, variants: NameVariants.groupsAllowingOneEdit(of: g), domain: "name")
         }
         if let f = ids.familyName { m.family = name(f, phonetic: shared.familyPhonetic, parts: ids.familyNameParts, variants: [], domain: "name") }
         if let d = ids.dateOfBirth {
