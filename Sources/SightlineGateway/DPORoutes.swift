@@ -25,7 +25,7 @@ struct DPORoutes {
     }
 
     /// The subject the request's identifiers name, or 404; and the reason given (bounded).
-    func resolve(_ request: Request, _ context: ParticipantContext, reasonRequired: Bool) async throws -> (subject: Int64, reason: String) {
+    func resolve(_ request: Request, _ context: ParticipantContext, reasonRequired: Bool) async throws -> (subject: Int64, reason: String, matchedBy: String) {
         let data = Data(buffer: try await request.body.collect(upTo: 16 * 1024))
         guard case .success(let value) = BoundedJSON().parse(data), let object = value.objectValue,
               object.keys.allSatisfy({ ["identifiers", "reason"].contains($0) }), let body = try? JSONDecoder().decode(Body.self, from: data) else {
@@ -39,19 +39,20 @@ struct DPORoutes {
         case .success(let v): ids = v
         case .failure(let problem): throw APIError.badRequest("identifiers\(problem.field.isEmpty ? "" : "." + problem.field): \(problem.reason)")
         }
-        guard case .join(let subject, _, _, _) = try await partner.decide(ids, asker: context.participant.identity.shortName) else {
+        guard case .join(let subject, let basis, let score, _) = try await partner.decide(ids, asker: context.participant.identity.shortName) else {
             try await state.store.appendAudit(AuditEntry(time: state.now(), actor: context.participant.identity.shortName,
                                                          action: request.uri.path.hasSuffix("erasures") ? "dpo.erasure" : "dpo.subject-access",
                                                          policyVersion: state.policy.version, decision: .deny, rule: "dpo-no-subject",
                                                          requestDigest: state.requestDigest("POST", request.uri.path)))
             throw APIError.notFound("no child held matches these identifiers")
         }
-        return (subject, reason)
+        let matchedBy = basis == "score" ? "score:\(String(format: "%.1f", score.total)) \(score.explanation)" : basis
+        return (subject, reason, matchedBy)
     }
 
     func subjectAccess(_ request: Request, _ context: ParticipantContext) async throws -> Response {
         let auditor = context.participant.identity
-        let (subject, reason) = try await resolve(request, context, reasonRequired: false)
+        let (subject, reason, matchedBy) = try await resolve(request, context, reasonRequired: false)
         let data = try await state.store.subjectAccess(subject: subject)
         let now = state.now()
         let today = CivilDate(now)
@@ -87,7 +88,7 @@ struct DPORoutes {
             requestDigest: state.requestDigest("POST", "/v1/subject-access"),
             detail: reason.isEmpty ? [:] : ["reason": state.digester.digest("dpo-reason", text: reason)]))
         return try json([
-            "subject": .string(pseudonym), "generatedAt": .string(Instant.format(now)), "policyVersion": .string(state.policy.version),
+            "subject": .string(pseudonym), "matchedBy": .string(matchedBy), "generatedAt": .string(Instant.format(now)), "policyVersion": .string(state.policy.version),
             "uncertain": .bool(uncertain), "mergedSubjects": .number(Double(data.mergedFrom.count)),
             "records": .array(held), "asSeenUnderPurposes": .array(views), "disclosures": .array(disclosures),
         ])
@@ -95,7 +96,13 @@ struct DPORoutes {
 
     func erase(_ request: Request, _ context: ParticipantContext) async throws -> Response {
         let dpo = context.participant.identity.shortName
-        let (subject, reason) = try await resolve(request, context, reasonRequired: true)
+        let (subject, reason, matchedBy) = try await resolve(request, context, reasonRequired: true)
+        // Deleting is not undone: only a child named by a strong identifier (NHS number, UPN) is
+        // erased, never one a name and date of birth found by score.
+        guard matchedBy == "nhs" || matchedBy == "upn" else {
+            throw APIError(.conflict, "strong-identifier-required",
+                           "these identifiers found a child by score (\(matchedBy.split(separator: " ").first ?? "")), not by NHS number or UPN; erasure needs one of those, so that it cannot delete another child")
+        }
         let now = state.now(), version = state.policy.version
         let reasonDigest = state.digester.digest("dpo-reason", text: reason)
         let sealer = state.sealer

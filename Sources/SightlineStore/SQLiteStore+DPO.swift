@@ -65,6 +65,15 @@ extension SQLiteStore {
                 try indexSubjects(db, entry, index: row["idx"])
             }
         }
+        m.registerMigration("v8-subject-indexes") { db in
+            // Erasure and retention delete by subject from these too; without an index each
+            // deleted child read the whole table.
+            try db.execute(sql: """
+            CREATE INDEX forward_subject ON forward(subject_id);
+            CREATE INDEX review_pair_subject_b ON review_pair(subject_b);
+            CREATE INDEX subject_conflict_subject_b ON subject_conflict(subject_b);
+            """)
+        }
     }
 
     static func indexSubjects(_ db: Database, _ entry: AuditEntry, index: Int64) throws {
@@ -102,7 +111,7 @@ extension SQLiteStore {
     /// conflicts, issued pseudonyms and the subject row (erasure; retention once no record is left).
     static func deleteRemains(_ db: Database, subject: Int64, into c: inout ErasureCounts) throws {
         func run(_ sql: String, _ args: StatementArguments) throws -> Int {
-            try db.execute(sql: sql, arguments: args)
+            try db.cachedStatement(sql: sql).execute(arguments: args)
             return db.changesCount
         }
         c.linkageKeys += try run("DELETE FROM linkage_key WHERE subject_id = ?", [subject])

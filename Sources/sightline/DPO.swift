@@ -83,7 +83,8 @@ struct SubjectAccessDocument {
     func markdown() -> String {
         var out = "# Subject access: what Sightline holds about this child\n\n"
         out += "Generated \(cell(o["generatedAt"])) under policy \(cell(o["policyVersion"])). The child is named here by the DPO's own pseudonym "
-        out += "\(cell(o["subject"])); Sightline stores no names, dates of birth, NHS numbers, UPNs or addresses, only keyed digests of them.\n\n"
+        out += "\(cell(o["subject"])); Sightline stores no names, dates of birth, NHS numbers, UPNs or addresses, only keyed digests of them. "
+        out += "The identifiers given found the child by: \(cell(o["matchedBy"])) (nhs or upn: a strong identifier; score: by name, date of birth and address, check it is the right child).\n\n"
         if o["uncertain"] == .bool(true) { out += "**Uncertain:** a linkage review or identifier conflict is open for this child.\n\n" }
         out += "## Records held\n\n| kind | from | observed | received | fields as stored | birth month | postcode district | linked by |\n|---|---|---|---|---|---|---|---|\n"
         if case .array(let rows)? = o["records"] {

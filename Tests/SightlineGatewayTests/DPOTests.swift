@@ -41,6 +41,7 @@ struct DPOTests {
             }
             #expect(records.compactMap { $0.objectValue?["source"] } == [.string("nhs/Y12345"), .string("housing/brent")])
             #expect(records.first?.objectValue?["fields"]?.objectValue?["practice"] == .string("Y12345"), "values as stored")
+            #expect(o["matchedBy"] == .string("nhs"))
             let actions = disclosures.compactMap { $0.objectValue }.map { "\($0["action"]?.stringValue ?? "") \($0["actor"]?.stringValue ?? "")" }
             for expected in ["match partner/304-cme", "report partner/304-cme", "enquiry.asked partner/304-cme"] {
                 #expect(actions.contains(expected), "\(actions)")
@@ -81,6 +82,10 @@ struct DPOTests {
             #expect(traces.contains { before.range(of: $0) != nil }, "the test looks for something that is there before")
 
             #expect(try await gw.request(auditor, "POST", "/v1/erasures", body: Self.byNHS).status == 400, "a reason is required")
+            let byName = Data(#"{"identifiers":{"givenName":"Amara","familyName":"Okafor","dateOfBirth":"2015-03-02","postcode":"NW6 4DP"},"reason":"wrong child"}"#.utf8)
+            let scored = try await gw.request(auditor, "POST", "/v1/erasures", body: byName)
+            #expect(scored.status == 409, "a child found by score only is never erased: \(String(decoding: scored.body, as: UTF8.self))")
+            #expect(try await gw.state.store.counts().records == 2)
             let r = try await gw.request(auditor, "POST", "/v1/erasures", body: Data(#"{"identifiers":{"nhsNumber":"9434765919"},"reason":"submitted in error (ticket 4411)"}"#.utf8))
             #expect(r.status == 200, "\(String(decoding: r.body, as: UTF8.self))")
             let erased = try #require(EnquiryTests.object(r.body)["erased"]?.objectValue)
