@@ -59,17 +59,34 @@ struct LinkageQualityTests {
             childOf[gw.state.pseudonymiser.referenceKey(source: who, localRef: row.cells[1])] = row.cells[2]
         }
         var listed = Set<String>()
+        var listedSubject: [String: Int64] = [:]
         for row in rows {
             guard let p = row.objectValue?["pseudonym"]?.stringValue,
                   let subject = try await store.resolvePseudonym(p, recipient: "partner/304-cme") else { continue }
             let refs = try await store.pool.read { db in try Data.fetchAll(db, sql: "SELECT reference_key FROM record WHERE subject_id = ?", arguments: [subject]) }
             let children = Dictionary(grouping: refs.compactMap { childOf[$0] }, by: { $0 }).mapValues(\.count)
-            if let child = children.max(by: { $0.value < $1.value })?.key { listed.insert(child) }
+            if let child = children.max(by: { $0.value < $1.value })?.key { listed.insert(child); listedSubject[child] = subject }
         }
         let expected = Set(try CSVTable(text: String(contentsOfFile: Self.data + "/expected-missing-education.csv", encoding: .utf8))
             .rows.map { $0.cells[0] })
         let right = listed.intersection(expected).count
         if ProcessInfo.processInfo.environment["LINKAGE_DEBUG"] != nil {
+            // For each false alarm: every subject holding one of the child's records, and whose records each holds.
+            let wrong = listed.subtracting(expected)
+            let rows = try await store.pool.read { db in
+                try Row.fetchAll(db, sql: "SELECT subject_id, kind, source, reference_key, linked_by FROM record").map {
+                    (subject: $0["subject_id"] as Int64, what: "\($0["kind"] as String)@\($0["source"] as String) [\($0["linked_by"] as String)]", ref: $0["reference_key"] as Data)
+                }
+            }
+            let bySubject = Dictionary(grouping: rows, by: \.subject)
+            for child in wrong.sorted() {
+                let subjects = Set(rows.filter { childOf[$0.ref] == child }.map(\.subject))
+                print("false alarm \(child) (listed as subject \(listedSubject[child] ?? -1)):")
+                for s in subjects.sorted() {
+                    print("   subject \(s): " + (bySubject[s] ?? []).filter { !$0.what.hasPrefix("school.attendance") }
+                        .map { "\($0.what) of \(childOf[$0.ref] ?? "?")" }.joined(separator: "; "))
+                }
+            }
             print("listed but on a roll: \(listed.subtracting(expected).sorted().joined(separator: " "))")
             print("missed: \(expected.subtracting(listed).sorted().joined(separator: " "))")
         }
