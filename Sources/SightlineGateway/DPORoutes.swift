@@ -100,6 +100,8 @@ struct DPORoutes {
         // Deleting is not undone: only a child named by a strong identifier (NHS number, UPN) is
         // erased, never one a name and date of birth found by score.
         guard matchedBy == "nhs" || matchedBy == "upn" else {
+            await state.auditRefusal(actor: dpo, action: "dpo.erasure", rule: "dpo-erasure-strong-identifier",
+                                     reason: "the child was found by score, not by NHS number or UPN", requestDigest: state.requestDigest("POST", "/v1/erasures"))
             throw APIError(.conflict, "strong-identifier-required",
                            "these identifiers found a child by score (\(matchedBy.split(separator: " ").first ?? "")), not by NHS number or UPN; erasure needs one of those, so that it cannot delete another child")
         }

@@ -112,6 +112,8 @@ struct EnquiryRoutes {
                 return (h, String(decoding: ref, as: UTF8.self))
             }
         guard !holders.isEmpty else {
+            await state.auditRefusal(actor: asker, action: "enquiry.ask", rule: "purpose:\(purpose.name):enquiries",
+                                     reason: "no agency the purpose may ask holds a record of the child", requestDigest: digest, purpose: purpose.name)
             throw APIError(.conflict, "no-holder", "no agency that purpose \(purpose.name) may ask holds a record of this child with its own reference")
         }
         let id = Self.newID("enq-")
@@ -173,7 +175,24 @@ struct EnquiryRoutes {
         case .auditor: stored = try await state.store.enquiries(asker: nil, holder: nil, publicID: nil, limit: 200)
         default: stored = try await state.store.enquiries(asker: nil, holder: me.shortName, publicID: nil, limit: 200)
         }
+        // A second approver sees what waits for it, question included: it cannot approve blind.
+        var awaiting: [StoredEnquiry] = []
+        if me.role == .partner || me.role == .la, let la = context.participant.la {
+            awaiting = try await state.store.enquiries(asker: nil, holder: nil, publicID: nil, limit: 500).filter { e in
+                guard e.state == .awaitingApproval, e.asker != me.shortName,
+                      state.policy.purposes[e.purpose]?.enquiries?.approval?.mayApprove(me) == true,
+                      let asker = ParticipantIdentity(uri: "spiffe://\(state.participants.trustDomain)/\(e.asker)"),
+                      case .active(let p) = state.participants.lookup(asker), p.la == la else { return false }
+                return true
+            }
+        }
         let now = state.now()
+        if me.role == .partner {
+            // The pseudonyms named here keep resolving for the partner (and are withdrawn on erasure), as a view's do.
+            try await state.store.recordIssuedPseudonyms(Set(stored.map(\.subjectID)).map {
+                IssuedPseudonym(pseudonym: state.pseudonymiser.recipientPseudonym(subjectID: $0, recipient: me), recipient: me.shortName, subject: $0)
+            })
+        }
         let items: [JSONValue] = stored.map { e in
             var item: [String: JSONValue] = [
                 "id": .string(e.publicID), "purpose": .string(e.purpose), "state": .string(e.state.rawValue),
@@ -209,10 +228,18 @@ struct EnquiryRoutes {
             }
             return .object(item)
         }
+        let toApprove: [JSONValue] = awaiting.map { e in
+            .object(["id": .string(e.publicID), "purpose": .string(e.purpose), "askedBy": .string(e.asker), "askedAt": .string(Instant.format(e.createdAt)),
+                     "approvalDue": e.approvalDue.map { .string(Instant.format($0)) } ?? .null, "question": .string(open(e.sealedQuestion)),
+                     "holders": .number(Double(e.holders.count))])
+        }
         try await state.store.appendAudit(AuditEntry(
             time: now, actor: me.shortName, action: "enquiry.list", policyVersion: state.policy.version, decision: .allow,
-            rule: "endpoint-roles:GET /enquiries", counts: ["enquiries": items.count], subjects: stored.map(\.subjectID), requestDigest: digest))
-        return try json(["enquiries": .array(items)])
+            rule: "endpoint-roles:GET /enquiries", counts: ["enquiries": items.count, "awaitingApproval": toApprove.count],
+            subjects: (stored + awaiting).map(\.subjectID), requestDigest: digest))
+        var page: [String: JSONValue] = ["enquiries": .array(items)]
+        if !toApprove.isEmpty { page["awaitingYourApproval"] = .array(toApprove) }
+        return try json(page)
     }
 
     // MARK: answer
@@ -226,9 +253,13 @@ struct EnquiryRoutes {
             throw APIError.badRequest("status is one of \(EnquiryAnswerStatus.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         let answerText = try text(o["text"], field: "text", required: status == .other || status == .safeguardingConcern)
-        let notFound = APIError.notFound("no enquiry \(id.prefix(64)) addressed to \(holder)")
+        let notFound = APIError.notFound("no such enquiry addressed to \(holder)")
         guard id.utf8.count <= 64, let enquiry = try await state.store.enquiries(asker: nil, holder: nil, publicID: id, limit: 1).first,
-              enquiry.holders.contains(where: { $0.holder == holder }) else { throw notFound }
+              enquiry.holders.contains(where: { $0.holder == holder }) else {
+            await state.auditRefusal(actor: holder, action: "enquiry.answer", rule: "enquiry-holders-only",
+                                     reason: "not an enquiry addressed to this participant", requestDigest: digest)
+            throw notFound
+        }
         let now = state.now()
         let audit = AuditEntry(time: now, actor: holder, action: "enquiry.answered", purpose: enquiry.purpose, policyVersion: state.policy.version,
                                decision: .allow, rule: "purpose:\(enquiry.purpose):enquiries", counts: ["answerBytes": answerText.utf8.count],
@@ -258,7 +289,7 @@ struct EnquiryRoutes {
         guard let decision = o["decision"]?.stringValue, ["approve", "refuse"].contains(decision) else {
             throw APIError.badRequest(#"expected {"decision": "approve" | "refuse"}"#)
         }
-        let notFound = APIError.notFound("no enquiry \(id.prefix(64)) for \(me.identity.shortName) to approve")
+        let notFound = APIError.notFound("no such enquiry for \(me.identity.shortName) to approve")
         guard id.utf8.count <= 64, let enquiry = try await state.store.enquiries(asker: nil, holder: nil, publicID: id, limit: 1).first,
               let purpose = state.policy.purposes[enquiry.purpose] else { throw notFound }
         let rule = "purpose:\(purpose.name):enquiries:approval"
@@ -299,7 +330,10 @@ struct EnquiryRoutes {
         }
         switch outcome {
         case .notFound: throw notFound
-        case .notAwaiting(let s): throw APIError(.conflict, "not-awaiting-approval", "enquiry \(enquiry.publicID) is \(s.rawValue), not awaiting approval")
+        case .notAwaiting(let s):
+            await state.auditRefusal(actor: approver, action: "enquiry.approval", rule: rule, reason: "the enquiry is not awaiting approval",
+                                     requestDigest: digest, purpose: purpose.name)
+            throw APIError(.conflict, "not-awaiting-approval", "enquiry \(enquiry.publicID) is \(s.rawValue), not awaiting approval")
         case .decided(let s):
             if s == .sent {
                 state.metrics.forwardsCreated.increment(by: Int64(enquiry.holders.count))

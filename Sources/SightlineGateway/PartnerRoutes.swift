@@ -24,7 +24,7 @@ struct PartnerRoutes {
             throw APIError.badRequest("name a purpose (?purpose=P or \"purpose\"); this policy has \(state.policy.purposes.keys.sorted().joined(separator: ", "))")
         }
         guard let purpose = state.policy.purposes[name] else {
-            throw APIError.badRequest("unknown purpose '\(name)'; this policy has \(state.policy.purposes.keys.sorted().joined(separator: ", "))")
+            throw APIError.badRequest("unknown purpose (not named: the request's text is not echoed); this policy has \(state.policy.purposes.keys.sorted().joined(separator: ", "))")
         }
         let decision = purpose.access(for: context.participant.identity)
         guard decision.isAllowed else {
@@ -190,8 +190,7 @@ struct PartnerRoutes {
                                 schools: Set(state.participants.participants.values.filter { $0.identity.role == .school && $0.la == la.code }
                                     .map(\.identity.shortName)))
         if kind == .missingEducation, purpose.enquiries != nil {
-            input.enquiryAnswers = try await state.store.enquiryAnswers(
-                purpose: purpose.name, statuses: Set(EnquiryAnswerStatus.allCases.filter(\.accountsForChild).map(\.rawValue)))
+            input.enquiryAnswers = try await state.store.enquiryAnswers(purpose: purpose.name)
         }
         let result = input.run(kind)
         let recipient = context.participant.identity.shortName

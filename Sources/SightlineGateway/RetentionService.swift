@@ -35,7 +35,8 @@ public struct RetentionService: Service {
         let rules = RetentionRules(policy: policy).rules
         let cutoffs = Dictionary(uniqueKeysWithValues: rules.map { ($0.kind, $0.cutoff(now: now)) })
         let version = policy.version
-        return try await store.sweepRetention(cutoffs: cutoffs, batch: 500, dryRun: dryRun) { c in
+        let ends = Dictionary(uniqueKeysWithValues: rules.compactMap { r in r.endField.map { (r.kind, $0) } })
+        return try await store.sweepRetention(cutoffs: cutoffs, endFields: ends, batch: 500, dryRun: dryRun) { c in
             var counts = Dictionary(uniqueKeysWithValues: c.records.map { ("records:\($0.key.rawValue)", $0.value) })
             counts["subjects"] = c.subjects
             counts["forwards"] = c.remains.forwards

@@ -82,6 +82,15 @@ extension SQLiteStore {
         for s in Set(entry.subjects) { try insert.execute(arguments: [s, index]) }
     }
 
+    /// Checkpoints the WAL and truncates it, so that pages a deletion freed are not left in it.
+    /// Best effort after the deletion has committed: with readers active SQLite may refuse
+    /// (busy), and the deletion stands either way; the next checkpoint overwrites those pages.
+    static func truncateWAL(_ pool: DatabasePool) async {
+        do { try await pool.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) } } catch {
+            _ = try? await pool.writeWithoutTransaction { db in _ = try db.checkpoint(.passive) }
+        }
+    }
+
     public func subjectAccess(subject: Int64) async throws -> SubjectAccessData {
         try await pool.read { db in
             // Every subject merged into this one, transitively.
@@ -132,18 +141,29 @@ extension SQLiteStore {
                       audit: @Sendable (ErasureCounts) -> AuditEntry) async throws -> ErasureCounts {
         let counts = try await pool.write { db -> ErasureCounts in
             var c = ErasureCounts()
+            // The subject as it is now (a merge may have landed since it was resolved), and every
+            // subject merged into it: forwards and review pairs keep the id they were made under.
+            var subject = subject
+            while let into = try Int64.fetchOne(db, sql: "SELECT into_subject FROM subject_merge WHERE from_subject = ? ORDER BY merged_at DESC LIMIT 1",
+                                                arguments: [subject]) { subject = into }
+            var ids: [Int64] = [subject]
+            var frontier = [subject]
+            while let next = frontier.popLast() {
+                for from in try Int64.fetchAll(db, sql: "SELECT from_subject FROM subject_merge WHERE into_subject = ?", arguments: [next])
+                where !ids.contains(from) { ids.append(from); frontier.append(from) }
+            }
             let withdrawals = try Row.fetchAll(db, sql: "SELECT pseudonym, recipient FROM issued_pseudonym WHERE subject_id = ?", arguments: [subject])
                 .map { Withdrawal(pseudonym: $0["pseudonym"], recipient: $0["recipient"]) }
             try db.execute(sql: "DELETE FROM record WHERE subject_id = ?", arguments: [subject])
             c.records = db.changesCount
-            try Self.deleteRemains(db, subject: subject, into: &c)
+            for id in ids { try Self.deleteRemains(db, subject: id, into: &c) }
             for f in try notify(withdrawals) { try Self.enqueue(db, f, at: Date().timeIntervalSince1970) }
             _ = try Self.append(db, audit(c))
             return c
         }
         // The deleted rows' pages are zeroed (secure_delete); the WAL still holds the old pages until
         // it is checkpointed and truncated.
-        try await pool.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
+        await Self.truncateWAL(pool)
         return counts
     }
 }
@@ -162,26 +182,36 @@ public protocol RetentionStore {
     /// Deletes records observed before their kind's cutoff, `batch` records a transaction so
     /// that the write lock is never held long; then the subjects left without records. The
     /// sweep's audit entry is written with its last batch. `dryRun` only counts.
-    func sweepRetention(cutoffs: [RecordKind: Date], batch: Int, dryRun: Bool,
+    func sweepRetention(cutoffs: [RecordKind: Date], endFields: [RecordKind: String], batch: Int, dryRun: Bool,
                         audit: @Sendable (RetentionCounts) -> AuditEntry) async throws -> RetentionCounts
 }
 
 extension SQLiteStore: RetentionStore {
-    public func sweepRetention(cutoffs: [RecordKind: Date], batch: Int = 500, dryRun: Bool,
+    /// The instant a record's retention is counted from: observedAt, or the end of its period
+    /// (a date in its fields, when the policy keeps that field) when later.
+    static func retentionClock(_ endField: String?) -> String {
+        guard let endField, endField.allSatisfy({ $0.isLetter }) else { return "observed_at" }
+        return "max(observed_at, coalesce(CAST(strftime('%s', json_extract(fields, '$.\(endField)')) AS REAL), 0))"
+    }
+
+    public func sweepRetention(cutoffs: [RecordKind: Date], endFields: [RecordKind: String] = [:], batch: Int = 500, dryRun: Bool,
                                audit: @Sendable (RetentionCounts) -> AuditEntry) async throws -> RetentionCounts {
+        let cutoffs = cutoffs.filter { $0.value > .distantPast }
         var counts = RetentionCounts()
         if dryRun {
             return try await pool.read { db in
                 var counts = RetentionCounts()
                 for (kind, cutoff) in cutoffs {
-                    let n = try Int.fetchOne(db, sql: "SELECT count(*) FROM record WHERE kind = ? AND observed_at < ?",
+                    let n = try Int.fetchOne(db, sql: "SELECT count(*) FROM record WHERE kind = ? AND \(Self.retentionClock(endFields[kind])) < ?",
                                              arguments: [kind.rawValue, cutoff.timeIntervalSince1970]) ?? 0
                     if n > 0 { counts.records[kind] = n }
                 }
                 // Subjects every one of whose records would go.
                 var expired: [String] = []
                 var args: [DatabaseValueConvertible] = []
-                for (kind, cutoff) in cutoffs { expired.append("(kind = ? AND observed_at < ?)"); args += [kind.rawValue, cutoff.timeIntervalSince1970] }
+                for (kind, cutoff) in cutoffs {
+                    expired.append("(kind = ? AND \(Self.retentionClock(endFields[kind])) < ?)"); args += [kind.rawValue, cutoff.timeIntervalSince1970]
+                }
                 if !expired.isEmpty {
                     counts.subjects = try Int.fetchOne(db, sql: """
                         SELECT count(*) FROM (SELECT subject_id FROM record GROUP BY subject_id
@@ -194,7 +224,7 @@ extension SQLiteStore: RetentionStore {
         for (kind, cutoff) in cutoffs.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             while true {
                 let (deleted, subjects, remains) = try await pool.write { db -> (Int, Int, ErasureCounts) in
-                    let rows = try Row.fetchAll(db, sql: "SELECT id, subject_id FROM record WHERE kind = ? AND observed_at < ? LIMIT ?",
+                    let rows = try Row.fetchAll(db, sql: "SELECT id, subject_id FROM record WHERE kind = ? AND \(Self.retentionClock(endFields[kind])) < ? LIMIT ?",
                                                 arguments: [kind.rawValue, cutoff.timeIntervalSince1970, batch])
                     guard !rows.isEmpty else { return (0, 0, ErasureCounts()) }
                     let delete = try db.cachedStatement(sql: "DELETE FROM record WHERE id = ?")
@@ -215,7 +245,7 @@ extension SQLiteStore: RetentionStore {
         }
         let final = counts
         try await pool.write { db in _ = try Self.append(db, audit(final)) }
-        if final.total > 0 { try await pool.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) } }
+        if final.total > 0 { await Self.truncateWAL(pool) }
         return counts
     }
 }

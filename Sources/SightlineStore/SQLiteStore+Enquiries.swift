@@ -90,8 +90,8 @@ public protocol EnquiryStore {
     /// each, with their audit entries; returns what it did.
     func sweepEnquiries(now: Date, expired: @Sendable (StoredEnquiry) -> AuditEntry,
                         overdue: @Sendable (StoredEnquiry, String) -> AuditEntry) async throws -> (expired: Int, overdue: Int)
-    /// Per subject, the latest answer under `purpose` with one of `statuses`, and when it came.
-    func enquiryAnswers(purpose: String, statuses: Set<String>) async throws -> [Int64: (status: String, at: Date)]
+    /// Per subject, every answer given under `purpose`, oldest first.
+    func enquiryAnswers(purpose: String) async throws -> [Int64: [(status: String, at: Date)]]
 }
 
 extension SQLiteStore {
@@ -270,16 +270,14 @@ extension SQLiteStore {
         }
     }
 
-    public func enquiryAnswers(purpose: String, statuses: Set<String>) async throws -> [Int64: (status: String, at: Date)] {
-        guard !statuses.isEmpty else { return [:] }
-        return try await pool.read { db in
-            var out: [Int64: (status: String, at: Date)] = [:]
-            let marks = Array(repeating: "?", count: statuses.count).joined(separator: ", ")
+    public func enquiryAnswers(purpose: String) async throws -> [Int64: [(status: String, at: Date)]] {
+        try await pool.read { db in
+            var out: [Int64: [(status: String, at: Date)]] = [:]
             for row in try Row.fetchAll(db, sql: """
                 SELECT e.subject_id, h.status, h.answered_at FROM enquiry e JOIN enquiry_holder h ON h.enquiry_id = e.id
-                WHERE e.purpose = ? AND h.status IN (\(marks)) ORDER BY h.answered_at
-                """, arguments: StatementArguments([purpose] + statuses.sorted())) {
-                out[row["subject_id"]] = (row["status"], Date(timeIntervalSince1970: row["answered_at"]))
+                WHERE e.purpose = ? AND h.status IS NOT NULL ORDER BY h.answered_at
+                """, arguments: [purpose]) {
+                out[row["subject_id"], default: []].append((row["status"], Date(timeIntervalSince1970: row["answered_at"])))
             }
             return out
         }

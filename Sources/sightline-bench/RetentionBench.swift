@@ -21,10 +21,11 @@ enum RetentionBench {
                        counts: ["records": c.total, "subjects": c.subjects], requestDigest: "retention:bench")
         }
         let dryStart = ContinuousClock.now
-        let dry = try await store.sweepRetention(cutoffs: cutoffs, batch: 500, dryRun: true, audit: audit)
+        let ends = Dictionary(uniqueKeysWithValues: RetentionRules(policy: policy).rules.compactMap { r in r.endField.map { (r.kind, $0) } })
+        let dry = try await store.sweepRetention(cutoffs: cutoffs, endFields: ends, batch: 500, dryRun: true, audit: audit)
         let dryTime = seconds(ContinuousClock.now - dryStart)
         let start = ContinuousClock.now
-        let swept = try await store.sweepRetention(cutoffs: cutoffs, batch: 500, dryRun: false, audit: audit)
+        let swept = try await store.sweepRetention(cutoffs: cutoffs, endFields: ends, batch: 500, dryRun: false, audit: audit)
         let sweepTime = seconds(ContinuousClock.now - start)
         let baseline = try SQLiteBaselines.batchedDelete(rows: swept.total, batch: 500, path: "\(work)/baseline-delete.sqlite")
         let perSecond = Double(swept.total) / sweepTime, basePerSecond = Double(swept.total) / baseline

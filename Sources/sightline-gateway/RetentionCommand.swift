@@ -32,8 +32,12 @@ struct Retention: AsyncParsableCommand {
         print("retention as of \(Instant.format(now)) (policy \(policy.version)):")
         for rule in RetentionRules(policy: policy).rules {
             let n = counts.records[rule.kind] ?? 0
-            print("  \(rule.kind.rawValue): keep \(rule.period.map { "\($0) (the longest of \(rule.purposes.joined(separator: ", ")))" } ?? "nothing (no purpose uses it)")"
-                  + "; observed before \(Instant.format(rule.cutoff(now: now)).prefix(10)): \(n) record(s) would go")
+            guard rule.period != nil else {
+                print("  \(rule.kind.rawValue): no purpose uses it; kept, never swept (delete its records deliberately if that is meant)")
+                continue
+            }
+            let from = rule.endField.map { "observed, or \($0) when later," } ?? "observed"
+            print("  \(rule.kind.rawValue): keep \(rule.period ?? "") (the longest of \(rule.purposes.joined(separator: ", "))); \(from) before \(Instant.format(rule.cutoff(now: now)).prefix(10)): \(n) record(s) would go")
         }
         print("\(counts.total) record(s) would be deleted; \(counts.subjects) child(ren) would be left with none and deleted with their keys and pseudonyms")
     }

@@ -45,6 +45,13 @@ struct EnquiryCommand: AsyncParsableCommand {
             guard case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: data), case .array(let items)? = o["enquiries"] else {
                 fail("unreadable enquiries")
             }
+            if case .array(let waiting)? = o["awaitingYourApproval"] {
+                print("\(waiting.count) waiting for your approval (sightline enquiry approve ID [--refuse]):")
+                for case .object(let e) in waiting {
+                    print("  \(plain(e["id"] ?? .null)) [\(plain(e["purpose"] ?? .null))] from \(plain(e["askedBy"] ?? .null)), to \(plain(e["holders"] ?? .null)) agenc(ies), approve by \(plain(e["approvalDue"] ?? .null))")
+                    print("      question: \(plain(e["question"] ?? .null))")
+                }
+            }
             print("\(items.count) enquir\(items.count == 1 ? "y" : "ies")")
             for case .object(let e) in items {
                 let about = e["pseudonym"].map { " about \(plain($0))" } ?? ""

@@ -74,6 +74,24 @@ struct SubjectMatcherTests {
         #expect(sibling.total < model.join)
     }
 
+    @Test("twins whose given names share a part are not joined on the score; one child's name given in part is")
+    func twinsSharingAPart() {
+        func decide(_ new: SubjectIdentifiers, _ held: SubjectIdentifiers) -> LinkDecision {
+            matcher.decide(SubjectMatcher.Record(material: keyer.material(new), source: "nhs/Y12345", kind: .gpRegistration, referenceKey: Data([1])),
+                           candidates: [CandidateRecord(subject: 7, source: "school/100001", kind: .schoolEnrolment, referenceKey: Data([2]),
+                                                        material: keyer.material(held))])
+        }
+        let household = (dob: (2016, 5, 14), postcode: "NW6 4DP", address: "14 Kilburn High Road")
+        let twin = decide(ids("mary-kate", "okonkwo-marsh", dob: household.dob, postcode: household.postcode, address: household.address),
+                          ids("mary-jane", "okonkwo-marsh", dob: household.dob, postcode: household.postcode, address: household.address))
+        guard case .newSubject(let review) = twin else { Issue.record("twins joined: \(twin)"); return }
+        #expect(review.map(\.reason) == ["possible-twin-given-names-differ"])
+        let inPart = decide(ids("jane", "okonkwo-marsh", dob: household.dob, postcode: household.postcode, address: household.address),
+                            ids("mary-jane", "okonkwo-marsh", dob: household.dob, postcode: household.postcode, address: household.address))
+        guard case .join(let subject, _, _, _) = inPart else { Issue.record("one child's name in part not joined: \(inPart)"); return }
+        #expect(subject == 7)
+    }
+
     @Test("a double-barrelled or two-part name given in part agrees at the part level")
     func namesInPart() {
         #expect(score(ids("amara", "okonkwo-marsh"), ids("amara", "marsh")).levels[.familyName] == .part)

@@ -121,10 +121,16 @@ struct EnquiryTests {
             let steps = entries.filter { $0.action.hasPrefix("enquiry.") }
             #expect(Set(steps.map(\.action)).isSuperset(of: ["enquiry.asked", "enquiry.sent", "enquiry.answered"]))
             #expect(steps.filter { $0.action == "enquiry.sent" }.count == 2)
-            #expect(steps.allSatisfy { $0.rule.hasPrefix("purpose:cme:enquiries") || $0.action == "enquiry.list" })
+            #expect(steps.filter { $0.decision == .allow }.allSatisfy { $0.rule.hasPrefix("purpose:cme:enquiries") || $0.action == "enquiry.list" })
+            #expect(entries.contains { $0.decision == .deny && $0.rule == "enquiry-holders-only" && $0.actor == "police/MPS" }, "the refused answer is audited")
             let log = String(decoding: try JSONEncoder().encode(entries), as: UTF8.self)
             #expect(!log.contains("Q-7f3a") && !log.contains("A-91cd"))
 
+            // Another holder raises a concern: the row is no longer explained away, and says so.
+            #expect(try await gw.request(housing, "POST", "/v1/enquiries/\(id)/answers", body: try JSONEncoder().encode(
+                ["status": "safeguarding-concern", "text": "A-55aa: family left suddenly"])).status == 201)
+            let concerned = try #require(try await Self.reportRow(gw, cme, matchPseudonym))
+            #expect(concerned["status"] == .string("never-on-roll") && concerned["enquiryAnswer"] == .string("safeguarding-concern"))
             // A newer record of the child: the answer no longer explains the row.
             try await Self.submit(gw, gp, [PartnerTests.record("nhs.gp-registration", "GP-7", Self.child, #"{"practice":"Y12345","registeredFrom":"2015-04-01"}"#)
                 .replacingOccurrences(of: "2026-11-01T09:00:00Z", with: Instant.format(Date().addingTimeInterval(60)))])
@@ -133,7 +139,7 @@ struct EnquiryTests {
         // Neither question nor answer, nor a reference, in the database, its WAL or the logs in clear.
         var stored = Data()
         for suffix in ["", "-wal"] { stored += (FileManager.default.contents(atPath: p.config.databasePath + suffix) ?? Data()) }
-        for secret in ["Q-7f3a", "A-91cd", "GP-7", "HT-9"] {
+        for secret in ["Q-7f3a", "A-91cd", "A-55aa", "GP-7", "HT-9"] {
             #expect(stored.range(of: Data(secret.utf8)) == nil, "\(secret) in the database")
             #expect(!p.logs.text.contains(secret), "\(secret) in the logs")
         }
@@ -159,6 +165,10 @@ struct EnquiryTests {
             }
             let id = try await ask()
             #expect(try await Self.enquiries(inInboxOf: gp, gw).isEmpty, "nothing leaves before approval")
+            // The approver sees what waits for it, with the question; another partner does not.
+            let waiting = try Self.object(try await gw.request(la, "GET", "/v1/enquiries").body)["awaitingYourApproval"]
+            #expect(waiting.map { "\($0)".contains(id) && "\($0)".contains("Any concerns known to the practice?") } == true)
+            #expect(try Self.object(try await gw.request(cme, "GET", "/v1/enquiries").body)["awaitingYourApproval"] == nil)
             let own = try await gw.request(mash, "POST", "/v1/enquiries/\(id)/approval", body: Data(#"{"decision":"approve"}"#.utf8))
             #expect(own.status == 403, "the asker cannot approve its own enquiry")
             #expect(try await gw.request(cme, "POST", "/v1/enquiries/\(id)/approval", body: Data(#"{"decision":"approve"}"#.utf8)).status == 404,

@@ -137,8 +137,18 @@ public struct SubjectMatcher: Sendable {
     /// likely twins as one child's records (twins share a household, so the address says nothing
     /// between them). Never joined on the score, however high: the steward decides.
     static func possibleTwin(_ score: LinkScore, _ a: ComparisonMaterial, _ b: ComparisonMaterial) -> Bool {
-        guard score.levels[.givenName] == .different, score.levels[.dateOfBirth] == .exact,
-              let x = a.given?.bigrams, let y = b.given?.bigrams, dice(x, y) < Self.twinNameDice else { return false }
+        guard score.levels[.dateOfBirth] == .exact, let ga = a.given, let gb = b.given else { return false }
+        switch score.levels[.givenName] {
+        case .different?:
+            guard dice(ga.bigrams, gb.bigrams) < Self.twinNameDice else { return false }
+        case .part?:
+            // MARY-JANE and MARY-KATE share a part but neither is the other given in part: as
+            // likely twins as one child. MARY-JANE and JANE is one child's name given in part.
+            let pa = Set(ga.parts), pb = Set(gb.parts)
+            guard pa.count >= 2, pb.count >= 2, !pa.isSubset(of: pb), !pb.isSubset(of: pa) else { return false }
+        default:
+            return false
+        }
         switch score.levels[.familyName] {
         case .exact?, .part?, .close?, .similar?: return true
         default: return false

@@ -166,8 +166,8 @@ public enum PolicyLoader {
 
         let retentionNode = try root.required("retention", in: rootNode)
         let retention = try retentionNode.string()
-        guard retention.range(of: #"^P[1-9][0-9]*[YMD]$"#, options: .regularExpression) != nil else {
-            throw retentionNode.error("retention must be an ISO 8601 period such as P2Y, P18M or P90D")
+        guard retention.range(of: #"^P[1-9][0-9]{0,2}[YMD]$"#, options: .regularExpression) != nil else {
+            throw retentionNode.error("retention must be an ISO 8601 period such as P2Y, P18M or P90D (1 to 999 years, months or days)")
         }
         var reports: [ReportKind: ReportSettings] = [:]
         if let reportsNode = root["reports"] {

@@ -1,8 +1,10 @@
 import Foundation
 
 /// How long records are kept (UK GDPR Art 5(1)(e)): a record goes once every purpose that may use
-/// its kind has passed its retention, counted from the record's observedAt. A kind no purpose uses
-/// has no reason to be kept and goes at the next sweep (ingress keeps none of its fields anyway).
+/// its kind has passed its retention, counted from the record's observedAt or, for a kind with a
+/// period, from the period's end when that is later (an off-roll date, a deregistration, the end
+/// of a tenancy or register). A kind no purpose uses is kept, never swept: an edit of the policy
+/// that drops a kind by mistake must not delete its records an hour later; the dry run says so.
 public struct RetentionRules: Sendable {
     public struct Rule: Sendable, Equatable {
         public let kind: RecordKind
@@ -10,11 +12,15 @@ public struct RetentionRules: Sendable {
         public let period: String?
         /// The purposes that set it (the rule name in the sweep's audit entry).
         public let purposes: [String]
-        public var name: String { period.map { "retention:\(kind.rawValue):\($0):\(purposes.joined(separator: "+"))" } ?? "retention:\(kind.rawValue):unused" }
+        public var name: String { period.map { "retention:\(kind.rawValue):\($0):\(purposes.joined(separator: "+"))" } ?? "retention:\(kind.rawValue):unused-kept" }
 
-        /// Records observed before this instant are past retention at `now`.
+        /// The field whose date, when later than observedAt, starts the retention clock.
+        public var endField: String? { RetentionRules.endFields[kind] }
+
+        /// Records observed before this instant are past retention at `now`. Fails closed: a kind
+        /// no purpose uses, or a period that does not read, deletes nothing.
         public func cutoff(now: Date) -> Date {
-            guard let period, let (n, unit) = RetentionRules.parse(period) else { return now }
+            guard let period, let (n, unit) = RetentionRules.parse(period) else { return .distantPast }
             var calendar = Calendar(identifier: .gregorian)
             calendar.timeZone = TimeZone(secondsFromGMT: 0)!
             var c = DateComponents()
@@ -23,11 +29,14 @@ public struct RetentionRules: Sendable {
             case "M": c.month = -n
             default: c.day = -n
             }
-            return calendar.date(byAdding: c, to: now) ?? now
+            return calendar.date(byAdding: c, to: now) ?? .distantPast
         }
     }
 
     public let rules: [Rule]
+
+    static let endFields: [RecordKind: String] = [.schoolEnrolment: "offRollOn", .gpRegistration: "deregisteredOn",
+                                                 .housingTenancy: "tenancyTo", .laRegister: "to"]
 
     public init(policy: Policy) {
         rules = RecordKind.allCases.map { kind in
@@ -41,7 +50,8 @@ public struct RetentionRules: Sendable {
 
     /// "P2Y" -> (2, "Y"); the loader has checked the form.
     static func parse(_ period: String) -> (Int, Character)? {
-        guard period.count >= 3, period.first == "P", let unit = period.last, "YMD".contains(unit), let n = Int(period.dropFirst().dropLast()) else { return nil }
+        guard period.count >= 3, period.count <= 5, period.first == "P", let unit = period.last, "YMD".contains(unit),
+              let n = Int(period.dropFirst().dropLast()), n > 0 else { return nil }
         return (n, unit)
     }
 

@@ -82,10 +82,18 @@ struct MissingEducationReport {
         // arrived since: the row says so, and sorts after the children nobody has explained.
         var answer: [String: JSONValue] = [:]
         var (shown, order) = (status, priority)
-        if let a = input.enquiryAnswers[subject], records.allSatisfy({ $0.observedAt <= a.at }) {
+        // Only answers newer than every record count; one that raises a concern (or says the child
+        // is not known) keeps the row where it was, whatever another agency said.
+        let latestRecord = records.map(\.observedAt).max() ?? .distantPast
+        let current = (input.enquiryAnswers[subject] ?? []).filter { $0.at >= latestRecord }
+        let accounting = current.last { EnquiryAnswerStatus(rawValue: $0.status)?.accountsForChild == true }
+        if let a = accounting, !current.contains(where: { !(EnquiryAnswerStatus(rawValue: $0.status)?.accountsForChild ?? false) && $0.status != EnquiryAnswerStatus.leftTheCountry.rawValue }) {
             (shown, order) = ("enquiry-answered", 3)
             answer = ["enquiryAnswer": .string(a.status), "answeredOn": input.instant(a.at)]
             reasons.append("an agency answered an enquiry: \(a.status)")
+        } else if let concern = current.last(where: { $0.status == EnquiryAnswerStatus.safeguardingConcern.rawValue }) {
+            answer = ["enquiryAnswer": .string(concern.status), "answeredOn": input.instant(concern.at)]
+            reasons.append("an agency answered an enquiry: safeguarding-concern")
         }
         var lastSeen: [String: JSONValue] = [:]
         for (kind, rs) in Dictionary(grouping: records, by: \.kind) {

@@ -68,9 +68,8 @@ public struct ReportInput: Sendable {
     /// The LA's schools ("school/100001"): school-based reports (absence, exclusions, young
     /// carers) cover pupils of these schools; nil means no school filter.
     public let schools: Set<String>?
-    /// Per subject, the latest enquiry answer that accounts for a child on no roll
-    /// (attends-school-elsewhere, moved-to-another-LA) under the report's purpose, and when.
-    public var enquiryAnswers: [Int64: (status: String, at: Date)] = [:]
+    /// Per subject, the answers agencies gave to enquiries under the report's purpose, oldest first.
+    public var enquiryAnswers: [Int64: [(status: String, at: Date)]] = [:]
 
     public init(subjects: [Int64: [SubjectRecord]], uncertain: Set<Int64>, today: CivilDate, la: GatewayConfig.LocalAuthority,
                 settings: ReportSettings, schools: Set<String>? = nil) {
