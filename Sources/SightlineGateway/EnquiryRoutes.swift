@@ -89,6 +89,11 @@ struct EnquiryRoutes {
     func ask(_ request: Request, _ context: ParticipantContext) async throws -> Response {
         let asker = context.participant.identity.shortName
         let digest = state.requestDigest("POST", "/v1/enquiries")
+        guard state.enquiryLimiter.allow(asker) else {
+            await state.auditRefusal(actor: asker, action: "enquiry.ask", rule: "enquiry-rate-limit", reason: "rate limit exceeded", requestDigest: digest)
+            throw APIError(.tooManyRequests, "rate-limited",
+                           "too many enquiries; at most \(Int(state.enquiryLimiter.burst)) at once and \(Int(state.enquiryLimiter.perMinute)) a minute per participant")
+        }
         let o = try await body(request, allowed: ["pseudonym", "purpose", "question"], expected: #"{"pseudonym": P, "purpose": P, "question": text}"#)
         let purpose = try await partner.purpose(o["purpose"]?.stringValue, context, action: "enquiry.ask", digest: digest)
         guard let rules = purpose.enquiries else {

@@ -24,6 +24,7 @@ public final class GatewayState: Sendable {
     /// Injected clock, so tests can fix "now".
     let now: @Sendable () -> Date
     let matchLimiter: RateLimiter
+    let enquiryLimiter: RateLimiter
     /// Slots for submissions in flight, overall and per participant.
     let submissionAdmission: SubmissionAdmission
     /// Days until the gateway's and the participants' certificates expire (metrics, log warnings).
@@ -52,6 +53,7 @@ public final class GatewayState: Sendable {
         self.registry = NIOLockedValueBox(participants)
         self.now = now
         self.matchLimiter = RateLimiter(perMinute: config.limits.matchesPerMinute, burst: config.limits.matchBurst, now: now)
+        self.enquiryLimiter = RateLimiter(perMinute: config.limits.enquiriesPerMinute, burst: config.limits.enquiryBurst, now: now)
         self.certificateExpiry = CertificateExpiryWatch(gatewayCertificatePEM: config.tls.certificate, logger: logger, now: now)
         self.submissionAdmission = SubmissionAdmission(overall: config.limits.maxConcurrentSubmissions,
                                                        perParticipant: config.limits.maxConcurrentSubmissionsPerParticipant)

@@ -280,4 +280,20 @@ struct EnquiryTests {
             #expect(delivered.count == 1 && delivered.first?.detail["recipient"] == "school/100001")
         }
     }
+
+    @Test func aPartnerCannotFloodTheAgenciesWithEnquiries() async throws {
+        let p = try TestPartnership(); defer { p.remove() }
+        p.config.limits.enquiryBurst = 3
+        p.config.limits.enquiriesPerMinute = 1
+        let gp = try p.identity(TestPartnership.id(.nhs, "Y12345"))
+        let cme = try p.identity(TestPartnership.id(.partner, "304-cme"))
+        try await p.withGateway { gw in
+            try await Self.submit(gw, gp, [PartnerTests.record("nhs.gp-registration", "GP-7", Self.child, #"{"practice":"Y12345","registeredFrom":"2015-04-01"}"#)])
+            let pseudonym = try await Self.pseudonym(gw, cme, "cme")
+            var statuses: [Int] = []
+            for _ in 0..<5 { statuses.append(Int(try await Self.ask(gw, cme, pseudonym, "cme").status)) }
+            #expect(statuses == [201, 201, 201, 429, 429])
+            #expect(try await Self.enquiries(inInboxOf: gp, gw).count == 3)
+        }
+    }
 }

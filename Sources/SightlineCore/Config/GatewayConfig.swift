@@ -25,6 +25,10 @@ public struct GatewayConfig: Sendable {
         public var matchesPerMinute = 60
         /// Matches allowed at once before the per-minute rate applies.
         public var matchBurst = 20
+        /// Enquiries a partner may send a minute, after a burst: enough to work through a report's
+        /// list, too few to flood the agencies with notices.
+        public var enquiriesPerMinute = 10
+        public var enquiryBurst = 100
         /// Submissions being read or decoded at once, over all participants; more get 503 with
         /// Retry-After. Each holds up to max-body-bytes, so this bounds the memory of ingest.
         public var maxConcurrentSubmissions = 16
@@ -115,7 +119,7 @@ public struct GatewayConfig: Sendable {
         config.ops = try listener("ops", config.ops)
         if let n = root["limits"] {
             let d = try n.dictionary(allowedKeys: ["max-body-bytes", "max-records-per-submission", "matches-per-minute", "match-burst",
-                                                   "max-concurrent-submissions", "max-concurrent-submissions-per-participant",
+                                                   "enquiries-per-minute", "enquiry-burst", "max-concurrent-submissions", "max-concurrent-submissions-per-participant",
                                                    "request-deadline-seconds", "minimum-upload-bytes-per-second", "max-record-bytes"])
             func positive(_ key: String) throws(SightlineError) -> Int? {
                 guard let node = d[key] else { return nil }
@@ -128,6 +132,8 @@ public struct GatewayConfig: Sendable {
             if let v = try positive("request-deadline-seconds") { config.limits.requestDeadlineSeconds = v }
             if let v = try positive("minimum-upload-bytes-per-second") { config.limits.minimumUploadBytesPerSecond = v }
             if let v = try positive("max-record-bytes") { config.limits.maxRecordBytes = v }
+            if let v = try positive("enquiries-per-minute") { config.limits.enquiriesPerMinute = v }
+            if let v = try positive("enquiry-burst") { config.limits.enquiryBurst = v }
             if let v = d["matches-per-minute"] { config.limits.matchesPerMinute = try v.int() }
             if let v = d["match-burst"] { config.limits.matchBurst = try v.int() }
             if let v = d["max-body-bytes"] { config.limits.maxBodyBytes = try v.int() }
