@@ -165,4 +165,20 @@ struct DPOTests {
             #expect(vStatus == 0 && vOut.contains("audit log OK"), "\(vOut)")
         }
     }
+
+    /// An ended period starts the retention clock at its end, when that is later than observedAt:
+    /// an LA register entry observed now but running to next September is kept two years from then.
+    @Test func retentionCountsFromThePeriodsEndWhenLater() async throws {
+        let p = try TestPartnership(); defer { p.remove() }
+        p.config.policyDirectory = try Self.shortRetentionPolicy(p)
+        let la = try p.identity(TestPartnership.id(.la, "304"))
+        try await p.withGateway { gw in
+            try await EnquiryTests.submit(gw, la, [PartnerTests.record("la.register", "REG-1", Self.ids, #"{"register":"cin","from":"2026-07-01","to":"2027-09-01"}"#)])
+            let year = 366.0 * 86400
+            // Two and a half years on: past two years from observedAt (2026-11-01), not from the end (2027-09-01).
+            #expect(try await RetentionService.sweep(gw.state, now: Date().addingTimeInterval(2.5 * year), dryRun: true).total == 0)
+            let later = try await RetentionService.sweep(gw.state, now: Date().addingTimeInterval(3.5 * year), dryRun: false)
+            #expect(later.records == [.laRegister: 1])
+        }
+    }
 }
