@@ -12,7 +12,8 @@ public struct SubjectAccessData: Sendable {
     /// Subjects merged into this one over time: their audit entries are the child's too.
     public let mergedFrom: [Int64]
     public let records: [Held]
-    /// Audit entries naming the child, other than the submissions that brought its records.
+    /// Audit entries naming the child, other than the submissions that brought its records;
+    /// their subject lists are left out (they would name other children, and can be long).
     public let entries: [AuditEntry]
 }
 
@@ -109,9 +110,17 @@ extension SQLiteStore {
             }
             let ids = [subject] + merged
             let marks = Array(repeating: "?", count: ids.count).joined(separator: ", ")
-            let entries = try Data.fetchAll(db, sql: """
+            // One entry at a time, its subject list dropped: a report's entry names every child it
+            // listed (100,000 ids at a large LA), and a child appears in many reports over the years.
+            var entries: [AuditEntry] = []
+            let cursor = try Data.fetchCursor(db, sql: """
                 SELECT e.entry FROM audit_entry e WHERE e.idx IN (SELECT idx FROM audit_subject WHERE subject_id IN (\(marks))) ORDER BY e.idx
-                """, arguments: StatementArguments(ids)).compactMap { try? AuditEntry.decode(canonical: $0) }
+                """, arguments: StatementArguments(ids))
+            while let bytes = try cursor.next() {
+                guard var entry = try? AuditEntry.decode(canonical: bytes) else { continue }
+                entry.subjects = []
+                entries.append(entry)
+            }
             return SubjectAccessData(subject: subject, mergedFrom: merged, records: records, entries: entries)
         }
     }
