@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import SightlineCore
 
 /// An error the API returns: a status, a stable code a client can branch on, and a message that
 /// says what to fix. Never a stack trace, never an identifier.
@@ -60,3 +61,23 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         }
     }
 }
+
+/// A request body that must be one JSON object of at most 16 KiB with only `allowed` keys: parsed
+/// with the gateway's bounded parser; unknown keys are counted, never named back.
+func boundedJSONObject(_ request: Request, allowed: Set<String>, expected: String) async throws -> [String: JSONValue] {
+    let data = Data(buffer: try await request.body.collect(upTo: 16 * 1024))
+    guard case .success(let value) = BoundedJSON().parse(data), case .object(let object) = value else { throw APIError.badRequest("expected \(expected)") }
+    let unknown = object.keys.filter { !allowed.contains($0) }.count
+    guard unknown == 0 else {
+        throw APIError.badRequest("\(unknown) unknown key(s) (not named: keys are not echoed); expected \(expected)")
+    }
+    return object
+}
+
+extension Sealer {
+    /// Sealed free text (a reference, a note, a question) as text; "" where none was kept.
+    func openText(_ sealed: Data?) -> String {
+        sealed.flatMap { try? open($0) }.map { String(decoding: $0, as: UTF8.self) } ?? ""
+    }
+}
+

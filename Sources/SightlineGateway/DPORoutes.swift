@@ -19,29 +19,24 @@ struct DPORoutes {
         group.on("erasures", method: .post, roles: Self.roles, state: state) { request, context in try await erase(request, context) }
     }
 
-    struct Body: Decodable {
-        var identifiers: [String: JSONValue]?
-        var reason: String?
-    }
-
     /// The subject the request's identifiers name, or 404; and the reason given (bounded).
-    func resolve(_ request: Request, _ context: ParticipantContext, reasonRequired: Bool) async throws -> (subject: Int64, reason: String, matchedBy: String) {
-        let data = Data(buffer: try await request.body.collect(upTo: 16 * 1024))
-        guard case .success(let value) = BoundedJSON().parse(data), let object = value.objectValue,
-              object.keys.allSatisfy({ ["identifiers", "reason"].contains($0) }), let body = try? JSONDecoder().decode(Body.self, from: data) else {
-            throw APIError.badRequest(#"expected {"identifiers": {...as in records...}, "reason": text}"#)
-        }
-        let reason = (body.reason ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+    func resolve(_ request: Request, _ context: ParticipantContext, action: String, reasonRequired: Bool) async throws
+        -> (subject: Int64, reason: String, matchedBy: String) {
+        let expected = #"{"identifiers": {...as in records...}, "reason": text}"#
+        let object = try await boundedJSONObject(request, allowed: ["identifiers", "reason"], expected: expected)
+        guard case .object(let identifiers)? = object["identifiers"] else { throw APIError.badRequest("expected \(expected)") }
+        if let r = object["reason"], r != .null, r.stringValue == nil { throw APIError.badRequest("expected \(expected)") }
+        let reason = (object["reason"]?.stringValue ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         if reasonRequired && reason.isEmpty { throw APIError.badRequest("reason is required: say why the child's records are erased") }
         guard reason.utf8.count <= Self.maxReasonBytes else { throw APIError.badRequest("reason is longer than \(Self.maxReasonBytes) bytes") }
         let ids: SubjectIdentifiers
-        switch RecordValidator(now: state.now()).validateIdentifiers(body.identifiers ?? [:]) {
+        switch RecordValidator(now: state.now()).validateIdentifiers(identifiers) {
         case .success(let v): ids = v
         case .failure(let problem): throw APIError.badRequest("identifiers\(problem.field.isEmpty ? "" : "." + problem.field): \(problem.reason)")
         }
         guard case .join(let subject, let basis, let score, _) = try await partner.decide(ids, asker: context.participant.identity.shortName) else {
             try await state.store.appendAudit(AuditEntry(time: state.now(), actor: context.participant.identity.shortName,
-                                                         action: request.uri.path.hasSuffix("erasures") ? "dpo.erasure" : "dpo.subject-access",
+                                                         action: action,
                                                          policyVersion: state.policy.version, decision: .deny, rule: "dpo-no-subject",
                                                          requestDigest: state.requestDigest("POST", request.uri.path)))
             throw APIError.notFound("no child held matches these identifiers")
@@ -52,7 +47,7 @@ struct DPORoutes {
 
     func subjectAccess(_ request: Request, _ context: ParticipantContext) async throws -> Response {
         let auditor = context.participant.identity
-        let (subject, reason, matchedBy) = try await resolve(request, context, reasonRequired: false)
+        let (subject, reason, matchedBy) = try await resolve(request, context, action: "dpo.subject-access", reasonRequired: false)
         let data = try await state.store.subjectAccess(subject: subject)
         let now = state.now()
         let today = CivilDate(now)
@@ -96,7 +91,7 @@ struct DPORoutes {
 
     func erase(_ request: Request, _ context: ParticipantContext) async throws -> Response {
         let dpo = context.participant.identity.shortName
-        let (subject, reason, matchedBy) = try await resolve(request, context, reasonRequired: true)
+        let (subject, reason, matchedBy) = try await resolve(request, context, action: "dpo.erasure", reasonRequired: true)
         // Deleting is not undone: only a child named by a strong identifier (NHS number, UPN) is
         // erased, never one a name and date of birth found by score.
         guard matchedBy == "nhs" || matchedBy == "upn" else {

@@ -49,17 +49,6 @@ struct EnquiryRoutes {
         group.on("enquiries/{id}/approval", method: .post, roles: [.partner, .la], state: state) { request, context in try await approve(request, context) }
     }
 
-    /// A JSON object body of at most 16 KiB with only `allowed` keys (never echoed).
-    func body(_ request: Request, allowed: Set<String>, expected: String) async throws -> [String: JSONValue] {
-        let data = Data(buffer: try await request.body.collect(upTo: 16 * 1024))
-        guard case .success(let value) = BoundedJSON().parse(data), case .object(let object) = value else { throw APIError.badRequest("expected \(expected)") }
-        let unknown = object.keys.filter { !allowed.contains($0) }.count
-        guard unknown == 0 else {
-            throw APIError.badRequest("\(unknown) unknown key(s) (not named: keys are not echoed); expected \(expected)")
-        }
-        return object
-    }
-
     /// Free text: present when required, at most maxTextBytes of UTF-8, no control characters but line breaks and tabs.
     func text(_ value: JSONValue?, field: String, required: Bool) throws -> String {
         guard let value, value != .null else {
@@ -76,10 +65,6 @@ struct EnquiryRoutes {
         return trimmed
     }
 
-    func open(_ sealed: Data?) -> String {
-        sealed.flatMap { try? state.sealer.open($0) }.map { String(decoding: $0, as: UTF8.self) } ?? ""
-    }
-
     static func newID(_ prefix: String) -> String {
         prefix + (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
     }
@@ -94,7 +79,7 @@ struct EnquiryRoutes {
             throw APIError(.tooManyRequests, "rate-limited",
                            "too many enquiries; at most \(Int(state.enquiryLimiter.burst)) at once and \(Int(state.enquiryLimiter.perMinute)) a minute per participant")
         }
-        let o = try await body(request, allowed: ["pseudonym", "purpose", "question"], expected: #"{"pseudonym": P, "purpose": P, "question": text}"#)
+        let o = try await boundedJSONObject(request, allowed: ["pseudonym", "purpose", "question"], expected: #"{"pseudonym": P, "purpose": P, "question": text}"#)
         let purpose = try await partner.purpose(o["purpose"]?.stringValue, context, action: "enquiry.ask", digest: digest)
         guard let rules = purpose.enquiries else {
             let rule = "purpose:\(purpose.name):enquiries"
@@ -202,7 +187,7 @@ struct EnquiryRoutes {
             var item: [String: JSONValue] = [
                 "id": .string(e.publicID), "purpose": .string(e.purpose), "state": .string(e.state.rawValue),
                 "askedAt": .string(Instant.format(e.createdAt)), "deadline": .string(Instant.format(e.deadline)),
-                "question": .string(open(e.sealedQuestion)),
+                "question": .string(state.sealer.openText(e.sealedQuestion)),
             ]
             if let d = e.approvalDue { item["approvalDue"] = .string(Instant.format(d)) }
             if let by = e.approvedBy { item["decidedBy"] = .string(by) }
@@ -216,7 +201,7 @@ struct EnquiryRoutes {
                     var o: [String: JSONValue] = ["holder": .string(h.holder), "delivery": .string(h.delivery ?? (e.state == .sent ? "pending" : "not sent"))]
                     if let s = h.status {
                         o["status"] = .string(s)
-                        o["text"] = .string(open(h.sealedAnswer))
+                        o["text"] = .string(state.sealer.openText(h.sealedAnswer))
                         o["answeredAt"] = h.answeredAt.map { .string(Instant.format($0)) } ?? .null
                     } else if e.state == .sent && e.deadline <= now {
                         o["overdue"] = .bool(true)
@@ -235,7 +220,7 @@ struct EnquiryRoutes {
         }
         let toApprove: [JSONValue] = awaiting.map { e in
             .object(["id": .string(e.publicID), "purpose": .string(e.purpose), "askedBy": .string(e.asker), "askedAt": .string(Instant.format(e.createdAt)),
-                     "approvalDue": e.approvalDue.map { .string(Instant.format($0)) } ?? .null, "question": .string(open(e.sealedQuestion)),
+                     "approvalDue": e.approvalDue.map { .string(Instant.format($0)) } ?? .null, "question": .string(state.sealer.openText(e.sealedQuestion)),
                      "holders": .number(Double(e.holders.count))])
         }
         try await state.store.appendAudit(AuditEntry(
@@ -253,7 +238,7 @@ struct EnquiryRoutes {
         let holder = context.participant.identity.shortName
         let id = try context.parameters.require("id")
         let digest = state.requestDigest("POST", "/v1/enquiries/{id}/answers")
-        let o = try await body(request, allowed: ["status", "text"], expected: #"{"status": S, "text": optional text}"#)
+        let o = try await boundedJSONObject(request, allowed: ["status", "text"], expected: #"{"status": S, "text": optional text}"#)
         guard let status = o["status"]?.stringValue.flatMap(EnquiryAnswerStatus.init(rawValue:)) else {
             throw APIError.badRequest("status is one of \(EnquiryAnswerStatus.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -290,7 +275,7 @@ struct EnquiryRoutes {
         let me = context.participant
         let id = try context.parameters.require("id")
         let digest = state.requestDigest("POST", "/v1/enquiries/{id}/approval")
-        let o = try await body(request, allowed: ["decision"], expected: #"{"decision": "approve" | "refuse"}"#)
+        let o = try await boundedJSONObject(request, allowed: ["decision"], expected: #"{"decision": "approve" | "refuse"}"#)
         guard let decision = o["decision"]?.stringValue, ["approve", "refuse"].contains(decision) else {
             throw APIError.badRequest(#"expected {"decision": "approve" | "refuse"}"#)
         }

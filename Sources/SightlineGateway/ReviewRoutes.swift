@@ -14,10 +14,6 @@ struct ReviewRoutes {
 
     struct Decision: Decodable { let decision: String; let note: String? }
 
-    /// A sealed local reference opened for the steward; "" where none was kept.
-    func opened(_ sealed: Data?) -> String {
-        sealed.flatMap { try? state.sealer.open($0) }.map { String(decoding: $0, as: UTF8.self) } ?? ""
-    }
 
     func register(on group: RouterGroup<ParticipantContext>) {
         group.on("review", method: .get, roles: Self.roles, state: state) { request, context in
@@ -26,7 +22,7 @@ struct ReviewRoutes {
             var items = try await state.store.reviewItems(status: status, limit: 200)
             // Each source's own reference, so that the steward can ask the agency about its record.
             for i in items.indices {
-                items[i].sources = zip(items[i].sources, items[i].sealedReferences).map { source, sealed in source + [opened(sealed)] }
+                items[i].sources = zip(items[i].sources, items[i].sealedReferences).map { source, sealed in source + [state.sealer.openText(sealed)] }
             }
             try await state.store.appendAudit(AuditEntry(
                 time: state.now(), actor: context.participant.identity.shortName, action: "review.list", policyVersion: state.policy.version,
@@ -61,7 +57,7 @@ struct ReviewRoutes {
             let steward = context.participant.identity.role == .steward
             let rows: [[String: String]] = records.map {
                 var row = ["kind": $0.kind, "source": $0.source, "observedAt": Instant.format($0.observedAt), "linkedBy": $0.linkedBy]
-                if steward { row["reference"] = opened($0.sealedReference) }
+                if steward { row["reference"] = state.sealer.openText($0.sealedReference) }
                 return row
             }
             let uncertain = try await state.store.uncertainSubjects().contains(subject)
