@@ -52,7 +52,7 @@ struct DPORoutes {
         let now = state.now()
         let today = CivilDate(now)
         let uncertain = try await state.store.uncertainSubjects().contains(subject)
-        let pseudonym = state.pseudonymiser.recipientPseudonym(subjectID: subject, recipient: auditor)
+        let pseudonym = try await state.pseudonym(for: subject, recipient: auditor)
         let records = data.records.map(\.record)
         // As partners saw the child: each purpose's minimised view, for the kinds it uses.
         var views: [JSONValue] = []

@@ -177,11 +177,11 @@ struct EnquiryRoutes {
             }
         }
         let now = state.now()
+        var pseudonyms: [Int64: String] = [:]
         if me.role == .partner {
+            pseudonyms = try await state.pseudonyms(for: Array(Set(stored.map(\.subjectID))), recipient: me)
             // The pseudonyms named here keep resolving for the partner (and are withdrawn on erasure), as a view's do.
-            try await state.store.recordIssuedPseudonyms(Set(stored.map(\.subjectID)).map {
-                IssuedPseudonym(pseudonym: state.pseudonymiser.recipientPseudonym(subjectID: $0, recipient: me), recipient: me.shortName, subject: $0)
-            })
+            try await state.store.recordIssuedPseudonyms(pseudonyms.map { IssuedPseudonym(pseudonym: $0.value, recipient: me.shortName, subject: $0.key) })
         }
         let items: [JSONValue] = stored.map { e in
             var item: [String: JSONValue] = [
@@ -193,7 +193,7 @@ struct EnquiryRoutes {
             if let by = e.approvedBy { item["decidedBy"] = .string(by) }
             if me.role == .partner || me.role == .auditor {
                 if me.role == .partner {
-                    item["pseudonym"] = .string(state.pseudonymiser.recipientPseudonym(subjectID: e.subjectID, recipient: me))
+                    item["pseudonym"] = .string(pseudonyms[e.subjectID] ?? "")
                 } else {
                     item["askedBy"] = .string(e.asker)
                 }

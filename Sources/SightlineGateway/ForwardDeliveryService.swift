@@ -20,7 +20,10 @@ struct ForwardDeliveryService: Service {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let delivered = await deliverDue()
             await reportOverdue()
+            // Counted as a request: the sweep seals notices, and a sealing migration waits for it.
+            let epoch = state.enterRequest()
             await EnquirySweep(state: state).run()
+            state.leaveRequest(epoch)
             // Each pass sends only the oldest forward per recipient (ordering); after a pass that
             // delivered something, go straight on to the next rather than wait for the poll.
             if delivered > 0 { continue }

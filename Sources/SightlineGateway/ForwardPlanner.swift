@@ -54,14 +54,14 @@ struct ForwardPlanner: Sendable {
         for (record, outcome) in zip(records, outcomes) {
             for rule in policy.forwarding.rules(for: record.kind, fields: record.fields) {
                 for destination in try destinations(rule, subject: outcome.subjectID, lookup: lookup) {
-                    forwards.append(try forward(rule, record: record, subject: outcome.subjectID, to: destination))
+                    forwards.append(try forward(rule, record: record, subject: outcome.subjectID, to: destination, lookup: lookup))
                 }
             }
         }
         return forwards
     }
 
-    func forward(_ rule: ForwardRule, record: PseudonymisedRecord, subject: Int64, to destination: Destination) throws -> NewForward {
+    func forward(_ rule: ForwardRule, record: PseudonymisedRecord, subject: Int64, to destination: Destination, lookup: any ForwardLookup) throws -> NewForward {
         let publicID = "fwd_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         let recipient: String
         var reference: String? = nil
@@ -73,7 +73,8 @@ struct ForwardPlanner: Sendable {
         }
         var pseudonym: String? = nil
         if reference == nil, let identity = ParticipantIdentity(uri: "spiffe://\(participants.trustDomain)/\(recipient)") {
-            pseudonym = pseudonymiser.recipientPseudonym(subjectID: subject, recipient: identity)
+            pseudonym = pseudonymiser.stablePseudonym(subjectID: subject, recipient: identity,
+                                                      issued: pseudonymiser.recipientKeyRotated ? try lookup.issuedPseudonyms(subject: subject, recipient: recipient) : [])
         }
         let deadline = rule.deadline(for: record.fields, observedAt: record.observedAt)
         let notice = Notice(forwardId: publicID, rule: rule.name, purpose: rule.purpose, kind: record.kind.rawValue,

@@ -48,12 +48,14 @@ public struct Gateway: Sendable {
             onServerRunning: { channel in await ports.report(ops: channel.localAddress?.port ?? 0) },
             logger: state.logger)
         services = [CheckpointService(state: state), api, ops, ParticipantReloadService(state: state), RetentionService(state: state),
+                    KeyRotationService(state: state),
                     ForwardDeliveryService(state: state, transport: try ForwardTransport(config: config, now: state.now))]
     }
 
     public static func buildAPIRouter(state: GatewayState) -> Router<GatewayRequestContext> {
         let router = Router(context: GatewayRequestContext.self)
         router.add(middleware: MetricsMiddleware(metrics: state.metrics))
+        router.add(middleware: KeyEpochMiddleware(state: state))
         router.add(middleware: JSONErrorMiddleware())
         router.add(middleware: IdentityMiddleware(state: state))
         let v1 = router.group("v1", context: ParticipantContext.self)
@@ -114,7 +116,8 @@ actor PortReporter {
     }
 }
 
-/// Reloads the participants file on SIGHUP: removing a participant takes effect without a restart.
+/// Reloads the participants file and the key file on SIGHUP: removing a participant, or a
+/// rotated key, takes effect without a restart.
 struct ParticipantReloadService: Service {
     let state: GatewayState
 
@@ -123,6 +126,10 @@ struct ParticipantReloadService: Service {
         for await _ in signals.cancelOnGracefulShutdown() {
             do { try state.reloadParticipants() } catch {
                 state.logger.error("participants file not reloaded; the previous list stays in force", metadata: ["problem": "\(error.message)"])
+            }
+            do { try await state.reloadKeys() } catch {
+                let problem = (error as? SightlineError)?.message ?? "\(type(of: error))"
+                state.logger.error("key file not reloaded; the keys in force stay", metadata: ["problem": "\(problem)"])
             }
         }
     }

@@ -66,6 +66,19 @@ public final class GatewayMetrics: Sendable {
         }
     }
 
+    func keyRotationMigrated(kind: String, by n: Int) {
+        guard n > 0 else { return }
+        registry.makeCounter(descriptor: Self.name("sightline_key_rotation_migrated_total", "Stored values brought to the current key after a rotation (link: subjects; sealing: sealed values)"),
+                             labels: [("kind", kind)]).increment(by: Int64(n))
+    }
+
+    func setKeyRotationPending(link: Bool, sealing: Bool) {
+        for (kind, pending) in [("link", link), ("sealing", sealing)] {
+            registry.makeGauge(descriptor: Self.name("sightline_key_rotation_pending", "1 while values stored under a rotated key are still being migrated"),
+                               labels: [("kind", kind)]).set(Double(pending ? 1 : 0))
+        }
+    }
+
     func setStoreCounts(_ counts: StoreCounts) {
         registry.makeGauge(descriptor: Self.name("sightline_audit_entries", "Entries in the audit log")).set(Double(counts.auditEntries))
         registry.makeGauge(descriptor: Self.name("sightline_subjects", "Linked subjects (children)")).set(Double(counts.subjects))

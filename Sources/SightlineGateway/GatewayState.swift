@@ -4,17 +4,38 @@ import NIOConcurrencyHelpers
 import SightlineCore
 import SightlineStore
 
+/// What the key file's keys make, built together so that they always agree.
+struct KeyedServices: Sendable {
+    let keys: KeyMaterial
+    let pseudonymiser: Pseudonymiser
+    let sealer: Sealer
+    let digester: RequestDigester
+
+    init(keys: KeyMaterial, migratingLink: Bool) {
+        self.keys = keys
+        pseudonymiser = Pseudonymiser(keys: keys, lookUpLegacyForms: migratingLink)
+        sealer = Sealer(keys: keys)
+        digester = RequestDigester(keys: keys)
+    }
+}
+
 /// Everything a request handler needs, built once at start. The participants file can be
 /// swapped at run time (SIGHUP); everything else is fixed for the life of the process.
 public final class GatewayState: Sendable {
     public let config: GatewayConfig
     public let policy: Policy
     public let store: any SightlineStore
-    public let pseudonymiser: Pseudonymiser
-    public let sealer: Sealer
+    /// Everything made from the key file, swapped together when a rotated key file is loaded
+    /// (SIGHUP). A request reads each when it needs it; a submission keyed under a link key
+    /// that changed before it committed is refused by the store and retried by the client.
+    private let keyed: NIOLockedValueBox<KeyedServices>
+    public var keys: KeyMaterial { keyed.withLockedValue { $0.keys } }
+    public var pseudonymiser: Pseudonymiser { keyed.withLockedValue { $0.pseudonymiser } }
+    public var sealer: Sealer { keyed.withLockedValue { $0.sealer } }
     /// Keyed digests of what agencies send (bodies, idempotency keys) for the audit log and logs.
-    public let digester: RequestDigester
-    /// The core matcher with the policy's weights, and how the store opens sealed material.
+    public var digester: RequestDigester { keyed.withLockedValue { $0.digester } }
+    /// The core matcher with the policy's weights, and how the store opens sealed material
+    /// (always with the sealer in force, which opens under retired sealing keys too).
     public let linkage: LinkageContext
     /// Signs audit checkpoints with the key file's audit key (never exposed beyond it).
     public let checkpoints: CheckpointSigner
@@ -31,6 +52,16 @@ public final class GatewayState: Sendable {
     let certificateExpiry: CertificateExpiryWatch
     /// Rung when a submission commits forwards, so they leave at once rather than at the next poll.
     let forwardDoorbell = ForwardDoorbell()
+    /// Rung when a rotated key file is put in force, so its migration starts at once.
+    let keyRotationDoorbell = ForwardDoorbell()
+    private let linkMigratingBox = NIOLockedValueBox(false)
+    /// Subjects a link migration batch wraps (0 holds the migration: tests look at the state in between).
+    let keyMigrationBatch = NIOLockedValueBox(200)
+    /// True while subjects remain in the form before the last link rotation.
+    var linkMigrating: Bool {
+        get { linkMigratingBox.withLockedValue { $0 } }
+        set { linkMigratingBox.withLockedValue { $0 = newValue } }
+    }
     /// Repeated refusals become one counted entry (see RefusalCoalescer); CheckpointService
     /// writes closed windows and, at shutdown, whatever is still counted.
     let refusals: RefusalLog
@@ -40,12 +71,11 @@ public final class GatewayState: Sendable {
         self.config = config
         self.policy = policy
         self.store = store
-        self.pseudonymiser = Pseudonymiser(keys: keys)
-        self.sealer = Sealer(keys: keys)
-        self.digester = RequestDigester(keys: keys)
-        let sealer = self.sealer
-        self.linkage = LinkageContext(matcher: SubjectMatcher(model: policy.linkage),
-                                      openMaterial: { sealed in (try? sealer.open(sealed)).flatMap { ComparisonMaterial(encoded: $0) } })
+        let keyed = NIOLockedValueBox(KeyedServices(keys: keys, migratingLink: false))
+        self.keyed = keyed
+        self.linkage = LinkageContext(matcher: SubjectMatcher(model: policy.linkage), openMaterial: { sealed in
+            (try? keyed.withLockedValue { $0.sealer }.open(sealed)).flatMap { ComparisonMaterial(encoded: $0) }
+        })
         self.checkpoints = CheckpointSigner(store: store, signingKey: keys.auditSigningKey,
                                             origin: config.audit.origin(trustDomain: participants.trustDomain), now: now)
         self.metrics = GatewayMetrics()
@@ -67,11 +97,59 @@ public final class GatewayState: Sendable {
 
     public var participants: ParticipantRegistry { registry.withLockedValue { $0 } }
 
+    /// Requests in flight by the key epoch they began in; the epoch goes up each time keys change.
+    private struct Epochs { var current = 0; var inFlight: [Int: Int] = [:] }
+    private let epochs = NIOLockedValueBox(Epochs())
+
+    func enterRequest() -> Int {
+        epochs.withLockedValue { e in e.inFlight[e.current, default: 0] += 1; return e.current }
+    }
+
+    func leaveRequest(_ epoch: Int) {
+        epochs.withLockedValue { e in
+            e.inFlight[epoch, default: 1] -= 1
+            if e.inFlight[epoch] == 0 { e.inFlight[epoch] = nil }
+        }
+    }
+
+    /// True while a request that began under earlier keys is still running: it may yet write a
+    /// value sealed under the old sealing key.
+    var requestsUnderEarlierKeys: Bool {
+        epochs.withLockedValue { e in e.inFlight.keys.contains { $0 < e.current } }
+    }
+
+    /// Once the link migration is complete: the keys in force, without legacy lookups. Rebuilt
+    /// under the lock from whatever keys are in force now, so that a reload meanwhile is kept.
+    func stopLookingUpLegacyLinkForms() {
+        keyed.withLockedValue { $0 = KeyedServices(keys: $0.keys, migratingLink: false) }
+    }
+
+    /// Puts rotated keys in force (after `KeyMaterial.rotations(to:)` accepted them).
+    /// `migratingLink`: subjects remain in the form before the last link rotation, so lookups ask for both forms.
+    func useKeys(_ keys: KeyMaterial, migratingLink: Bool) {
+        keyed.withLockedValue { $0 = KeyedServices(keys: keys, migratingLink: migratingLink) }
+        epochs.withLockedValue { $0.current += 1 }
+    }
+
     /// Re-reads the participants file. On error the current list stays in force.
     public func reloadParticipants() throws(SightlineError) {
         let fresh = try ParticipantRegistry.load(path: config.participantsPath)
         registry.withLockedValue { $0 = fresh }
         logger.notice("participants reloaded", metadata: ["participants": "\(fresh.participants.count)"])
+    }
+
+    /// The pseudonyms `recipient` sees for `subjects`: computed from the recipient key, except
+    /// that after a recipient key rotation a child it already knows keeps its earlier pseudonym.
+    func pseudonyms(for subjects: [Int64], recipient: ParticipantIdentity) async throws -> [Int64: String] {
+        let p = pseudonymiser
+        let issued = p.recipientKeyRotated ? try await store.issuedPseudonyms(recipient: recipient.shortName, subjects: subjects) : [:]
+        var out: [Int64: String] = [:]
+        for s in subjects { out[s] = p.stablePseudonym(subjectID: s, recipient: recipient, issued: issued[s] ?? []) }
+        return out
+    }
+
+    func pseudonym(for subject: Int64, recipient: ParticipantIdentity) async throws -> String {
+        try await pseudonyms(for: [subject], recipient: recipient)[subject]!
     }
 
     /// The digest an audit entry keeps of a request without a body (method and path only: a path

@@ -58,8 +58,8 @@ struct PartnerRoutes {
         throw notFound
     }
 
-    func pseudonym(for subject: Int64, _ context: ParticipantContext) -> String {
-        state.pseudonymiser.recipientPseudonym(subjectID: subject, recipient: context.participant.identity)
+    func pseudonym(for subject: Int64, _ context: ParticipantContext) async throws -> String {
+        try await state.pseudonym(for: subject, recipient: context.participant.identity)
     }
 
     struct MatchRequest: Decodable {
@@ -118,11 +118,11 @@ struct PartnerRoutes {
     /// Which child these identifiers name, by the same matcher as ingestion on the same
     /// candidates: a child a record would join is the child a match finds.
     func decide(_ ids: SubjectIdentifiers, asker: String) async throws -> LinkDecision {
-        let keyer = state.pseudonymiser.comparison
-        let material = keyer.material(ids)
+        // Both forms while a link key migration runs: a child not yet migrated is found by the old.
+        let lookup = state.pseudonymiser.lookupKeys(for: ids)
+        let material = lookup.material
         let found = try await state.store.linkageCandidates(
-            strongKeys: state.pseudonymiser.linkageKeys(for: ids).filter(\.basis.isStrong).map(\.digest),
-            blockingKeys: keyer.blockingKeys(ids, forQuery: true).map(\.digest),
+            strongKeys: lookup.allStrongDigests, blockingKeys: lookup.allCandidateKeys,
             nameTokens: [material.given?.exact, material.family?.exact].compactMap { $0 }, open: state.linkage.openMaterial)
         return state.linkage.matcher.decide(
             SubjectMatcher.Record(material: material, source: "match:\(asker)", kind: .schoolEnrolment, referenceKey: Data()),
@@ -136,7 +136,7 @@ struct PartnerRoutes {
     }
 
     func view(subject: Int64, records: [SubjectRecord], purpose: Purpose, _ context: ParticipantContext) async throws -> SubjectView {
-        let pseudonym = pseudonym(for: subject, context)
+        let pseudonym = try await pseudonym(for: subject, context)
         try await state.store.recordIssuedPseudonyms([IssuedPseudonym(pseudonym: pseudonym, recipient: context.participant.identity.shortName, subject: subject)])
         let uncertain = try await state.store.uncertainSubjects().contains(subject)
         return SubjectView(pseudonym: pseudonym, purpose: purpose, records: records, uncertain: uncertain, today: CivilDate(state.now()))
@@ -195,8 +195,9 @@ struct PartnerRoutes {
         let result = input.run(kind)
         let recipient = context.participant.identity.shortName
         var issued: [IssuedPseudonym] = []
+        let pseudonyms = try await state.pseudonyms(for: result.rows.map(\.subjectID), recipient: context.participant.identity)
         let rows: [[String: JSONValue]] = result.rows.map { row in
-            let p = pseudonym(for: row.subjectID, context)
+            let p = pseudonyms[row.subjectID]!
             issued.append(IssuedPseudonym(pseudonym: p, recipient: recipient, subject: row.subjectID))
             var values = row.values
             values["pseudonym"] = .string(p)

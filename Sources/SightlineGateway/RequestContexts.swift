@@ -102,6 +102,18 @@ struct MetricsMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
+/// Counts each request under the keys in force when it began (`GatewayState.enterRequest`), so
+/// that a sealing migration completes only once no request still holding the old key can write.
+struct KeyEpochMiddleware<Context: RequestContext>: RouterMiddleware {
+    let state: GatewayState
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let epoch = state.enterRequest()
+        defer { state.leaveRequest(epoch) }
+        return try await next(request, context)
+    }
+}
+
 extension RouterGroup where Context == ParticipantContext {
     /// Registers a route that only `roles` may call; anyone else gets 403 naming the rule, and an
     /// audit entry.

@@ -101,7 +101,12 @@ struct SubmissionRoutes {
         if !state.policy.forwarding.rules.isEmpty {
             commit.planForwards = { records, outcomes, lookup in try planner.plan(records: records, outcomes: outcomes, lookup: lookup) }
         }
-        switch try await state.store.commit(commit) {
+        let result: SubmissionCommitResult
+        do { result = try await state.store.commit(commit) } catch is LinkGenerationChanged {
+            throw APIError(.serviceUnavailable, "keys-rotated", "the gateway's link key was rotated while this submission was in progress; nothing was stored; send it again",
+                           retryAfter: 1)
+        }
+        switch result {
         case .committed(let sealed, let index, let forwards):
             if forwards > 0 {
                 state.metrics.forwardsCreated.increment(by: Int64(forwards))

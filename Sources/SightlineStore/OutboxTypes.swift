@@ -7,6 +7,8 @@ public protocol ForwardLookup {
     func currentEnrolments(subject: Int64, on day: CivilDate) throws -> [EnrolmentReference]
     /// Every record of the child, as a partner would read it (for residence).
     func records(ofSubject subject: Int64) throws -> [SubjectRecord]
+    /// Pseudonyms already issued to `recipient` for `subject`, oldest first.
+    func issuedPseudonyms(subject: Int64, recipient: String) throws -> [String]
 }
 
 public struct EnrolmentReference: Sendable {

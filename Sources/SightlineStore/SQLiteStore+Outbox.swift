@@ -21,6 +21,11 @@ enum StrongKeys {
 struct SQLiteForwardLookup: ForwardLookup {
     let db: Database
 
+    func issuedPseudonyms(subject: Int64, recipient: String) throws -> [String] {
+        try String.fetchAll(db.cachedStatement(sql: "SELECT pseudonym FROM issued_pseudonym WHERE subject_id = ? AND recipient = ? ORDER BY rowid"),
+                            arguments: [subject, recipient])
+    }
+
     func currentEnrolments(subject: Int64, on day: CivilDate) throws -> [EnrolmentReference] {
         let rows = try Row.fetchAll(db.cachedStatement(sql: "SELECT source, kind, fields, sealed_ref, strong_keys FROM record WHERE subject_id = ?"),
                                     arguments: [subject])

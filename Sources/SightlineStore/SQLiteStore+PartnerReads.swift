@@ -19,7 +19,7 @@ extension SQLiteStore {
                                   open: @escaping @Sendable (Data) -> ComparisonMaterial?) async throws -> LinkageCandidates {
         try await pool.read { db in
             let found = try SubjectLinker.candidates(db, strongKeys: strongKeys, blockingKeys: blockingKeys, source: "",
-                                                     kind: .schoolEnrolment, referenceKey: Data(), open: { open($1) })
+                                                     kind: .schoolEnrolment, referenceKeys: [], rewrap: try activeRewrap(db), open: { open($1) })
             return LinkageCandidates(records: found.records, strongHits: found.strongHits,
                                      frequencies: try SubjectLinker.frequencies(db, tokens: nameTokens))
         }

@@ -69,7 +69,7 @@ extension SQLiteStore {
             try db.execute(sql: "UPDATE review_pair SET status = ?, decided_by = ?, decided_at = ?, note = ? WHERE id = ?",
                            arguments: [same ? "same" : "different", steward, t, sealedNote, id])
             if same {
-                try SubjectLinker.merge(db, max(a, b), into: min(a, b), at: t)
+                try SubjectLinker.merge(db, max(a, b), into: min(a, b), at: t, rewrap: try activeRewrap(db))
                 // The merged subject's other pairs now name the survivor; a pair with itself is settled.
                 try db.execute(sql: "UPDATE OR IGNORE review_pair SET subject_a = ? WHERE subject_a = ?", arguments: [min(a, b), max(a, b)])
                 try db.execute(sql: "UPDATE OR IGNORE review_pair SET subject_b = ? WHERE subject_b = ?", arguments: [min(a, b), max(a, b)])

@@ -2,11 +2,29 @@ import Foundation
 import GRDB
 import SightlineCore
 
+/// A value behind a lock, for the few settings that change while the store serves.
+final class LockedValue<T: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: T
+    init(_ value: T) { stored = value }
+    var value: T {
+        get { lock.lock(); defer { lock.unlock() }; return stored }
+        set { lock.lock(); stored = newValue; lock.unlock() }
+    }
+}
+
 /// The embedded store: one SQLite file in WAL mode, through GRDB. Serves one LA (up to about
 /// 500k children); writes are serialised by SQLite, reads run concurrently beside them.
 public final class SQLiteStore: SightlineStore {
     let pool: DatabasePool
     public let path: String
+    /// Set while subjects remain in the form before the last link rotation: writes that touch
+    /// such a subject migrate it first, and reads lift its material.
+    let linkRewrapBox = LockedValue<LinkRewrap?>(nil)
+    public var linkRewrap: LinkRewrap? {
+        get { linkRewrapBox.value }
+        set { linkRewrapBox.value = newValue }
+    }
 
     public init(path: String, readOnly: Bool = false) throws {
         self.path = path
@@ -145,6 +163,7 @@ public final class SQLiteStore: SightlineStore {
         SubjectLinker.registerMigrations(&m)
         registerEnquiryMigrations(&m)
         registerDPOMigrations(&m)
+        registerKeyRotationMigrations(&m)
         return m
     }
 
@@ -156,10 +175,14 @@ public final class SQLiteStore: SightlineStore {
                 let digest: String = row["body_digest"]
                 return digest == s.bodyDigest ? .replayed(receipt: row["receipt"]) : .conflict
             }
+            let generation = try Self.linkGeneration(db)
+            if let stale = s.records.first(where: { $0.linkGeneration != generation }) {
+                throw LinkGenerationChanged(recordGeneration: stale.linkGeneration, storeGeneration: generation)
+            }
             var outcomes: [RecordOutcome] = []
             outcomes.reserveCapacity(s.records.count)
             let received = s.receivedAt.timeIntervalSince1970
-            let linker = SubjectLinker(db: db, time: received, linkage: s.linkage)
+            let linker = SubjectLinker(db: db, time: received, linkage: s.linkage, rewrap: try activeRewrap(db), generation: generation)
             for record in s.records {
                 let decision = try linker.link(record, source: s.participant)
                 let (outcome, id) = try Self.upsert(db, record, decision: decision, source: s.participant, submissionID: s.id, at: received)

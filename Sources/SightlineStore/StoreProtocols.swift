@@ -65,7 +65,7 @@ public struct StoredAuditEntry: Sendable {
 
 /// Persistence of submissions and the audit log. SQLite is the embedded default; a second
 /// backend (PostgreSQL) implements the same protocol.
-public protocol SightlineStore: ForwardOutbox, EnquiryStore, DPOStore, RetentionStore {
+public protocol SightlineStore: ForwardOutbox, EnquiryStore, DPOStore, RetentionStore, KeyRotationStore {
     func commit(_ submission: SubmissionCommit) async throws -> SubmissionCommitResult
     /// The sealed receipt of a submission, if it belongs to `participant`.
     func receipt(submissionID: String, participant: String) async throws -> Data?
@@ -104,6 +104,8 @@ public protocol SightlineStore: ForwardOutbox, EnquiryStore, DPOStore, Retention
     /// Remembers pseudonyms given to recipients so that they keep resolving after merges.
     func recordIssuedPseudonyms(_ issued: [IssuedPseudonym]) async throws
     func resolvePseudonym(_ pseudonym: String, recipient: String) async throws -> Int64?
+    /// The pseudonyms issued to `recipient`, oldest first, for `subjects` (every subject when nil).
+    func issuedPseudonyms(recipient: String, subjects: [Int64]?) async throws -> [Int64: [String]]
     /// The subject a pseudonym issued to any recipient names (for the steward and the auditor).
     func resolvePseudonym(_ pseudonym: String) async throws -> Int64?
     /// How each record of a subject was linked, with its sealed local reference (for the steward).

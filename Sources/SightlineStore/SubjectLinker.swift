@@ -17,8 +17,13 @@ final class SubjectLinker {
     /// Name counts of the records created so far, written once at the end (`flush`).
     private var pendingNames: [UInt64: Int] = [:]
 
-    init(db: Database, time: Double, linkage: LinkageContext) {
-        self.db = db; self.time = time; self.linkage = linkage
+    /// During a link key migration: how a subject still in the previous form is brought up to date.
+    let rewrap: LinkRewrap?
+    /// The link key generation of the records being linked (checked against the store's).
+    let generation: Int
+
+    init(db: Database, time: Double, linkage: LinkageContext, rewrap: LinkRewrap? = nil, generation: Int = 0) {
+        self.db = db; self.time = time; self.linkage = linkage; self.rewrap = rewrap; self.generation = generation
     }
 
     /// A blocking key shared by more subjects than this says nothing (a common name on a common
@@ -39,9 +44,10 @@ final class SubjectLinker {
     }
 
     func link(_ record: PseudonymisedRecord, source: String) throws -> Decision {
-        let found = try Self.candidates(db, strongKeys: record.linkageKeys.filter(\.basis.isStrong).map(\.digest),
-                                        blockingKeys: record.candidateKeys, source: source, kind: record.kind,
-                                        referenceKey: record.referenceKey, open: open)
+        let legacy = rewrap == nil ? nil : record.legacy
+        let found = try Self.candidates(db, strongKeys: record.linkageKeys.filter(\.basis.isStrong).map(\.digest) + (legacy?.strongKeys ?? []),
+                                        blockingKeys: record.candidateKeys + (legacy?.candidateKeys ?? []), source: source, kind: record.kind,
+                                        referenceKeys: [record.referenceKey] + (legacy.map { [$0.referenceKey] } ?? []), rewrap: rewrap, open: open)
         let frequency = try frequencies([record.material.given?.exact, record.material.family?.exact].compactMap { $0 })
         let decision = linkage.matcher.decide(
             SubjectMatcher.Record(material: record.material, source: source, kind: record.kind, referenceKey: record.referenceKey),
@@ -52,7 +58,7 @@ final class SubjectLinker {
             out = Decision(subject: subject, linkedBy: basis == "score" ? "score:\(String(format: "%.1f", score.total)) \(score.explanation)" : basis,
                            reviews: review)
         case .newSubject(let review):
-            try db.cachedStatement(sql: "INSERT INTO subject (created_at) VALUES (?)").execute(arguments: [time])
+            try db.cachedStatement(sql: "INSERT INTO subject (created_at, link_gen) VALUES (?, ?)").execute(arguments: [time, generation])
             out = Decision(subject: db.lastInsertedRowID, linkedBy: "new", reviews: review)
         }
         out.existingRecord = found.existingRecord
@@ -76,6 +82,9 @@ final class SubjectLinker {
         // when one of them carries the same identifiers (attendance after its enrolment, a
         // resubmitted row), there is nothing to add.
         let subject = out.subject
+        // A subject this record joins is brought to the current link generation first, so that
+        // its keys are never of two forms.
+        if let rewrap { try SQLiteStore.migrateSubject(db, subject, rewrap) }
         if !found.records.contains(where: { $0.subject == subject && $0.material.sameKeys(as: record.material) }) {
             let insertStrong = try db.cachedStatement(sql: "INSERT OR IGNORE INTO linkage_key (digest, basis, subject_id) VALUES (?, ?, ?)")
             for key in record.linkageKeys where key.basis.isStrong { try insertStrong.execute(arguments: [key.digest, key.basis.rawValue, subject]) }
@@ -142,7 +151,7 @@ final class SubjectLinker {
     /// Every record (keyed material, opened) of the subjects that share a strong key or a
     /// blocking key with the record, plus the subject holding this source's own earlier version.
     static func candidates(_ db: Database, strongKeys: [Data], blockingKeys: [Data], source: String, kind: RecordKind,
-                           referenceKey: Data, open: (Int64, Data) -> ComparisonMaterial?) throws -> Candidates {
+                           referenceKeys: [Data], rewrap: LinkRewrap?, open: (Int64, Data) -> ComparisonMaterial?) throws -> Candidates {
         var subjects = Set<Int64>()
         var strongHits: [Int64: String] = [:]
         let strong = try db.cachedStatement(sql: "SELECT subject_id, basis FROM linkage_key WHERE digest = ?")
@@ -166,20 +175,28 @@ final class SubjectLinker {
             for found in perKey.values where found.count <= maxSubjectsPerBlockingKey { subjects.formUnion(found) }
         }
         var existing: Int64? = nil
-        if let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, subject_id FROM record WHERE source = ? AND kind = ? AND reference_key = ?"),
-                                      arguments: [source, kind.rawValue, referenceKey]) {
-            existing = row["id"]
-            subjects.insert(row["subject_id"])
+        for referenceKey in referenceKeys where existing == nil {
+            if let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, subject_id FROM record WHERE source = ? AND kind = ? AND reference_key = ?"),
+                                          arguments: [source, kind.rawValue, referenceKey]) {
+                existing = row["id"]
+                subjects.insert(row["subject_id"])
+            }
         }
         let records = try db.cachedStatement(sql: """
             SELECT id, source, kind, reference_key, material FROM record WHERE subject_id = ? AND material IS NOT NULL
             ORDER BY (source = ? AND kind = ?) DESC, observed_at DESC LIMIT \(maxRecordsPerCandidate)
             """)
         var out: [CandidateRecord] = []
+        let generation = try rewrap.map { _ in try db.cachedStatement(sql: "SELECT link_gen FROM subject WHERE id = ?") }
         for subject in subjects.sorted() {
+            // A subject not yet migrated holds material in the previous form: compare it lifted to the current one.
+            var lift: LinkRewrap? = nil
+            if let rewrap, let generation, let g = try Int.fetchOne(generation, arguments: [subject]), g < rewrap.generation { lift = rewrap }
             for row in try Row.fetchAll(records, arguments: [subject, source, kind.rawValue]) {
                 guard let k = RecordKind(rawValue: row["kind"]), let m = open(row["id"], row["material"]) else { continue }
-                out.append(CandidateRecord(subject: subject, source: row["source"], kind: k, referenceKey: row["reference_key"], material: m))
+                out.append(CandidateRecord(subject: subject, source: row["source"], kind: k,
+                                           referenceKey: lift.map { $0.digest(row["reference_key"]) } ?? row["reference_key"],
+                                           material: lift.map { w in m.mappingTokens(w.token) } ?? m))
             }
         }
         return Candidates(records: out, strongHits: strongHits, existingRecord: existing)
@@ -192,7 +209,8 @@ final class SubjectLinker {
 
     /// Moves everything of `from` to `into`. Pseudonyms already issued for `from` keep resolving,
     /// now to `into`.
-    static func merge(_ db: Database, _ from: Int64, into: Int64, at time: Double) throws {
+    static func merge(_ db: Database, _ from: Int64, into: Int64, at time: Double, rewrap: LinkRewrap?) throws {
+        if let rewrap { try SQLiteStore.migrateSubject(db, from, rewrap); try SQLiteStore.migrateSubject(db, into, rewrap) }
         for sql in ["UPDATE record SET subject_id = ? WHERE subject_id = ?",
                     "UPDATE OR IGNORE linkage_key SET subject_id = ? WHERE subject_id = ?",
                     "UPDATE OR IGNORE blocking_key SET subject_id = ? WHERE subject_id = ?",

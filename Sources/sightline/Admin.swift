@@ -3,7 +3,61 @@ import Foundation
 import SightlineCore
 
 struct Keys: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Manage the gateway's key file.", subcommands: [Init.self, Upgrade.self])
+    static let configuration = CommandConfiguration(abstract: "Manage the gateway's key file.",
+                                                    subcommands: [Init.self, Upgrade.self, Rotate.self, Forget.self])
+
+    struct Rotate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Replace one key with a fresh one under a new key id, keeping what the gateway needs of the old.",
+            discussion: """
+            Run it as the gateway's service user on the gateway's host, then `systemctl reload sightline` (SIGHUP): the \
+            running gateway checks the file, records the rotation in the audit log, and migrates what is stored under the \
+            old key while it serves. link: the old key stays in the file (new digests are the old ones wrapped by the new \
+            key). sealing: the old key stays until `keys forget` after the migration completes. recipient: the old key is \
+            destroyed; pseudonyms partners hold do not change. audit: the old private key is destroyed once the gateway has \
+            signed the handover with the key it holds in memory, so rotate the audit key only while the gateway runs.
+            """)
+        @Option(help: "The key to rotate: \(RotatableKey.allCases.map(\.rawValue).joined(separator: ", ")).") var kind: String
+        @Option(help: "The gateway's key file.") var file: String
+
+        func validate() throws {
+            guard RotatableKey(rawValue: kind) != nil else {
+                throw ValidationError("--kind must be one of \(RotatableKey.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+        }
+
+        func run() throws {
+            do {
+                let keys = try KeyMaterial.load(from: file)
+                let rotated = keys.rotated(RotatableKey(rawValue: kind)!)
+                try KeyMaterial.replace(path: file, with: rotated)
+                let (old, new): (String, String) = switch RotatableKey(rawValue: kind)! {
+                case .link: (keys.linkKeyID, rotated.linkKeyID)
+                case .recipient: (keys.recipientKeyID, rotated.recipientKeyID)
+                case .sealing: (keys.sealingKeyID, rotated.sealingKeyID)
+                case .audit: (keys.auditSigningKeyID, rotated.auditSigningKeyID)
+                }
+                print("rotated the \(kind) key in \(file): \(old) -> \(new)")
+                print("Now reload the gateway (systemctl reload sightline, or kill -HUP its pid) and watch the audit log for key-rotated and key-rotation-completed.")
+            } catch { fail(error.message) }
+        }
+    }
+
+    struct Forget: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove retired sealing keys from the key file once the gateway has re-sealed everything under the current one.",
+            discussion: "Check first: the audit log has key-rotation-completed for the sealing key and sightline_key_rotation_pending{kind=\"sealing\"} is 0. Backups taken before the rotation need the retired key: keep a copy of the old key file with them.")
+        @Option(help: "The gateway's key file.") var file: String
+
+        func run() throws {
+            do {
+                let keys = try KeyMaterial.load(from: file)
+                guard !keys.history.sealing.isEmpty else { print("\(file) holds no retired sealing key"); return }
+                try KeyMaterial.replace(path: file, with: keys.forgettingRetiredSealingKeys())
+                print("forgot \(keys.history.sealing.map(\.id).joined(separator: ", ")) in \(file); reload the gateway")
+            } catch { fail(error.message) }
+        }
+    }
 
     struct Init: ParsableCommand {
         static let configuration = CommandConfiguration(

@@ -78,6 +78,13 @@ extension AuditCommand {
                 Reads the log over the API (--identity), from a database file (--database) or from an export \
                 (--export). Pin the log's verifier key with --verifier-key (as `audit checkpoint` prints it); \
                 without it the key recorded in the log itself is used, which proves consistency but not who signed. \
+                After `sightline keys rotate --kind audit` the key you pinned still verifies the whole log: the log names \
+                the new key in an audit-key-rotated entry, and the new key is trusted only for checkpoints from the first \
+                one by an already trusted key that covers that entry (the handover). Pinning only the new key verifies the \
+                older checkpoints through the same entry. After a key compromise, pin the new key too (repeat \
+                --verifier-key) once you have checked it out of band: no handover by the old key is then needed, and a \
+                checkpoint by the old key larger than the first one by its successor is refused. The report names every \
+                key it trusted and how. \
                 With --database every entry's search columns (actor, action, decision, rule, purpose, time: what \
                 `audit entries` filters on, and no hash covers) are held to the hashed entry too; over the API and from \
                 an export only the hashed entries are seen. \
@@ -86,7 +93,7 @@ extension AuditCommand {
         @OptionGroup var source: AuditSourceOptions
         @Option(help: "An export written by `sightline audit export` (verify without the gateway).") var export: String?
         @Option(help: "A checkpoint saved earlier by `audit checkpoint --out`, or an earlier export: the log must extend it.") var checkpoint: String?
-        @Option(name: .customLong("verifier-key"), help: "The log's verifier key, <name>+<key ID>+<key>; repeat for a rotated key.") var verifierKeys: [String] = []
+        @Option(name: .customLong("verifier-key"), help: "A verifier key you trust, <name>+<key ID>+<key>; repeat to pin several (before and after a rotation).") var verifierKeys: [String] = []
 
         func validate() throws {
             let sources = [source.database != nil, source.identity != nil, export != nil].filter { $0 }.count

@@ -171,3 +171,175 @@ struct AuditSearchColumnsTests {
         Issue.record("the changed actor of entry 3 was not caught")
     }
 }
+
+/// A log in memory with key rotations in it, signed by whichever keys a test chooses.
+struct RotationLog {
+    static let origin = AuditLogVerifierTests.origin
+    static let time = Date(timeIntervalSince1970: 1_796_000_000)
+    var entries: [Data] = []
+
+    static func verifier(_ key: Curve25519.Signing.PrivateKey) -> NoteVerifierKey {
+        try! NoteVerifierKey(name: origin, publicKey: key.publicKey)
+    }
+
+    mutating func plain(upTo size: Int) {
+        while entries.count < size { entries.append(Data("{\"n\":\(entries.count)}".utf8)) }
+    }
+
+    /// Appends a rotation entry as the gateway writes it (or with another actor, as a participant could not).
+    mutating func rotation(to new: Curve25519.Signing.PrivateKey, from old: Curve25519.Signing.PrivateKey, actor: String = AuditKeyRotation.actor) {
+        var e = AuditKeyRotation.rotatedEntry(time: Self.time, policyVersion: "test", newVerifierKey: Self.verifier(new), newKeyID: "audit-new",
+                                              oldVerifierKey: Self.verifier(old), oldKeyID: "audit-old")
+        e.actor = actor
+        entries.append(e.canonicalBytes())
+    }
+
+    mutating func handoverEntry(_ note: String, size: Int) {
+        entries.append(AuditKeyRotation.handoverEntry(time: Self.time, policyVersion: "test", handover: note, size: Int64(size), newKeyID: "audit-new").canonicalBytes())
+    }
+
+    func note(_ size: Int, _ key: Curve25519.Signing.PrivateKey) throws -> String {
+        let c = AuditCheckpoint(origin: Self.origin, size: Int64(size), rootHash: MerkleHash.root(of: entries.prefix(size).map(AuditHash.leaf)), time: Self.time)
+        return try c.signedNote(signer: key, keyName: Self.origin)
+    }
+
+    func verify(_ notes: [String], pinned: [Curve25519.Signing.PrivateKey]) -> Result<AuditLogVerifier.Summary, AuditLogVerifier.Failure> {
+        do {
+            var v = try AuditLogVerifier(notes: notes.enumerated().map { .init(note: $1, label: "checkpoint \($0)") }, pinned: pinned.map(Self.verifier))
+            for (i, e) in entries.enumerated() { try v.add(index: Int64(i), entry: e) }
+            return .success(try v.finish())
+        } catch { return .failure(error) }
+    }
+}
+
+extension Result {
+    fileprivate var failure: Failure? { if case .failure(let f) = self { return f }; return nil }
+    fileprivate var value: Success? { if case .success(let s) = self { return s }; return nil }
+}
+
+@Suite("Audit log verification across key rotations")
+struct AuditKeyRotationVerifierTests {
+    let old = Curve25519.Signing.PrivateKey()
+    let new = Curve25519.Signing.PrivateKey()
+    let stranger = Curve25519.Signing.PrivateKey()
+
+    /// Entries 0..<8, the rotation at 8, the handover by the old key at 12, the new key from 12.
+    func rotatedLog() throws -> (log: RotationLog, before: String, handover: String, first: String, latest: String) {
+        var log = RotationLog()
+        log.plain(upTo: 5)
+        let before = try log.note(5, old)
+        log.plain(upTo: 8)
+        log.rotation(to: new, from: old)
+        log.plain(upTo: 12)
+        let handover = try log.note(12, old), first = try log.note(12, new)
+        log.plain(upTo: 20)
+        return (log, before, handover, first, try log.note(20, new))
+    }
+
+    @Test func theOldPinLearnsTheNewKeyFromACoveredRotation() throws {
+        let r = try rotatedLog()
+        let summary = try r.log.verify([r.latest, r.before, r.handover, r.first], pinned: [old]).get()
+        #expect(summary.verifiedCheckpoints.count == 4)
+        let learned = try #require(summary.keys.first { $0.verifierKey == RotationLog.verifier(new).description })
+        #expect(learned.source == .handedOver && learned.rotationEntry == 8 && learned.fromSize == 12 && learned.checkpoints == 2)
+        #expect(learned.vouchedBy == RotationLog.verifier(old).description)
+        let pinned = try #require(summary.keys.first { $0.verifierKey == RotationLog.verifier(old).description })
+        #expect(pinned.source == .pinned && pinned.throughSize == 12 && pinned.checkpoints == 2)
+        #expect(learned.summary.contains("learned from entry 8") && pinned.summary.contains("retired after size 12"))
+        // Without the handover nothing the old key signed covers the rotation, so the new key is not trusted.
+        let failure = try #require(r.log.verify([r.latest, r.before, r.first], pinned: [old]).failure)
+        #expect(failure.kind == .checkpointSignature && failure.message.contains("entry 8 (audit-key-rotated)"), "\(failure.message)")
+        #expect(failure.message.contains("no checkpoint signed by a key you trust covers that entry"), "\(failure.message)")
+    }
+
+    @Test func theNewPinVerifiesTheOldCheckpointsThroughTheRotationEntry() throws {
+        let r = try rotatedLog()
+        let summary = try r.log.verify([r.latest, r.before, r.handover, r.first], pinned: [new]).get()
+        #expect(summary.verifiedCheckpoints.count == 4)
+        let oldKey = try #require(summary.keys.first { $0.verifierKey == RotationLog.verifier(old).description })
+        #expect(oldKey.source == .predecessor && oldKey.throughSize == 12 && oldKey.checkpoints == 2)
+        // A checkpoint by a key no entry names still fails.
+        var other = r.log
+        other.plain(upTo: 20)
+        #expect(r.log.verify([r.latest, try other.note(5, stranger)], pinned: [new]).failure?.kind == .checkpointSignature)
+    }
+
+    @Test func bothPinsNeedNoHandover() throws {
+        let r = try rotatedLog()
+        // After a compromise the old key's handover proves nothing; a pinned new key does not need it.
+        #expect(r.log.verify([r.latest, r.before, r.first], pinned: [old, new]).value?.verifiedCheckpoints.count == 3)
+        #expect(r.log.verify([r.latest, r.before, r.handover, r.first], pinned: [old, new]).value?.verifiedCheckpoints.count == 4)
+    }
+
+    @Test func aRotationEntryThatNoTrustedCheckpointCoversTeachesNothing() throws {
+        // A forger writes a rotation to its own key and signs checkpoints over it with that key.
+        var forged = RotationLog()
+        forged.plain(upTo: 8)
+        let honest = try forged.note(5, old)
+        forged.rotation(to: stranger, from: old)
+        forged.plain(upTo: 20)
+        let failure = try #require(forged.verify([try forged.note(20, stranger), honest, try forged.note(10, stranger)], pinned: [old]).failure)
+        #expect(failure.kind == .checkpointSignature && failure.message.contains("not signed by the expected key"), "\(failure.message)")
+        #expect(failure.message.contains("entry 8 (audit-key-rotated) names the key \(RotationLog.verifier(stranger))"), "\(failure.message)")
+
+        // Covered by the old key, a rotation entry that the gateway did not write (another actor) still teaches nothing...
+        var relabelled = RotationLog()
+        relabelled.plain(upTo: 8)
+        relabelled.rotation(to: stranger, from: old, actor: "school/100001")
+        relabelled.plain(upTo: 20)
+        let notes = [try relabelled.note(20, stranger), try relabelled.note(12, old)]
+        #expect(relabelled.verify(notes, pinned: [old]).failure?.kind == .checkpointSignature)
+        // ... while the same log with the gateway's entry hands over: the check above can fail for the right reason only.
+        var genuine = RotationLog()
+        genuine.plain(upTo: 8)
+        genuine.rotation(to: stranger, from: old)
+        genuine.plain(upTo: 20)
+        #expect(genuine.verify([try genuine.note(20, stranger), try genuine.note(12, old)], pinned: [old]).value != nil)
+    }
+
+    @Test func theNewKeyIsNotTrustedForTreesBeforeTheHandover() throws {
+        var r = try rotatedLog()
+        let early = try r.log.note(10, new)
+        let failure = try #require(r.log.verify([r.latest, r.handover, early], pinned: [old]).failure)
+        #expect(failure.kind == .checkpointSignature && failure.message.contains("trusted only for checkpoints of 12 entries or more"), "\(failure.message)")
+        r.log.plain(upTo: 20)
+        #expect(r.log.verify([r.latest, r.handover], pinned: [old]).value != nil)
+    }
+
+    @Test func theOldKeyIsRefusedAfterItsSuccessorSigned() throws {
+        let r = try rotatedLog()
+        let late = try r.log.note(15, old)
+        for pinned in [[old], [old, new], [new]] {
+            let failure = try #require(r.log.verify([r.latest, r.handover, r.first, late], pinned: pinned).failure)
+            #expect(failure.kind == .checkpointSignature, "\(failure.message)")
+            #expect(failure.message.contains("rotated away") || failure.message.contains("at most 12 entries"), "\(failure.message)")
+        }
+    }
+
+    @Test func aHandoverCarriedInTheLogServesAReaderThatSeesOnlyTheLatestCheckpoint() throws {
+        var log = RotationLog()
+        log.plain(upTo: 8)
+        log.rotation(to: new, from: old)
+        log.plain(upTo: 10)
+        let handover = try log.note(10, old)
+        var without = log
+        log.handoverEntry(handover, size: 10)
+        log.plain(upTo: 20)
+        without.plain(upTo: 20)
+        // Over the API only the latest checkpoint is served: the handover comes from entry 10.
+        let summary = try log.verify([try log.note(20, new)], pinned: [old]).get()
+        #expect(summary.verifiedCheckpoints.map(\.checkpoint.size) == [10, 20])
+        #expect(summary.verifiedCheckpoints.first?.label == "the handover checkpoint in entry 10 (size 10)")
+        #expect(without.verify([try without.note(20, new)], pinned: [old]).failure?.kind == .checkpointSignature)
+        // A handover whose root is not the log's fails, even though the old key signed it.
+        var lying = RotationLog()
+        lying.plain(upTo: 8)
+        lying.rotation(to: new, from: old)
+        lying.plain(upTo: 10)
+        var other = lying
+        other.entries[3] = Data("{\"n\":\"changed\"}".utf8)
+        lying.handoverEntry(try other.note(10, old), size: 10)
+        lying.plain(upTo: 20)
+        #expect(lying.verify([try lying.note(20, new)], pinned: [old]).failure?.kind == .checkpointRoot)
+    }
+}

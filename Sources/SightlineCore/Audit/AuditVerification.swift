@@ -1,11 +1,17 @@
 import Foundation
 
 /// One run of `sightline audit verify`, whatever the log is read from (API, database, export):
-/// chooses the verifier keys, opens every checkpoint, then checks the entries fed to it.
+/// chooses the verifier keys, hands every checkpoint to the verifier, then checks the entries
+/// fed to it.
 ///
-/// Keys: checkpoints are opened with the pinned keys only. Without a pinned key the keys the
-/// source recorded are used, and the report says so: that proves the log is consistent with its
-/// own signatures, not who made them.
+/// Keys: checkpoints are opened with the pinned keys, and with keys the log hands over to in
+/// an `audit-key-rotated` entry that a checkpoint by an already trusted key covers (see
+/// `AuditLogVerifier.TrustedKey`). So an auditor who pinned the key before a rotation verifies
+/// the whole log, before and after it; one who pinned only the new key verifies the older
+/// checkpoints through the same entry, which names the key it replaced; and one who pins both
+/// (after a compromise, say) needs no handover at all. Without a pinned key the keys the source
+/// recorded are used, and the report says so: that proves the log is consistent with its own
+/// signatures, not who made them.
 public struct AuditVerification: Sendable {
     /// A checkpoint note and the verifier key the source says signed it.
     public struct Note: Sendable {
@@ -23,15 +29,20 @@ public struct AuditVerification: Sendable {
         case export(AuditExport, label: String)
     }
 
+    static let latestLabel = "the latest checkpoint"
+
     public let pinned: Bool
     public let verifierKeys: [NoteVerifierKey]
-    public let latest: AuditLogVerifier.SignedRoot?
-    public let saved: AuditLogVerifier.SignedRoot?
+    /// What the saved checkpoint is called, to find it among the verified ones.
+    let savedLabel: String?
     public let checkpointCount: Int
     public let source: String
     private var verifier: AuditLogVerifier
 
-    /// Opens every checkpoint; a checkpoint that does not verify is thrown before any entry is read.
+    /// Reads every checkpoint; one that is not a signed checkpoint, or whose signature by a
+    /// trusted key does not verify, is thrown before any entry is read. One signed by a key not
+    /// trusted yet waits for the entries, which may hand over to that key; `finish` fails if
+    /// they do not.
     public init(source: String, latest: Note?, stored: [Note] = [], saved: Saved? = nil, pinned: [NoteVerifierKey],
                 storedNodes: [Int: [Int64: Data]]? = nil, lowestStoredLevel: Int = 1) throws(AuditLogVerifier.Failure) {
         self.source = source
@@ -52,38 +63,40 @@ public struct AuditVerification: Sendable {
         guard !keys.isEmpty else {
             throw AuditLogVerifier.Failure(.checkpointSignature, index: nil, "no verifier key: pin the log's key with --verifier-key <name>+<key ID>+<key> (as `sightline audit checkpoint` prints it)")
         }
-        let opened = try AuditLogVerifier.open(latest.note, label: "the latest checkpoint", verifiers: keys)
-        let origin = opened.checkpoint.origin
-        self.latest = opened
-        var roots = [opened]
+        var notes = [AuditLogVerifier.LabeledNote(note: latest.note, label: Self.latestLabel)]
         var seenNotes: Set<String> = [latest.note]
         for s in stored where seenNotes.insert(s.note).inserted {
-            let label = "the log's stored checkpoint"
-            var root = try AuditLogVerifier.open(s.note, label: label, verifiers: keys, origin: origin)
-            root = .init(label: "\(label) of size \(root.checkpoint.size) (\(Instant.format(root.checkpoint.time)))", checkpoint: root.checkpoint)
-            roots.append(root)
+            // The size and time are what the note claims; they only name it until it is opened.
+            let claimed = try? AuditCheckpoint.unverified(s.note)
+            let label = "the log's stored checkpoint" + (claimed.map { " of size \($0.size) (\(Instant.format($0.time)))" } ?? "")
+            notes.append(.init(note: s.note, label: label))
         }
         var reference: [Data]?
         switch saved {
         case .checkpoint(let note, let label):
-            let root = try AuditLogVerifier.open(note, label: label, verifiers: keys, origin: origin)
-            roots.append(root)
-            self.saved = root
+            notes.append(.init(note: note, label: label))
+            savedLabel = label
         case .export(let export, let label):
-            let root = try AuditLogVerifier.open(export.header.checkpoint.note, label: "the checkpoint of \(label)", verifiers: keys, origin: origin)
-            // The earlier export must itself be whole before it can pin anything.
-            let leaves = export.entries.prefix(Int(root.checkpoint.size)).map { AuditHash.leaf($0.bytes) }
-            guard leaves.count == root.checkpoint.size, MerkleHash.root(of: leaves) == root.checkpoint.rootHash else {
+            let name = "the checkpoint of \(label)"
+            let claimed: AuditCheckpoint
+            do { claimed = try AuditCheckpoint.unverified(export.header.checkpoint.note) } catch {
+                throw AuditLogVerifier.Failure(.checkpointSignature, index: nil, "\(name) does not verify: \((error as? AuditLogError)?.message ?? "\(error)")")
+            }
+            // The earlier export must itself be whole before it can pin anything; its signature
+            // is checked with the other checkpoints.
+            let leaves = export.entries.prefix(Int(claimed.size)).map { AuditHash.leaf($0.bytes) }
+            guard leaves.count == claimed.size, MerkleHash.root(of: leaves) == claimed.rootHash else {
                 throw AuditLogVerifier.Failure(.reference, index: nil, "\(label) is itself damaged: its entries do not hash to its own signed checkpoint, so it cannot be compared with")
             }
-            roots.append(root)
+            notes.append(.init(note: export.header.checkpoint.note, label: name))
             reference = leaves
-            self.saved = root
+            savedLabel = name
         case nil:
-            self.saved = nil
+            savedLabel = nil
         }
-        checkpointCount = roots.count
-        verifier = try AuditLogVerifier(roots: roots, storedNodes: storedNodes, lowestStoredLevel: lowestStoredLevel, referenceLeaves: reference)
+        checkpointCount = notes.count
+        verifier = try AuditLogVerifier(notes: notes, pinned: keys, pinnedAs: self.pinned ? .pinned : .recorded, storedNodes: storedNodes,
+                                        lowestStoredLevel: lowestStoredLevel, referenceLeaves: reference)
     }
 
     /// Checks the next entry; `columns` are the search columns a database source keeps beside it.
@@ -97,12 +110,15 @@ public struct AuditVerification: Sendable {
     public func finish(storedTree: MerkleTree? = nil) -> AuditVerificationReport {
         do {
             let summary = try verifier.finish(storedTree: storedTree)
+            let latest = summary.verifiedCheckpoints.last { $0.label == Self.latestLabel }
+            let saved = savedLabel.flatMap { label in summary.verifiedCheckpoints.last { $0.label == label } }
             return AuditVerificationReport(ok: true, source: source, entries: summary.entries, rootHash: summary.rootHash.hexString,
                                            checkpoint: latest.map(AuditVerificationReport.CheckpointSummary.init),
                                            savedCheckpoint: saved.map(AuditVerificationReport.CheckpointSummary.init),
                                            verifierKey: verifierKeys.map(\.description), verifierKeyPinned: pinned,
                                            checkpointsVerified: summary.verifiedCheckpoints.count,
-                                           unsignedEntries: summary.entries - (latest?.checkpoint.size ?? 0), failure: nil)
+                                           unsignedEntries: summary.entries - (latest?.checkpoint.size ?? 0), failure: nil,
+                                           keys: summary.keys)
         } catch {
             return report(failure: error)
         }
@@ -141,6 +157,9 @@ public struct AuditVerificationReport: Codable, Sendable {
     /// Entries after the latest checkpoint: checked against the stored hashes, not yet signed.
     public var unsignedEntries: Int64?
     public var failure: AuditLogVerifier.Failure?
+    /// Every key the check trusted, pinned or learned from the log's key rotations, and how
+    /// many checkpoints each signed (absent in reports written before rotation, and on failure).
+    public var keys: [AuditLogVerifier.TrustedKey]? = nil
 
     public static func failed(source: String, _ failure: AuditLogVerifier.Failure, keys: [NoteVerifierKey] = [], pinned: Bool = false) -> AuditVerificationReport {
         AuditVerificationReport(ok: false, source: source, entries: nil, rootHash: nil, checkpoint: nil, savedCheckpoint: nil,
@@ -168,6 +187,9 @@ public struct AuditVerificationReport: Codable, Sendable {
         lines.append("  \(checkpointsVerified) signed checkpoint(s) match the entries")
         if let s = savedCheckpoint {
             lines.append("  extends the saved checkpoint: size \(s.size), signed \(Instant.format(s.time))")
+        }
+        for key in keys ?? [] {
+            lines.append("  key \(key.verifierKey): \(key.summary)")
         }
         if let unsigned = unsignedEntries, unsigned > 0 {
             lines.append("  \(unsigned) entries after the latest checkpoint match the log's stored hashes but are not signed yet")

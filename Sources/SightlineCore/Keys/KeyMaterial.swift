@@ -21,16 +21,24 @@ public struct KeyMaterial: Sendable {
     /// the digests kept in the audit log reveal nothing even to someone who learns another key.
     public let digestKeyID: String
     public let digestKey: SymmetricKey
+    /// What earlier rotations left (`sightline keys rotate`); empty until the first.
+    public let history: KeyHistory
 
     public init(linkKeyID: String, linkKey: SymmetricKey, recipientKeyID: String, recipientKey: SymmetricKey,
                 sealingKeyID: String, sealingKey: SymmetricKey, auditSigningKeyID: String,
-                auditSigningKey: Curve25519.Signing.PrivateKey, digestKeyID: String, digestKey: SymmetricKey) {
+                auditSigningKey: Curve25519.Signing.PrivateKey, digestKeyID: String, digestKey: SymmetricKey,
+                history: KeyHistory = .init()) {
         self.linkKeyID = linkKeyID; self.linkKey = linkKey
         self.recipientKeyID = recipientKeyID; self.recipientKey = recipientKey
         self.sealingKeyID = sealingKeyID; self.sealingKey = sealingKey
         self.auditSigningKeyID = auditSigningKeyID; self.auditSigningKey = auditSigningKey
         self.digestKeyID = digestKeyID; self.digestKey = digestKey
+        self.history = history
     }
+
+    /// Every link key, oldest first: identifiers are keyed by the first and the result wrapped
+    /// by each later one (see `LinkKeyChain`), so a rotation never needs the raw values again.
+    public var linkChain: [NamedKey] { history.link + [NamedKey(id: linkKeyID, key: linkKey)] }
 
     public static func generate(now: Date = Date()) -> KeyMaterial {
         let stamp = CivilDate(now).description
@@ -47,7 +55,18 @@ public struct KeyMaterial: Sendable {
     }
 
     struct FileFormat: Codable {
-        struct Secret: Codable { var id: String; var secret: String }
+        struct Secret: Codable { var id: String; var secret: String; var retiredAt: String? = nil }
+        struct PublicOnly: Codable { var id: String; var publicKey: String; var retiredAt: String }
+        struct RetiredID: Codable { var id: String; var retiredAt: String }
+        /// Keys earlier rotations left. Link keys stay (they form the chain); sealing keys stay
+        /// until `keys forget` once the gateway has re-sealed everything; the audit key's private
+        /// half and old recipient keys are destroyed at rotation.
+        struct History: Codable {
+            var link: [Secret] = []
+            var sealing: [Secret] = []
+            var recipient: [RetiredID] = []
+            var auditSigning: [PublicOnly] = []
+        }
         var format: String
         var link: Secret
         var recipient: Secret
@@ -55,21 +74,34 @@ public struct KeyMaterial: Sendable {
         var auditSigning: Secret
         /// Absent in files written before request digests were keyed; `sightline keys upgrade` adds it.
         var digest: Secret?
+        /// Absent before the first rotation (and in every sightline-keys/1 file).
+        var history: History?
     }
     static let formatName = "sightline-keys/1"
 
-    public func fileContents() throws -> Data {
-        func b64(_ key: SymmetricKey) -> String { key.withUnsafeBytes { Data($0).base64EncodedString() } }
-        let file = FileFormat(
+    static func b64(_ key: SymmetricKey) -> String { key.withUnsafeBytes { Data($0).base64EncodedString() } }
+
+    var fileFormat: FileFormat {
+        let h = history
+        let fileHistory: FileFormat.History? = h.isEmpty ? nil : FileFormat.History(
+            link: h.link.map { .init(id: $0.id, secret: Self.b64($0.key), retiredAt: $0.retiredAt) },
+            sealing: h.sealing.map { .init(id: $0.id, secret: Self.b64($0.key), retiredAt: $0.retiredAt) },
+            recipient: h.recipient.map { .init(id: $0.id, retiredAt: $0.retiredAt) },
+            auditSigning: h.auditSigning.map { .init(id: $0.id, publicKey: $0.publicKey.rawRepresentation.base64EncodedString(), retiredAt: $0.retiredAt) })
+        return FileFormat(
             format: Self.formatName,
-            link: .init(id: linkKeyID, secret: b64(linkKey)),
-            recipient: .init(id: recipientKeyID, secret: b64(recipientKey)),
-            sealing: .init(id: sealingKeyID, secret: b64(sealingKey)),
+            link: .init(id: linkKeyID, secret: Self.b64(linkKey)),
+            recipient: .init(id: recipientKeyID, secret: Self.b64(recipientKey)),
+            sealing: .init(id: sealingKeyID, secret: Self.b64(sealingKey)),
             auditSigning: .init(id: auditSigningKeyID, secret: auditSigningKey.rawRepresentation.base64EncodedString()),
-            digest: .init(id: digestKeyID, secret: b64(digestKey)))
+            digest: .init(id: digestKeyID, secret: Self.b64(digestKey)),
+            history: fileHistory)
+    }
+
+    public func fileContents() throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return try encoder.encode(file)
+        return try encoder.encode(fileFormat)
     }
 
     /// Writes a new key file at mode 0600; refuses to overwrite an existing one.
@@ -105,10 +137,15 @@ public struct KeyMaterial: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         guard let out = try? encoder.encode(file) else { throw SightlineError(.keyFile, "could not encode keys") }
-        // Written beside the file at 0600 and renamed over it: a crash leaves the old file or the new one, never half of either.
-        let temporary = path + ".upgrade"
+        try replaceAtomically(path, with: out, temporary: path + ".upgrade")
+        return [fresh.digestKeyID]
+    }
+
+    /// Writes `data` beside `path` at 0600 and renames it over: a crash leaves the old file or
+    /// the new one, never half of either.
+    static func replaceAtomically(_ path: String, with out: Data, temporary: String) throws(SightlineError) {
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o600)
-        guard fd >= 0 else { throw SightlineError(.keyFile, "cannot create \(temporary); remove it if a previous upgrade was interrupted") }
+        guard fd >= 0 else { throw SightlineError(.keyFile, "cannot create \(temporary); remove it if a previous change to the key file was interrupted") }
         let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         do { try handle.write(contentsOf: out); try handle.synchronize(); try handle.close() } catch {
             unlink(temporary)
@@ -118,7 +155,6 @@ public struct KeyMaterial: Sendable {
             unlink(temporary)
             throw SightlineError(.keyFile, "cannot replace \(path)")
         }
-        return [fresh.digestKeyID]
     }
 
     /// Loads a key file, refusing one that group or others can read or that is malformed.
@@ -160,9 +196,21 @@ public struct KeyMaterial: Sendable {
             throw SightlineError(.keyFile, "key file \(path) has no digest key (request digests are keyed since 2026-12); add one with `sightline keys upgrade --file \(path)`")
         }
         let digest = try symmetric(digestSecret, "digest")
+        var history = KeyHistory()
+        if let h = file.history {
+            for (i, s) in h.link.enumerated() { history.link.append(.init(id: s.id, key: try symmetric(s, "history.link[\(i)]"), retiredAt: s.retiredAt)) }
+            for (i, s) in h.sealing.enumerated() { history.sealing.append(.init(id: s.id, key: try symmetric(s, "history.sealing[\(i)]"), retiredAt: s.retiredAt)) }
+            history.recipient = h.recipient.map { .init(id: $0.id, retiredAt: $0.retiredAt) }
+            for (i, a) in h.auditSigning.enumerated() {
+                guard let raw = Data(base64Encoded: a.publicKey), let key = try? Curve25519.Signing.PublicKey(rawRepresentation: raw) else {
+                    throw SightlineError(.keyFile, "key file \(path): history.auditSigning[\(i)].publicKey must be a 32-byte Ed25519 public key in base64")
+                }
+                history.auditSigning.append(.init(id: a.id, publicKey: key, retiredAt: a.retiredAt))
+            }
+        }
         return KeyMaterial(linkKeyID: file.link.id, linkKey: link, recipientKeyID: file.recipient.id, recipientKey: recipient,
                            sealingKeyID: file.sealing.id, sealingKey: sealing,
                            auditSigningKeyID: file.auditSigning.id, auditSigningKey: signing,
-                           digestKeyID: digestSecret.id, digestKey: digest)
+                           digestKeyID: digestSecret.id, digestKey: digest, history: history)
     }
 }

@@ -9,14 +9,28 @@ public struct Pseudonymiser: Sendable {
     private let linkHMAC: PreparedHMAC
     private let recipientHMAC: PreparedHMAC
     public let linkKeyID: String
-    /// Keyed comparison material and blocking keys for probabilistic linkage.
+    public let recipientKeyID: String
+    /// Once the recipient key has been rotated, a child a recipient already knows keeps the
+    /// pseudonym it was given (`stablePseudonym`); only children new to it get the new key's.
+    public let recipientKeyRotated: Bool
+    /// Keyed comparison material and blocking keys for probabilistic linkage, under the first
+    /// link key; `chain` wraps what it derives (`LinkKeyChain`).
     public let comparison: ComparisonKeyer
+    /// The link keys: the first keys identifiers, each later one wraps.
+    public let chain: LinkKeyChain
+    /// While the gateway still holds subjects in the form before the last link rotation, every
+    /// lookup asks for both forms (`LookupKeys.legacy`).
+    public let lookUpLegacyForms: Bool
 
-    public init(keys: KeyMaterial) {
-        comparison = ComparisonKeyer(linkKey: keys.linkKey)
-        linkHMAC = PreparedHMAC(key: keys.linkKey)
+    public init(keys: KeyMaterial, lookUpLegacyForms: Bool = false) {
+        chain = LinkKeyChain(keys.linkChain)
+        comparison = ComparisonKeyer(linkKey: chain.root.key)
+        linkHMAC = PreparedHMAC(key: chain.root.key)
         recipientHMAC = PreparedHMAC(key: keys.recipientKey)
         linkKeyID = keys.linkKeyID
+        recipientKeyID = keys.recipientKeyID
+        recipientKeyRotated = !keys.history.recipient.isEmpty
+        self.lookUpLegacyForms = lookUpLegacyForms && chain.generation > 0
     }
 
     func mac(_ base: PreparedHMAC, domain: String, _ value: String) -> Data {
@@ -25,22 +39,57 @@ public struct Pseudonymiser: Sendable {
         return h.code()
     }
 
+    /// A link-keyed digest: under the first key, wrapped by each later one.
+    func linkMAC(domain: String, _ value: String) -> Data { chain.wrap(mac(linkHMAC, domain: domain, value)) }
+
     public func linkageKey(_ basis: LinkageKey.Basis, _ normalisedValue: String) -> LinkageKey {
-        LinkageKey(basis: basis, digest: mac(linkHMAC, domain: basis.rawValue, normalisedValue))
+        LinkageKey(basis: basis, digest: linkMAC(domain: basis.rawValue, normalisedValue))
+    }
+
+    /// What a lookup by identifiers (a match, an erasure, a subject access) asks the store for:
+    /// comparison material and keys in the current form and, during a link key migration, the
+    /// keys in the form before it as well.
+    public struct LookupKeys: Sendable {
+        public let material: ComparisonMaterial
+        public let linkageKeys: [LinkageKey]
+        public let candidateKeys: [Data]
+        /// The same keys in the form before the last rotation; empty unless a migration runs.
+        public let legacyLinkageKeys: [LinkageKey]
+        public let legacyCandidateKeys: [Data]
+        public var allLinkageKeys: [LinkageKey] { linkageKeys + legacyLinkageKeys }
+        public var allStrongDigests: [Data] { allLinkageKeys.filter(\.basis.isStrong).map(\.digest) }
+        public var allCandidateKeys: [Data] { candidateKeys + legacyCandidateKeys }
+    }
+
+    public func lookupKeys(for ids: SubjectIdentifiers) -> LookupKeys {
+        let base = baseLinkageKeys(for: ids)
+        let derived = comparison.derive(ids)
+        let baseCandidates = derived.query.map(\.digest)
+        let legacy = lookUpLegacyForms ? chain.previous : nil
+        return LookupKeys(
+            material: chain.wrap(derived.material),
+            linkageKeys: base.map { LinkageKey(basis: $0.basis, digest: chain.wrap($0.digest)) },
+            candidateKeys: baseCandidates.map(chain.wrap),
+            legacyLinkageKeys: legacy.map { l in base.map { LinkageKey(basis: $0.basis, digest: l.wrap($0.digest)) } } ?? [],
+            legacyCandidateKeys: legacy.map { l in baseCandidates.map(l.wrap) } ?? [])
+    }
+
+    func baseLinkageKeys(for ids: SubjectIdentifiers) -> [LinkageKey] {
+        var keys: [LinkageKey] = []
+        if let n = ids.nhsNumber { keys.append(LinkageKey(basis: .nhsNumber, digest: mac(linkHMAC, domain: LinkageKey.Basis.nhsNumber.rawValue, n.digits))) }
+        if let u = ids.upn { keys.append(LinkageKey(basis: .upn, digest: mac(linkHMAC, domain: LinkageKey.Basis.upn.rawValue, u.value))) }
+        if let n = ids.niNumber { keys.append(LinkageKey(basis: .niNumber, digest: mac(linkHMAC, domain: LinkageKey.Basis.niNumber.rawValue, n.value))) }
+        return keys
     }
 
     /// Every linkage key the identifiers support, strongest first.
     public func linkageKeys(for ids: SubjectIdentifiers) -> [LinkageKey] {
-        var keys: [LinkageKey] = []
-        if let n = ids.nhsNumber { keys.append(linkageKey(.nhsNumber, n.digits)) }
-        if let u = ids.upn { keys.append(linkageKey(.upn, u.value)) }
-        if let n = ids.niNumber { keys.append(linkageKey(.niNumber, n.value)) }
-        return keys
+        baseLinkageKeys(for: ids).map { LinkageKey(basis: $0.basis, digest: chain.wrap($0.digest)) }
     }
 
     /// A keyed digest of a source's own reference for a record (to recognise a resubmitted row).
     public func referenceKey(source: ParticipantIdentity, localRef: String) -> Data {
-        mac(linkHMAC, domain: "ref", "\(source.shortName)|\(localRef)")
+        linkMAC(domain: "ref", "\(source.shortName)|\(localRef)")
     }
 
     /// What a recipient sees: HMAC(recipient key, subject id || recipient). Two recipients see
@@ -48,6 +97,16 @@ public struct Pseudonymiser: Sendable {
     public func recipientPseudonym(subjectID: Int64, recipient: ParticipantIdentity) -> String {
         let d = mac(recipientHMAC, domain: "recipient", "\(subjectID)|\(recipient.shortName)")
         return "ps_" + d.prefix(16).hexString
+    }
+
+    /// The pseudonym `recipient` sees for a subject, given those already issued to it for that
+    /// subject (oldest first): the current key's if it was issued or nothing was; otherwise the
+    /// latest issued under an earlier key, so that a recipient key rotation changes nothing a
+    /// partner holds. Before any rotation it is always the current key's, as it always was.
+    public func stablePseudonym(subjectID: Int64, recipient: ParticipantIdentity, issued: [String]) -> String {
+        let current = recipientPseudonym(subjectID: subjectID, recipient: recipient)
+        guard recipientKeyRotated, !issued.contains(current), let latest = issued.last else { return current }
+        return latest
     }
 
     public func pseudonymise(_ record: ValidatedRecord, source: ParticipantIdentity, keptFields: Set<String>) -> PseudonymisedRecord {
@@ -58,18 +117,28 @@ public struct Pseudonymiser: Sendable {
             if keptFields.contains(name) { fields[name] = value } else { dropped.append(name) }
         }
         let derived = comparison.derive(ids)
-        return PseudonymisedRecord(
+        let base = baseLinkageKeys(for: ids)
+        let baseReference = mac(linkHMAC, domain: "ref", "\(source.shortName)|\(record.localRef)")
+        var out = PseudonymisedRecord(
             kind: record.kind,
-            referenceKey: referenceKey(source: source, localRef: record.localRef),
+            referenceKey: chain.wrap(baseReference),
             observedAt: record.observedAt,
-            linkageKeys: linkageKeys(for: ids),
+            linkageKeys: base.map { LinkageKey(basis: $0.basis, digest: chain.wrap($0.digest)) },
             birthYearMonth: ids.dateOfBirth?.yearMonth,
-            birthDateKey: ids.dateOfBirth.map { mac(linkHMAC, domain: "dob", $0.description) },
+            birthDateKey: ids.dateOfBirth.map { linkMAC(domain: "dob", $0.description) },
             postcodeDistrict: ids.postcode?.district,
             fields: fields,
             droppedFields: dropped.sorted(),
-            material: derived.material,
-            blockingKeys: derived.stored.map(\.digest), candidateKeys: derived.query.map(\.digest))
+            material: chain.wrap(derived.material),
+            blockingKeys: derived.stored.map { chain.wrap($0.digest) }, candidateKeys: derived.query.map { chain.wrap($0.digest) })
+        out.linkGeneration = chain.generation
+        if lookUpLegacyForms, let legacy = chain.previous {
+            out.legacy = PseudonymisedRecord.LegacyForms(
+                strongKeys: base.filter(\.basis.isStrong).map { legacy.wrap($0.digest) },
+                candidateKeys: derived.query.map { legacy.wrap($0.digest) },
+                referenceKey: legacy.wrap(baseReference))
+        }
+        return out
     }
 }
 
@@ -111,4 +180,15 @@ public struct PseudonymisedRecord: Sendable {
     public let blockingKeys: [Data]
     /// The keys to find candidates with: `blockingKeys` and those of the date with day and month exchanged.
     public let candidateKeys: [Data]
+    /// The link key generation these keys were made under (`LinkKeyChain.generation`): the store
+    /// refuses to commit keys of a generation that is no longer current.
+    public var linkGeneration = 0
+    /// During a link key migration: the same keys in the form before the last rotation, to find
+    /// subjects not yet migrated.
+    public struct LegacyForms: Sendable {
+        public let strongKeys: [Data]
+        public let candidateKeys: [Data]
+        public let referenceKey: Data
+    }
+    public var legacy: LegacyForms? = nil
 }
