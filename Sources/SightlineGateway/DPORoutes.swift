@@ -53,6 +53,7 @@ struct DPORoutes {
         let today = CivilDate(now)
         let uncertain = try await state.store.uncertainSubjects().contains(subject)
         let pseudonym = try await state.pseudonym(for: subject, recipient: auditor)
+        try await state.store.recordIssuedPseudonyms([IssuedPseudonym(pseudonym: pseudonym, recipient: auditor.shortName, subject: subject)])
         let records = data.records.map(\.record)
         // As partners saw the child: each purpose's minimised view, for the kinds it uses.
         var views: [JSONValue] = []

@@ -55,8 +55,8 @@ public struct Gateway: Sendable {
     public static func buildAPIRouter(state: GatewayState) -> Router<GatewayRequestContext> {
         let router = Router(context: GatewayRequestContext.self)
         router.add(middleware: MetricsMiddleware(metrics: state.metrics))
-        router.add(middleware: KeyEpochMiddleware(state: state))
         router.add(middleware: JSONErrorMiddleware())
+        router.add(middleware: KeyEpochMiddleware(state: state))
         router.add(middleware: IdentityMiddleware(state: state))
         let v1 = router.group("v1", context: ParticipantContext.self)
         SubmissionRoutes(state: state).register(on: v1)
@@ -75,9 +75,9 @@ public struct Gateway: Sendable {
         let router = Router()
         router.get("healthz") { _, _ in "ok\n" }
         router.get("readyz") { _, _ -> Response in
-            let ready = state.isListening ? await state.store.isReady() : false
+            let ready = state.isListening && state.keysResumed ? await state.store.isReady() : false
             return Response(status: ready ? .ok : .serviceUnavailable,
-                            body: .init(byteBuffer: ByteBuffer(string: ready ? "ready\n" : "not ready: API listener or store not up\n")))
+                            body: .init(byteBuffer: ByteBuffer(string: ready ? "ready\n" : "not ready: API listener, key check or store not up\n")))
         }
         router.get("metrics") { _, _ -> Response in
             if let counts = try? await state.store.counts() { state.metrics.setStoreCounts(counts) }

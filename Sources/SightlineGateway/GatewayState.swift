@@ -90,6 +90,12 @@ public final class GatewayState: Sendable {
         self.refusals = RefusalLog(RefusalCoalescer(policyVersion: policy.version))
     }
 
+    private let keysResumedBox = NIOLockedValueBox(false)
+    /// True once KeyRotationService has made the database's key record agree with the key file
+    /// (`resumeKeyRotations`): until then the API answers 503 and /readyz says not ready.
+    public var keysResumed: Bool { keysResumedBox.withLockedValue { $0 } }
+    func markKeysResumed() { keysResumedBox.withLockedValue { $0 = true } }
+
     private let listening = NIOLockedValueBox(false)
     /// True once the API listener accepts connections: /readyz says ready only then.
     public var isListening: Bool { listening.withLockedValue { $0 } }

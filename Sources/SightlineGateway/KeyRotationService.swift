@@ -34,34 +34,19 @@ extension GatewayState {
                 throw SightlineError(.keyFile, "the previous \(kind.rawValue) key rotation (to \(g.keyID)) is still migrating (\(g.migrated) done); rotate again once the audit log shows key-rotation-completed for it")
             }
         }
-        if changes.isEmpty {
-            // A file that only forgets retired sealing keys (`sightline keys forget`).
-            if fresh.history.sealing.count != current.history.sealing.count {
-                guard generations["sealing"].map({ $0.completedAt != nil }) ?? true else {
-                    throw SightlineError(.keyFile, "retired sealing keys cannot be forgotten while values sealed under them are being re-sealed")
-                }
-                useKeys(fresh, migratingLink: linkMigrating)
-                logger.notice("retired sealing keys forgotten")
-            }
-            return
+        if fresh.history.sealing.count < current.history.sealing.count, generations["sealing"].map({ $0.completedAt == nil }) == true {
+            throw SightlineError(.keyFile, "retired sealing keys cannot be forgotten while values sealed under them are being re-sealed")
         }
-        let now = self.now()
         if changes.contains(.audit) {
             _ = try await checkpoints.rotate(to: fresh.auditSigningKey, newKeyID: fresh.auditSigningKeyID,
                                              oldKeyID: current.auditSigningKeyID, policyVersion: policy.version)
         }
-        for kind in changes where kind != .audit {
-            let (oldID, newID, generation): (String, String, Int) = switch kind {
-            case .link: (current.linkKeyID, fresh.linkKeyID, fresh.history.link.count)
-            case .sealing: (current.sealingKeyID, fresh.sealingKeyID, fresh.history.sealing.count)
-            case .recipient: (current.recipientKeyID, fresh.recipientKeyID, fresh.history.recipient.count)
-            case .audit: (current.auditSigningKeyID, fresh.auditSigningKeyID, fresh.history.auditSigning.count)
-            }
-            try await begin(kind, generation: generation, oldKeyID: oldID, newKeyID: newID, keys: fresh, at: now)
-        }
+        // In force first, then recorded: a commit keyed in between is refused and resent, and a
+        // reload that fails half way is finished by the next one (the record follows the keys).
         useKeys(fresh, migratingLink: changes.contains(.link) || linkMigrating)
+        try await reconcileKeyGenerations()
         keyRotationDoorbell.ring()
-        logger.notice("keys rotated", metadata: ["kinds": "\(changes.map(\.rawValue).joined(separator: ","))"])
+        logger.notice("keys rotated", metadata: ["kinds": "\(changes.isEmpty ? "none (retired keys forgotten)" : changes.map(\.rawValue).joined(separator: ","))"])
     }
 
     private func begin(_ kind: RotatableKey, generation: Int, oldKeyID: String, newKeyID: String, keys fresh: KeyMaterial, at now: Date) async throws {
@@ -70,7 +55,7 @@ extension GatewayState {
                                detail: ["kind": kind.rawValue, "oldKeyID": oldKeyID, "newKeyID": newKeyID, "generation": String(generation)])
         var rewrap: LinkRewrap? = nil
         if kind == .link {
-            rewrap = Self.linkRewrap(fresh)
+            rewrap = liveLinkRewrap(fresh)
             // Set before the generation is recorded: the store applies it only once the database says so.
             store.setLinkRewrap(rewrap)
             linkMigrating = true
@@ -78,35 +63,48 @@ extension GatewayState {
         _ = try await store.beginKeyGeneration(kind: kind, generation: generation, keyID: newKeyID, at: now, link: rewrap, audit: entry)
     }
 
-    static func linkRewrap(_ keys: KeyMaterial) -> LinkRewrap? { LinkRewrap(keys: keys) }
+    /// The last link rotation's wrap, sealing material with the sealer in force when it runs.
+    func liveLinkRewrap(_ keys: KeyMaterial) -> LinkRewrap? {
+        LinkRewrap(keys: keys, sealer: { [weak self] in self?.sealer ?? Sealer(keys: keys) })
+    }
 
-    /// At start: resume a migration a stop interrupted, begin one for a key file rotated while
-    /// the gateway was stopped, and refuse a key file older than the database.
-    func resumeKeyRotations() async throws {
+    /// Makes the database's record of each key kind agree with the keys in force: records a
+    /// rotation the keys show and the database does not (a reload, or a key file rotated while
+    /// the gateway was stopped), resumes a migration left running, and refuses a key file that
+    /// is older than the database (it would mislink and could not open what is sealed).
+    func reconcileKeyGenerations() async throws {
         let keys = self.keys
         let generations = try await store.keyGenerations()
+        let now = self.now()
         let chain = LinkKeyChain(keys.linkChain)
         let stored = generations["link"]?.generation ?? 0
         if stored > chain.generation {
             throw SightlineError(.keyFile, "the database is at link key generation \(stored) (\(generations["link"]?.keyID ?? "?")) but the key file only has \(chain.generation + 1) link keys: this is an older key file; restore the current one from the backup")
         }
         if stored < chain.generation - 1 {
-            throw SightlineError(.keyFile, "the key file's link key was rotated \(chain.generation - stored) times while the gateway was stopped; rotations must be loaded one at a time (restore the key file with one rotation, start, wait for key-rotation-completed, then rotate again)")
+            throw SightlineError(.keyFile, "the key file's link key was rotated \(chain.generation - stored) times since the database last saw it; rotations must be loaded one at a time (restore the key file with one rotation, start, wait for key-rotation-completed, then rotate again)")
         }
-        let now = self.now()
         if stored == chain.generation - 1 {
             try await begin(.link, generation: chain.generation, oldKeyID: keys.history.link.last?.id ?? "?", newKeyID: keys.linkKeyID, keys: keys, at: now)
         } else if let g = generations["link"], g.completedAt == nil {
-            store.setLinkRewrap(Self.linkRewrap(keys))
+            store.setLinkRewrap(liveLinkRewrap(keys))
             linkMigrating = true
         }
-        // Sealing and recipient keys rotated while the gateway was stopped: recorded (and, for sealing, migrated) now.
-        if let old = generations["sealing"]?.keyID ?? keys.history.sealing.last?.id, old != keys.sealingKeyID {
-            try await begin(.sealing, generation: keys.history.sealing.count, oldKeyID: old, newKeyID: keys.sealingKeyID, keys: keys, at: now)
+        for (kind, currentID, retired) in [(RotatableKey.sealing, keys.sealingKeyID, keys.history.sealing.map(\.id)),
+                                           (.recipient, keys.recipientKeyID, keys.history.recipient.map(\.id))] {
+            let g = generations[kind.rawValue]
+            guard let recorded = g?.keyID ?? retired.last, recorded != currentID else { continue }
+            guard retired.contains(recorded) else {
+                throw SightlineError(.keyFile, "the database's \(kind.rawValue) key is \(recorded), which this key file (current \(currentID)) has never held: this is an older or a different key file; restore the current one")
+            }
+            try await begin(kind, generation: (g?.generation ?? 0) + 1, oldKeyID: recorded, newKeyID: currentID, keys: keys, at: now)
         }
-        if let old = generations["recipient"]?.keyID ?? keys.history.recipient.last?.id, old != keys.recipientKeyID {
-            try await begin(.recipient, generation: keys.history.recipient.count, oldKeyID: old, newKeyID: keys.recipientKeyID, keys: keys, at: now)
-        }
+        useKeys(keys, migratingLink: linkMigrating)
+    }
+
+    /// At start: `reconcileKeyGenerations`, then the API may serve.
+    func resumeKeyRotations() async throws {
+        try await reconcileKeyGenerations()
         // An audit key changed while the gateway was stopped: no handover could be signed (the old
         // private key is gone), so auditors who pinned only the old key cannot follow.
         if let latest = try await store.latestCheckpoint(), let current = try? checkpoints.verifierKey().description, latest.verifierKey != current,
@@ -114,7 +112,7 @@ extension GatewayState {
             logger.warning("the audit key was rotated while the gateway was stopped: no handover checkpoint vouches for the new key; give auditors the new verifier key out of band",
                            metadata: ["verifierKey": "\(current)"])
         }
-        useKeys(keys, migratingLink: linkMigrating)
+        markKeysResumed()
     }
 
     /// One batch of each migration that is running. Returns whether any work remains.
@@ -134,7 +132,7 @@ extension GatewayState {
         // putting its keys in force, a batch with the old keys would find nothing to do and finish.
         let keys = self.keys
         if let g = generations["link"], g.completedAt == nil, g.keyID == keys.linkKeyID, subjects > 0 {
-            guard let rewrap = Self.linkRewrap(keys) else { return false }
+            guard let rewrap = liveLinkRewrap(keys) else { return false }
             let r = try await store.migrateLinkBatch(rewrap, limit: subjects, at: now(), done: done("link", g.keyID, unit: "subjects"))
             metrics.keyRotationMigrated(kind: "link", by: r.migrated)
             if r.complete {

@@ -108,6 +108,9 @@ struct KeyEpochMiddleware<Context: RequestContext>: RouterMiddleware {
     let state: GatewayState
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard state.keysResumed else {
+            throw APIError(.serviceUnavailable, "starting", "the gateway is starting (checking its keys against the database); try again in a moment", retryAfter: 1)
+        }
         let epoch = state.enterRequest()
         defer { state.leaveRequest(epoch) }
         return try await next(request, context)

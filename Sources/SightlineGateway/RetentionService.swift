@@ -23,6 +23,22 @@ public struct RetentionService: Service {
             do { _ = try await Self.sweep(state, now: state.now(), dryRun: false) } catch {
                 state.logger.error("retention sweep failed", metadata: ["error.type": "\(type(of: error))"])
             }
+            do { _ = try await Self.pruneAudit(store: state.store, policy: state.policy, now: state.now(), dryRun: false) } catch {
+                state.logger.error("audit log prune failed", metadata: ["error.type": "\(type(of: error))"])
+            }
+        }
+    }
+
+    /// The audit log's own retention: the content of entries older than `audit-retention` (and
+    /// covered by a signed checkpoint) is removed, their hashes kept; one `audit.pruned` entry
+    /// names the boundary. Nil when the policy sets no audit retention.
+    public static func pruneAudit(store: any AuditPruningStore, policy: Policy, now: Date, dryRun: Bool) async throws -> AuditPruneCounts? {
+        guard let cutoff = RetentionRules.auditCutoff(policy, now: now), let period = policy.auditRetention else { return nil }
+        let version = policy.version
+        return try await store.pruneAudit(before: cutoff, batch: 5000, dryRun: dryRun) { c in
+            AuditEntry(time: now, actor: "gateway", action: "audit.pruned", policyVersion: version, decision: .allow,
+                       rule: "audit-retention:\(period)", counts: ["entries": c.entries], requestDigest: "audit-retention:\(Instant.format(now))",
+                       detail: ["prunedBelow": String(c.prunedBelow), "cutoff": Instant.format(cutoff)])
         }
     }
 

@@ -21,12 +21,19 @@ extension LinkRewrap {
     /// The wrap of the last link rotation in `keys`, with material opened and sealed by them;
     /// nil before any link rotation.
     public init?(keys: KeyMaterial) {
+        let sealer = Sealer(keys: keys)
+        self.init(keys: keys, sealer: { sealer })
+    }
+
+    /// As above, sealing with whatever `sealer` returns when it runs: a gateway passes the sealer
+    /// in force, so that a sealing rotation during a link migration is followed.
+    public init?(keys: KeyMaterial, sealer: @escaping @Sendable () -> Sealer) {
         let chain = LinkKeyChain(keys.linkChain)
         guard let step = chain.lastStep else { return nil }
-        let sealer = Sealer(keys: keys)
         self.init(generation: chain.generation, digest: step.digest, token: step.token, material: { sealed in
-            guard let opened = try? sealer.open(sealed), let m = ComparisonMaterial(encoded: opened) else { return nil }
-            return try? sealer.seal(step.material(m).encoded())
+            let s = sealer()
+            guard let opened = try? s.open(sealed), let m = ComparisonMaterial(encoded: opened) else { return nil }
+            return try? s.seal(step.material(m).encoded())
         })
     }
 }
@@ -72,6 +79,16 @@ extension SQLiteStore {
         ("enquiry", "question"), ("enquiry_holder", "notice"), ("enquiry_holder", "answer"), ("review_pair", "note"),
     ]
 
+    static func registerKeyRotationPassMigrations(_ m: inout DatabaseMigrator) {
+        m.registerMigration("v11-key-rotation-passes") { db in
+            try db.execute(sql: """
+            ALTER TABLE key_generation ADD COLUMN pass_tainted INTEGER NOT NULL DEFAULT 0;  -- a request begun under the old key ran during this pass
+            ALTER TABLE issued_pseudonym ADD COLUMN origin_subject INTEGER;                 -- the subject it was made for (merges move subject_id, not this)
+            UPDATE issued_pseudonym SET origin_subject = subject_id;
+            """)
+        }
+    }
+
     static func registerKeyRotationMigrations(_ m: inout DatabaseMigrator) {
         m.registerMigration("v9-key-rotation") { db in
             try db.execute(sql: """
@@ -103,16 +120,17 @@ extension SQLiteStore {
         return w
     }
 
-    /// The pseudonyms issued to `recipient`, most recent last, for `subjects` (all when nil).
+    /// The pseudonyms issued to `recipient` for `subjects` (all when nil): those made for another
+    /// subject since merged into it first, then those made for the subject itself, each oldest first.
     public func issuedPseudonyms(recipient: String, subjects: [Int64]?) async throws -> [Int64: [String]] {
         try await pool.read { db in
             var out: [Int64: [String]] = [:]
             let rows: [Row]
             if let subjects, subjects.count <= 50 {
-                let one = try db.cachedStatement(sql: "SELECT subject_id, pseudonym FROM issued_pseudonym WHERE subject_id = ? AND recipient = ? ORDER BY rowid")
+                let one = try db.cachedStatement(sql: "SELECT subject_id, pseudonym FROM issued_pseudonym WHERE subject_id = ? AND recipient = ? ORDER BY origin_subject IS subject_id, rowid")
                 rows = try subjects.flatMap { try Row.fetchAll(one, arguments: [$0, recipient]) }
             } else {
-                rows = try Row.fetchAll(db, sql: "SELECT subject_id, pseudonym FROM issued_pseudonym WHERE recipient = ? ORDER BY rowid", arguments: [recipient])
+                rows = try Row.fetchAll(db, sql: "SELECT subject_id, pseudonym FROM issued_pseudonym WHERE recipient = ? ORDER BY origin_subject IS subject_id, rowid", arguments: [recipient])
             }
             for row in rows { out[row["subject_id"], default: []].append(row["pseudonym"]) }
             return out
@@ -145,7 +163,7 @@ extension SQLiteStore {
             try db.execute(sql: """
                 INSERT INTO key_generation (kind, generation, key_id, started_at, completed_at) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT(kind) DO UPDATE SET generation = excluded.generation, key_id = excluded.key_id, started_at = excluded.started_at,
-                  completed_at = excluded.completed_at, cursor_column = 0, cursor_row = 0, migrated = 0, pass_changed = 0
+                  completed_at = excluded.completed_at, cursor_column = 0, cursor_row = 0, migrated = 0, pass_changed = 0, pass_tainted = 0
                 """, arguments: [kind.rawValue, generation, keyID, t, needsMigration ? nil : t])
             if let link {
                 let names = try Row.fetchAll(db, sql: "SELECT token, count FROM name_frequency WHERE token != 0")
@@ -193,9 +211,11 @@ extension SQLiteStore {
 
     /// Brings one subject's keys, tokens and record digests to the current link generation, if
     /// they are behind: the background migration, and any write that touches a subject first.
-    static func migrateSubject(_ db: Database, _ subject: Int64, _ w: LinkRewrap) throws {
+    /// Returns whether it migrated anything.
+    @discardableResult
+    static func migrateSubject(_ db: Database, _ subject: Int64, _ w: LinkRewrap) throws -> Bool {
         guard let gen = try Int.fetchOne(db.cachedStatement(sql: "SELECT link_gen FROM subject WHERE id = ?"), arguments: [subject]),
-              gen < w.generation else { return }
+              gen < w.generation else { return false }
         let strong = try Row.fetchAll(db.cachedStatement(sql: "SELECT digest, basis FROM linkage_key WHERE subject_id = ?"), arguments: [subject])
         try db.cachedStatement(sql: "DELETE FROM linkage_key WHERE subject_id = ?").execute(arguments: [subject])
         let insertStrong = try db.cachedStatement(sql: "INSERT OR IGNORE INTO linkage_key (digest, basis, subject_id) VALUES (?, ?, ?)")
@@ -210,13 +230,13 @@ extension SQLiteStore {
             let strongKeys = (row["strong_keys"] as Data?).map { data -> Data in
                 Data(stride(from: 0, to: data.count - 31, by: 32).map { w.digest(Data(data[data.startIndex + $0 ..< data.startIndex + $0 + 32])) }.joined())
             }
-            let material = try (row["material"] as Data?).map { sealed -> Data in
-                guard let m = w.material(sealed) else { throw SightlineError(.store, "record \(row["id"] as Int64): comparison material cannot be opened to migrate it") }
-                return m
-            }
+            // Material that opens under no key the gateway holds is of no use to linkage already
+            // (candidates skip it); it is dropped rather than left to block the child's records.
+            let material = (row["material"] as Data?).flatMap(w.material)
             try update.execute(arguments: [w.digest(row["reference_key"]), (row["dob_key"] as Data?).map(w.digest), strongKeys, material, row["id"] as Int64])
         }
         try db.cachedStatement(sql: "UPDATE subject SET link_gen = ? WHERE id = ?").execute(arguments: [w.generation, subject])
+        return true
     }
 
     /// Re-seals, among up to `limit` rows, the sealed values not yet under the current sealing
@@ -229,16 +249,19 @@ extension SQLiteStore {
     public func resealBatch(limit: Int, mayComplete: Bool, at time: Date, reseal: @Sendable (Data) throws -> Data?,
                             done: @Sendable (Int) -> AuditEntry) async throws -> (migrated: Int, complete: Bool) {
         try await pool.write { db in
-            guard let state = try Row.fetchOne(db, sql: "SELECT cursor_column, cursor_row, migrated, pass_changed, completed_at FROM key_generation WHERE kind = 'sealing'"),
+            guard let state = try Row.fetchOne(db, sql: "SELECT cursor_column, cursor_row, migrated, pass_changed, pass_tainted, completed_at FROM key_generation WHERE kind = 'sealing'"),
                   (state["completed_at"] as Double?) == nil else { return (0, true) }
             var column: Int = state["cursor_column"], cursor: Int64 = state["cursor_row"]
             var total: Int = state["migrated"], passChanged: Int = state["pass_changed"]
+            // A pass during which a request begun under the old key was running may have been
+            // overtaken by it (a value written behind the cursor): it cannot be the last.
+            var tainted = (state["pass_tainted"] as Int) != 0 || !mayComplete
             var budget = limit, changed = 0, complete = false
             while budget > 0 {
                 if column >= Self.sealedColumns.count {
-                    if passChanged == 0 && mayComplete { complete = true; break }
+                    if passChanged == 0 && !tainted { complete = true; break }
                     let clean = passChanged == 0
-                    column = 0; cursor = 0; passChanged = 0  // another pass
+                    column = 0; cursor = 0; passChanged = 0; tainted = !mayComplete  // another pass
                     if clean { break }  // nothing found, but not yet allowed to finish: look again later
                 }
                 let (table, name) = Self.sealedColumns[column]
@@ -246,7 +269,8 @@ extension SQLiteStore {
                                             arguments: [cursor, budget])
                 for row in rows {
                     cursor = row["r"]
-                    guard let sealed = row["v"] as Data? else { continue }
+                    // NULL, or emptied by an erasure (a delivered forward keeps its row, not its notice).
+                    guard let sealed = row["v"] as Data?, !sealed.isEmpty else { continue }
                     let fresh: Data?
                     do { fresh = try reseal(sealed) } catch {
                         throw SightlineError(.store, "\(table).\(name) row \(cursor): the sealed value opens under no key the gateway holds; keep every retired sealing key until this is resolved")
@@ -259,8 +283,8 @@ extension SQLiteStore {
                 budget -= rows.count
                 if rows.count < asked { column += 1; cursor = 0 }  // this column is done for this pass
             }
-            try db.execute(sql: "UPDATE key_generation SET cursor_column = ?, cursor_row = ?, migrated = ?, pass_changed = ?, completed_at = ? WHERE kind = 'sealing'",
-                           arguments: [column, cursor, total, passChanged, complete ? time.timeIntervalSince1970 : nil])
+            try db.execute(sql: "UPDATE key_generation SET cursor_column = ?, cursor_row = ?, migrated = ?, pass_changed = ?, pass_tainted = ?, completed_at = ? WHERE kind = 'sealing'",
+                           arguments: [column, cursor, total, passChanged, tainted ? 1 : 0, complete ? time.timeIntervalSince1970 : nil])
             if complete { _ = try Self.append(db, done(total)) }
             return (changed, complete)
         }

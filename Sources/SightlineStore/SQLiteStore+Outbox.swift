@@ -22,7 +22,7 @@ struct SQLiteForwardLookup: ForwardLookup {
     let db: Database
 
     func issuedPseudonyms(subject: Int64, recipient: String) throws -> [String] {
-        try String.fetchAll(db.cachedStatement(sql: "SELECT pseudonym FROM issued_pseudonym WHERE subject_id = ? AND recipient = ? ORDER BY rowid"),
+        try String.fetchAll(db.cachedStatement(sql: "SELECT pseudonym FROM issued_pseudonym WHERE subject_id = ? AND recipient = ? ORDER BY origin_subject IS subject_id, rowid"),
                             arguments: [subject, recipient])
     }
 
@@ -58,8 +58,8 @@ extension SQLiteStore {
             """).execute(arguments: [f.publicID, f.recipient, f.rule, f.purpose, f.subjectID, f.sealedPayload, time,
                                      f.deadline?.timeIntervalSince1970, f.held ? StoredForward.State.held.rawValue : StoredForward.State.pending.rawValue, time])
         if let pseudonym = f.issuedPseudonym {
-            try db.cachedStatement(sql: "INSERT OR IGNORE INTO issued_pseudonym (pseudonym, recipient, subject_id) VALUES (?, ?, ?)")
-                .execute(arguments: [pseudonym, f.recipient, f.subjectID])
+            try db.cachedStatement(sql: "INSERT OR IGNORE INTO issued_pseudonym (pseudonym, recipient, subject_id, origin_subject) VALUES (?, ?, ?, ?)")
+                .execute(arguments: [pseudonym, f.recipient, f.subjectID, f.subjectID])
         }
         var audit = f.audit
         audit.detail["forward"] = f.publicID

@@ -73,8 +73,8 @@ extension SQLiteStore {
     public func recordIssuedPseudonyms(_ issued: [IssuedPseudonym]) async throws {
         guard !issued.isEmpty else { return }
         try await pool.write { db in
-            let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO issued_pseudonym (pseudonym, recipient, subject_id) VALUES (?, ?, ?)")
-            for i in issued { try insert.execute(arguments: [i.pseudonym, i.recipient, i.subject]) }
+            let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO issued_pseudonym (pseudonym, recipient, subject_id, origin_subject) VALUES (?, ?, ?, ?)")
+            for i in issued { try insert.execute(arguments: [i.pseudonym, i.recipient, i.subject, i.subject]) }
         }
     }
 

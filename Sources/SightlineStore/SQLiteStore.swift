@@ -164,6 +164,8 @@ public final class SQLiteStore: SightlineStore {
         registerEnquiryMigrations(&m)
         registerDPOMigrations(&m)
         registerKeyRotationMigrations(&m)
+        registerAuditPruningMigrations(&m)
+        registerKeyRotationPassMigrations(&m)
         return m
     }
 
@@ -218,8 +220,9 @@ public final class SQLiteStore: SightlineStore {
         if let id = existing {
             try db.cachedStatement(sql: """
                 UPDATE record SET subject_id = ?, submission_id = ?, observed_at = ?, received_at = ?,
-                  birth_year_month = ?, postcode_district = ?, fields = ?, linked_by = ?, dob_key = ?, sealed_ref = ?, material = ?, strong_keys = ? WHERE id = ?
-                """).execute(arguments: args + [id])
+                  birth_year_month = ?, postcode_district = ?, fields = ?, linked_by = ?, dob_key = ?, sealed_ref = ?, material = ?, strong_keys = ?,
+                  reference_key = ? WHERE id = ?
+                """).execute(arguments: args + [r.referenceKey, id])  // the reference too: found by its old form during a link migration, stored in the new
             return (RecordOutcome(subjectID: subject, change: .updated, linkedBy: decision.linkedBy, merges: decision.merges, conflicts: decision.conflicts,
                                   reviews: decision.reviews.count), id)
         }

@@ -65,7 +65,7 @@ public struct StoredAuditEntry: Sendable {
 
 /// Persistence of submissions and the audit log. SQLite is the embedded default; a second
 /// backend (PostgreSQL) implements the same protocol.
-public protocol SightlineStore: ForwardOutbox, EnquiryStore, DPOStore, RetentionStore, KeyRotationStore {
+public protocol SightlineStore: ForwardOutbox, EnquiryStore, DPOStore, RetentionStore, KeyRotationStore, AuditPruningStore {
     func commit(_ submission: SubmissionCommit) async throws -> SubmissionCommitResult
     /// The sealed receipt of a submission, if it belongs to `participant`.
     func receipt(submissionID: String, participant: String) async throws -> Data?

@@ -84,7 +84,8 @@ final class SubjectLinker {
         let subject = out.subject
         // A subject this record joins is brought to the current link generation first, so that
         // its keys are never of two forms.
-        if let rewrap { try SQLiteStore.migrateSubject(db, subject, rewrap) }
+        // The material cache holds what it opened in the old form: after a migration it is stale.
+        if let rewrap, try SQLiteStore.migrateSubject(db, subject, rewrap) { opened.removeAll(keepingCapacity: true) }
         if !found.records.contains(where: { $0.subject == subject && $0.material.sameKeys(as: record.material) }) {
             let insertStrong = try db.cachedStatement(sql: "INSERT OR IGNORE INTO linkage_key (digest, basis, subject_id) VALUES (?, ?, ?)")
             for key in record.linkageKeys where key.basis.isStrong { try insertStrong.execute(arguments: [key.digest, key.basis.rawValue, subject]) }

@@ -40,5 +40,10 @@ struct Retention: AsyncParsableCommand {
             print("  \(rule.kind.rawValue): keep \(rule.period ?? "") (the longest of \(rule.purposes.joined(separator: ", "))); \(from) before \(Instant.format(rule.cutoff(now: now)).prefix(10)): \(n) record(s) would go")
         }
         print("\(counts.total) record(s) would be deleted; \(counts.subjects) child(ren) would be left with none and deleted with their keys and pseudonyms")
+        if let audit = try await RetentionService.pruneAudit(store: store, policy: policy, now: now, dryRun: true), let period = policy.auditRetention {
+            print("audit log: keep entries' content \(period); \(audit.entries) entr(ies) would lose it (their hashes stay, so every checkpoint still verifies)")
+        } else {
+            print("audit log: no audit-retention in the policy; kept whole")
+        }
     }
 }

@@ -54,6 +54,22 @@ struct KeyRotationCoreTests {
                                  auditSigningKey: keys.auditSigningKey, digestKeyID: keys.digestKeyID, digestKey: keys.digestKey,
                                  history: KeyHistory())
         #expect(sightlineError { _ = try keys.rotations(to: forged) } != nil)
+        // The same ids with other key bytes in the history: refused too.
+        let twice = rotated.rotated(.sealing)
+        var tampered = twice.history
+        tampered.link = [NamedKey(id: keys.linkKeyID, key: SymmetricKey(size: .bits256))]
+        let swapped = KeyMaterial(linkKeyID: twice.linkKeyID, linkKey: twice.linkKey, recipientKeyID: twice.recipientKeyID, recipientKey: twice.recipientKey,
+                                  sealingKeyID: twice.sealingKeyID, sealingKey: twice.sealingKey, auditSigningKeyID: twice.auditSigningKeyID,
+                                  auditSigningKey: twice.auditSigningKey, digestKeyID: twice.digestKeyID, digestKey: twice.digestKey, history: tampered)
+        #expect(sightlineError { _ = try rotated.rotations(to: swapped) } != nil, "a history key's bytes changed under its id")
+        // Forgetting may drop retired sealing keys, never add one.
+        var added = rotated.history
+        added.sealing = [NamedKey(id: "seal-extra", key: SymmetricKey(size: .bits256))]
+        let extra = KeyMaterial(linkKeyID: rotated.linkKeyID, linkKey: rotated.linkKey, recipientKeyID: rotated.recipientKeyID, recipientKey: rotated.recipientKey,
+                                sealingKeyID: rotated.sealingKeyID, sealingKey: rotated.sealingKey, auditSigningKeyID: rotated.auditSigningKeyID,
+                                auditSigningKey: rotated.auditSigningKey, digestKeyID: rotated.digestKeyID, digestKey: rotated.digestKey, history: added)
+        #expect(sightlineError { _ = try rotated.rotations(to: extra) } != nil)
+        #expect(try twice.rotations(to: twice.forgettingRetiredSealingKeys()).isEmpty)
     }
 
     @Test("wrapping what the old chain made gives exactly what the new chain makes, and equal values stay equal")

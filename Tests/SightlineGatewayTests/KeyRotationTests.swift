@@ -200,6 +200,31 @@ struct KeyRotationTests {
         }
     }
 
+    @Test func aSealingRotationCompletesPastErasedNoticesAndAnOlderKeyFileIsRefusedAfterwards() async throws {
+        let p = try TestPartnership(); defer { p.remove() }
+        let school = try p.identity(TestPartnership.id(.school, "100001"))
+        let police = try p.identity(TestPartnership.id(.police, "MPS"))
+        try await p.withGateway { gw in
+            _ = try await gw.request(school, "POST", "/v1/submissions", body: ForwardingTests.enrolment("ADM-0042"))
+            _ = try await gw.request(police, "POST", "/v1/submissions", body: Data(ForwardingTests.incident("MPS-1").utf8))
+            _ = try await gw.request(police, "POST", "/v1/submissions", body: Data(ForwardingTests.incident("MPS-2").utf8))
+            // An erasure empties a delivered forward's notice (the row stays for the log).
+            try await DatabaseQueue(path: p.config.databasePath).write { db in
+                try db.execute(sql: "UPDATE forward SET payload = X'' WHERE id = (SELECT min(id) FROM forward)")
+            }
+            let old = gw.state.keys
+            try KeyMaterial.replace(path: p.config.keysPath, with: old.rotated(.sealing))
+            try await gw.state.reloadKeys()
+            try await ForwardingTests.waitUntil(30) { try await gw.state.store.keyGenerations()["sealing"]?.completedAt != nil }
+            let inbox = try await EncompassRecipientTests.inbox(gw, school)
+            #expect(inbox.count == 2 && inbox.filter { $0["type"] == .string("erased") }.count == 1
+                    && inbox.filter { $0["pupilReference"] == .string("ADM-0042") }.count == 1, "the notice not erased still opens: \(inbox)")
+            // The key file from before the rotation, put back: the database is sealed under a key it never held.
+            gw.state.useKeys(old, migratingLink: false)
+            await #expect(throws: SightlineError.self) { try await gw.state.reconcileKeyGenerations() }
+        }
+    }
+
     @Test func aKeyFileThatDoesNotContinueTheKeysInForceIsRefusedAndTheOldKeysStay() async throws {
         let p = try TestPartnership(); defer { p.remove() }
         try await p.withGateway { gw in

@@ -502,4 +502,50 @@ struct AuditLogStoreTests {
         let report = try f.verify(copy)
         #expect(report.failure?.kind == .storedNode && report.failure?.index == 64 && report.failure?.rangeEnd == 128, "\(report.text)")
     }
+
+    @Test func pruningRemovesOldContentOnlyBelowASignedCheckpointAndKeepsEveryProof() async throws {
+        let f = try AuditLogFixture()
+        try await f.grow(0..<200)  // checkpoints every 16: the last signed covers 192
+        let before = try await f.store.auditEntries(from: 0, limit: 1000)
+        let root = try await f.store.auditTreeHead().rootHash
+        let cutoff = Date(timeIntervalSince1970: 1_795_000_000 + 195 * 60)  // entries 0..<195 are older
+        let pruned = try await f.store.auditPrunedBelow()
+        #expect(pruned == 0)
+        let dry = try await f.store.pruneAudit(before: cutoff, batch: 50, dryRun: true) { _ in AuditLogFixture.entry(999) }
+        #expect(dry.entries == 192 && dry.prunedBelow == 192, "only what a checkpoint covers: \(dry)")
+        let stillNone = try await f.store.auditPrunedBelow()
+        #expect(stillNone == 0, "a dry run changes nothing")
+        let counts = try await f.store.pruneAudit(before: cutoff, batch: 50, dryRun: false) { c in
+            AuditEntry(time: cutoff, actor: "gateway", action: "audit.pruned", policyVersion: "test", decision: .allow, rule: "audit-retention:P10Y",
+                       counts: ["entries": c.entries], requestDigest: "audit-retention:test", detail: ["prunedBelow": String(c.prunedBelow)])
+        }
+        #expect(counts.entries == 192 && counts.prunedBelow == 192)
+        let below = try await f.store.auditPrunedBelow()
+        #expect(below == 192)
+        let after = try await f.store.auditEntries(from: 0, limit: 1000)
+        #expect(after.count == 201, "entries keep their place; the prune is the 201st")
+        #expect(after.prefix(192).allSatisfy { $0.entry.isEmpty } && after[192..<200].allSatisfy { !$0.entry.isEmpty })
+        #expect(zip(before, after).allSatisfy { $0.leafHash == $1.leafHash && $0.chainHash == $1.chainHash }, "hashes kept")
+        // The content is gone from the file, the tree is intact and proofs still verify.
+        let bytes = (FileManager.default.contents(atPath: f.path) ?? Data()) + (FileManager.default.contents(atPath: f.path + "-wal") ?? Data())
+        #expect(bytes.range(of: Data(AuditLogFixture.marker(10).utf8)) == nil && bytes.range(of: Data(AuditLogFixture.marker(197).utf8)) != nil)
+        let p = try await f.store.auditInclusionProof(index: 5, size: 200)
+        #expect(p.rootHash == root && MerkleVerify.inclusion(leafHash: before[5].leafHash, index: 5, size: 200, proof: p.path, root: root))
+        let c = try await f.store.auditConsistencyProof(from: 16, to: 201)
+        #expect(MerkleVerify.consistency(oldSize: 16, newSize: 201, oldRoot: c.fromRoot, newRoot: c.toRoot, proof: c.path))
+        // Nothing else may change an entry: not an unpruned one, not a pruned one's hashes.
+        await #expect(throws: (any Error).self) {
+            try await f.store.pool.write { db in try db.execute(sql: "UPDATE audit_entry SET entry = X'' WHERE idx = 195") }
+        }
+        await #expect(throws: (any Error).self) {
+            try await f.store.pool.write { db in try db.execute(sql: "UPDATE audit_entry SET leaf_hash = zeroblob(32) WHERE idx = 3") }
+        }
+        await #expect(throws: (any Error).self) {
+            try await f.store.pool.write { db in try db.execute(sql: "UPDATE audit_prune SET below = 10") }
+        }
+        // A second prune with nothing new to prune does nothing and logs nothing.
+        let again = try await f.store.pruneAudit(before: cutoff, batch: 50, dryRun: false) { _ in AuditLogFixture.entry(998) }
+        let total = try await f.store.auditCount()
+        #expect(again.entries == 0 && total == 201)
+    }
 }

@@ -155,6 +155,9 @@ public struct KeyMaterial: Sendable {
             unlink(temporary)
             throw SightlineError(.keyFile, "cannot replace \(path)")
         }
+        // The rename itself is durable only once the directory is: a power cut must not bring back the old file.
+        let directory = open((path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY)
+        if directory >= 0 { fsync(directory); close(directory) }
     }
 
     /// Loads a key file, refusing one that group or others can read or that is malformed.

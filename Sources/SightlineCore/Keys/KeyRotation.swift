@@ -97,33 +97,41 @@ extension KeyMaterial {
     public func rotations(to next: KeyMaterial) throws(SightlineError) -> [RotatableKey] {
         var changed: [RotatableKey] = []
         func bytes(_ k: SymmetricKey) -> Data { k.withUnsafeBytes { Data($0) } }
+        func same(_ a: [NamedKey], _ b: [NamedKey]) -> Bool {
+            a.count == b.count && zip(a, b).allSatisfy { $0.id == $1.id && bytes($0.key) == bytes($1.key) }
+        }
+        // Link: the whole chain is kept for ever; it may only grow by this gateway's current key.
         if next.linkKeyID != linkKeyID {
-            guard next.history.link.map(\.id) == linkChain.map(\.id), zip(next.history.link, linkChain).allSatisfy({ bytes($0.key) == bytes($1.key) }) else {
+            guard same(next.history.link, linkChain) else {
                 throw SightlineError(.keyFile, "the new key file's link keys do not continue this gateway's chain (\(linkChain.map(\.id).joined(separator: ", "))); only `sightline keys rotate` may change them")
             }
             changed.append(.link)
-        } else if bytes(next.linkKey) != bytes(linkKey) || next.history.link.map(\.id) != history.link.map(\.id) {
+        } else if bytes(next.linkKey) != bytes(linkKey) || !same(next.history.link, history.link) {
             throw SightlineError(.keyFile, "the new key file changes link key \(linkKeyID) or its history; a link key can only be rotated, never replaced")
         }
-        if next.recipientKeyID != recipientKeyID {
-            guard next.history.recipient.last?.id == recipientKeyID else {
-                throw SightlineError(.keyFile, "the new key file's recipient key \(next.recipientKeyID) does not follow \(recipientKeyID)")
-            }
-            changed.append(.recipient)
-        } else if bytes(next.recipientKey) != bytes(recipientKey) {
-            throw SightlineError(.keyFile, "the new key file changes recipient key \(recipientKeyID) under the same id")
-        }
+        // Sealing: a rotation retires the current key (bytes and all); forgetting drops retired
+        // keys only, never adds or alters one.
         if next.sealingKeyID != sealingKeyID {
-            guard next.history.sealing.last?.id == sealingKeyID else {
+            guard let retired = next.history.sealing.last, retired.id == sealingKeyID, bytes(retired.key) == bytes(sealingKey),
+                  Self.isSubsequence(next.history.sealing.dropLast(), of: history.sealing, bytes: bytes) else {
                 throw SightlineError(.keyFile, "the new key file's sealing key \(next.sealingKeyID) does not follow \(sealingKeyID)")
             }
             changed.append(.sealing)
-        } else if bytes(next.sealingKey) != bytes(sealingKey) {
-            throw SightlineError(.keyFile, "the new key file changes sealing key \(sealingKeyID) under the same id")
+        } else if bytes(next.sealingKey) != bytes(sealingKey) || !Self.isSubsequence(next.history.sealing[...], of: history.sealing, bytes: bytes) {
+            throw SightlineError(.keyFile, "the new key file changes sealing key \(sealingKeyID) or adds a retired sealing key; sealing keys are only rotated or forgotten")
+        }
+        if next.recipientKeyID != recipientKeyID {
+            guard next.history.recipient.last?.id == recipientKeyID, next.history.recipient.dropLast().map(\.id) == history.recipient.map(\.id) else {
+                throw SightlineError(.keyFile, "the new key file's recipient key \(next.recipientKeyID) does not follow \(recipientKeyID)")
+            }
+            changed.append(.recipient)
+        } else if bytes(next.recipientKey) != bytes(recipientKey) || next.history.recipient.map(\.id) != history.recipient.map(\.id) {
+            throw SightlineError(.keyFile, "the new key file changes recipient key \(recipientKeyID) under the same id")
         }
         if next.auditSigningKeyID != auditSigningKeyID {
             guard next.history.auditSigning.last?.id == auditSigningKeyID,
-                  next.history.auditSigning.last?.publicKey.rawRepresentation == auditSigningKey.publicKey.rawRepresentation else {
+                  next.history.auditSigning.last?.publicKey.rawRepresentation == auditSigningKey.publicKey.rawRepresentation,
+                  next.history.auditSigning.dropLast().map(\.id) == history.auditSigning.map(\.id) else {
                 throw SightlineError(.keyFile, "the new key file's audit key \(next.auditSigningKeyID) does not follow \(auditSigningKeyID)")
             }
             changed.append(.audit)
@@ -134,5 +142,16 @@ extension KeyMaterial {
             throw SightlineError(.keyFile, "the new key file changes the digest key; it is not rotated online")
         }
         return changed
+    }
+
+    /// Whether every key of `part` is in `whole`, same id and bytes, in the same order.
+    static func isSubsequence(_ part: ArraySlice<NamedKey>, of whole: [NamedKey], bytes: (SymmetricKey) -> Data) -> Bool {
+        var i = whole.startIndex
+        for k in part {
+            while i < whole.endIndex, !(whole[i].id == k.id && bytes(whole[i].key) == bytes(k.key)) { i += 1 }
+            guard i < whole.endIndex else { return false }
+            i += 1
+        }
+        return true
     }
 }

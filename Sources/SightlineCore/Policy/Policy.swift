@@ -13,10 +13,14 @@ public struct Policy: Sendable {
     public let forwarding: ForwardingPolicy
     /// Linkage weights and thresholds (Policies/linkage.yaml).
     public let linkage: LinkageModel
+    /// How long the audit log keeps an entry's content (policy.yaml `audit-retention`, at least
+    /// the longest retention of any purpose); nil keeps it whole.
+    public let auditRetention: String?
 
     init(version: String, submissionRules: [SubmissionRule], purposes: [String: Purpose], legalGateways: [String: LegalGateway],
-         forwarding: ForwardingPolicy = .none, linkage: LinkageModel) {
+         forwarding: ForwardingPolicy = .none, linkage: LinkageModel, auditRetention: String? = nil) {
         self.version = version
+        self.auditRetention = auditRetention
         self.linkage = linkage
         self.forwarding = forwarding
         self.submissionRules = submissionRules

@@ -28,7 +28,8 @@ public enum PolicyLoader {
         }
 
         let gateways = try loadGateways(read(gatewaysPath))
-        let (label, rules) = try loadSubmissionRules(read(policyPath))
+        let policyFile = try read(policyPath)
+        let (label, rules) = try loadSubmissionRules(policyFile)
         let purposeFiles = ((try? fm.contentsOfDirectory(atPath: purposesDir)) ?? []).filter { $0.hasSuffix(".yaml") }.sorted()
         guard !purposeFiles.isEmpty else { throw SightlineError(.policy, "\(purposesDir): no purpose files (*.yaml)") }
         var purposes: [String: Purpose] = [:]
@@ -50,8 +51,9 @@ public enum PolicyLoader {
         }
         let linkage = try LinkageModel.load(read(linkagePath))
         let version = "\(label)+\(Data(digest.finalize()).prefix(6).hexString)"
+        let auditRetention = try loadAuditRetention(policyFile, purposes: purposes)
         return Policy(version: version, submissionRules: rules, purposes: purposes, legalGateways: gateways, forwarding: forwarding,
-                      linkage: linkage)
+                      linkage: linkage, auditRetention: auditRetention)
     }
 
     static func loadGateways(_ file: YAMLFile) throws(SightlineError) -> [String: LegalGateway] {
@@ -65,9 +67,27 @@ public enum PolicyLoader {
         return out
     }
 
+    /// `audit-retention: P10Y`: the log must outlive what it records, so it is at least the
+    /// longest retention of any purpose (a DPO answering a subject access request about a record
+    /// still held needs its disclosures).
+    static func loadAuditRetention(_ file: YAMLFile, purposes: [String: Purpose]) throws(SightlineError) -> String? {
+        let rootNode = try file.root()
+        let root = try rootNode.dictionary(allowedKeys: ["version", "submissions", "audit-retention"])
+        guard let node = root["audit-retention"] else { return nil }
+        let period = try node.string()
+        guard period.range(of: #"^P[1-9][0-9]{0,2}[YMD]$"#, options: .regularExpression) != nil else {
+            throw node.error("audit-retention must be an ISO 8601 period such as P10Y (1 to 999 years, months or days)")
+        }
+        if let longest = purposes.values.max(by: { RetentionRules.days($0.retention) < RetentionRules.days($1.retention) }),
+           RetentionRules.days(period) < RetentionRules.days(longest.retention) {
+            throw node.error("audit-retention \(period) is shorter than purpose \(longest.name)'s retention \(longest.retention); the log must keep the disclosures of every record still held")
+        }
+        return period
+    }
+
     static func loadSubmissionRules(_ file: YAMLFile) throws(SightlineError) -> (String, [SubmissionRule]) {
         let rootNode = try file.root()
-        let root = try rootNode.dictionary(allowedKeys: ["version", "submissions"])
+        let root = try rootNode.dictionary(allowedKeys: ["version", "submissions", "audit-retention"])
         let label = try root.required("version", in: rootNode).string()
         var rules: [SubmissionRule] = []
         var names = Set<String>()

@@ -55,6 +55,13 @@ public struct RetentionRules: Sendable {
         return (n, unit)
     }
 
+    /// The instant before which audit entries are past the policy's `audit-retention` at `now`;
+    /// nil when the policy sets none (the log is then kept whole).
+    public static func auditCutoff(_ policy: Policy, now: Date) -> Date? {
+        guard let period = policy.auditRetention else { return nil }
+        return Rule(kind: .schoolEnrolment, period: period, purposes: []).cutoff(now: now)
+    }
+
     /// Approximate length in days, to compare periods ("P18M" > "P1Y").
     static func days(_ period: String) -> Int {
         guard let (n, unit) = parse(period) else { return 0 }

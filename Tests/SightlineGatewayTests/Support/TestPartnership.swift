@@ -76,6 +76,8 @@ final class TestPartnership: @unchecked Sendable {
         let runner = Task { try await group.run() }
         var iterator = ports.stream.makeAsyncIterator()
         guard let (api, ops) = await iterator.next() else { throw TestFailure("gateway did not start") }
+        // Serving starts once the key file has been checked against the database (KeyRotationService).
+        for _ in 0..<1000 where !gateway.state.keysResumed { try await Task.sleep(for: .milliseconds(10)) }
         let running = RunningGateway(partnership: self, gateway: gateway, apiPort: api, opsPort: ops)
         do {
             let result = try await body(running)
