@@ -18,6 +18,8 @@ public final class GatewayClient: Sendable {
     public struct Response: Sendable {
         public let status: Int
         public let body: Data
+        /// The response's header fields, in order (names as sent).
+        public var headers: [(String, String)] = []
     }
 
     public init(baseURL: String, identityDirectory: String) throws(ClientError) {
@@ -43,9 +45,9 @@ public final class GatewayClient: Sendable {
     public func request(_ method: HTTPMethod, _ path: String, body: Data? = nil, headers: [(String, String)] = [],
                         timeout: TimeAmount = .seconds(300)) async throws -> Response {
         var headers = headers
-        if body != nil { headers.append(("Content-Type", "application/x-ndjson")) }
+        if body != nil, !headers.contains(where: { $0.0.lowercased() == "content-type" }) { headers.append(("Content-Type", "application/x-ndjson")) }
         let response = try await http.request(method, path, headers: headers, body: body, timeout: timeout)
-        return Response(status: response.status, body: response.body)
+        return Response(status: response.status, body: response.body, headers: response.headers.map { ($0.name, $0.value) })
     }
 
     public func shutdown() async throws { await http.shutdown() }

@@ -67,6 +67,7 @@ public struct Gateway: Sendable {
         EnquiryRoutes(state: state).register(on: v1)
         DPORoutes(state: state).register(on: v1)
         RoutingRoutes(state: state).register(on: v1)
+        ConsoleRoutes(state: state, partner: PartnerRoutes(state: state)).register(on: router.group("console", context: ParticipantContext.self))
         return router
     }
 

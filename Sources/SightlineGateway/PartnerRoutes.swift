@@ -172,11 +172,20 @@ struct PartnerRoutes {
 
     func report(_ request: Request, _ context: ParticipantContext) async throws -> Response {
         let name = try context.parameters.require("name")
-        let digest = state.requestDigest("GET", "/v1/reports/\(name)")
+        let answer = try await runReport(name: name, purposeName: request.uri.queryParameters["purpose"].map(String.init), context,
+                                         digest: state.requestDigest("GET", "/v1/reports/\(name)"))
+        return try json(answer.response)
+    }
+
+    /// A report as the partner may see it (its LA, its purpose's fields, its own pseudonyms),
+    /// with the pseudonyms recorded as issued and the audit entry written: the API and the
+    /// console show the same thing.
+    func runReport(name: String, purposeName: String?, _ context: ParticipantContext, digest: String) async throws
+        -> (response: ReportResponse, settings: ReportSettings) {
         guard let kind = ReportKind(rawValue: name) else {
             throw APIError.notFound("no report \(name); reports are \(ReportKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        let purpose = try await purpose(request.uri.queryParameters["purpose"].map(String.init), context, action: "report", digest: digest)
+        let purpose = try await purpose(purposeName, context, action: "report", digest: digest)
         guard let settings = purpose.reports[kind] else {
             let rule = "purpose:\(purpose.name):reports"
             await state.auditRefusal(actor: context.participant.identity.shortName, action: "report", rule: rule,
@@ -208,7 +217,7 @@ struct PartnerRoutes {
                                                      policyVersion: state.policy.version, decision: .allow, rule: "purpose:\(purpose.name):reports",
                                                      counts: ["rows": rows.count], subjects: result.rows.map(\.subjectID).sorted(),
                                                      requestDigest: digest, detail: ["report": name, "la": la.code]))
-        return try json(ReportResponse(report: name, purpose: purpose.name, la: la.code, generatedAt: now, rows: rows, summary: result.summary))
+        return (ReportResponse(report: name, purpose: purpose.name, la: la.code, generatedAt: now, rows: rows, summary: result.summary), settings)
     }
 
     func json<T: Encodable>(_ value: T) throws -> Response {

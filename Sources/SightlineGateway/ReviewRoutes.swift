@@ -18,16 +18,7 @@ struct ReviewRoutes {
     func register(on group: RouterGroup<ParticipantContext>) {
         group.on("review", method: .get, roles: Self.roles, state: state) { request, context in
             let status = request.uri.queryParameters["status"].map(String.init) ?? "pending"
-            guard ["pending", "same", "different"].contains(status) else { throw APIError.badRequest("status is pending, same or different") }
-            var items = try await state.store.reviewItems(status: status, limit: 200)
-            // Each source's own reference, so that the steward can ask the agency about its record.
-            for i in items.indices {
-                items[i].sources = zip(items[i].sources, items[i].sealedReferences).map { source, sealed in source + [state.sealer.openText(sealed)] }
-            }
-            try await state.store.appendAudit(AuditEntry(
-                time: state.now(), actor: context.participant.identity.shortName, action: "review.list", policyVersion: state.policy.version,
-                decision: .allow, rule: "endpoint-roles:GET /review", counts: ["pairs": items.count], subjects: items.flatMap { [$0.subjectA, $0.subjectB] },
-                requestDigest: state.requestDigest("GET", "/v1/review")))
+            let items = try await list(status: status, context, path: "/v1/review")
             let data = try SubmissionReceipt.encoder.encode(["pairs": items])
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(data: data)))
         }
@@ -73,26 +64,47 @@ struct ReviewRoutes {
                   ["same", "different"].contains(decided.decision) else {
                 throw APIError.badRequest("expected {\"decision\": \"same\" | \"different\", \"note\": text}")
             }
-            let note = decided.note ?? ""
-            guard note.utf8.count <= Self.maxNoteBytes else { throw APIError.badRequest("the note is longer than \(Self.maxNoteBytes) bytes") }
-            let steward = context.participant.identity.shortName
-            let now = state.now(), version = state.policy.version
-            let noteDigest = note.isEmpty ? "" : state.digester.digest("review-note", text: note)
-            let outcome = try await state.store.decideReview(
-                id: id, same: decided.decision == "same", steward: steward, sealedNote: note.isEmpty ? nil : try state.sealer.seal(Data(note.utf8)), at: now
-            ) { a, b in
-                AuditEntry(time: now, actor: steward, action: "review.decide", policyVersion: version, decision: .allow,
-                           rule: "steward-review:\(decided.decision)", counts: ["noteBytes": note.utf8.count], subjects: [a, b],
-                           requestDigest: state.requestDigest("POST", "/v1/review/\(id)"),
-                           detail: ["pair": "\(id)", "decision": decided.decision, "note": noteDigest])
-            }
-            switch outcome {
-            case .notFound: throw APIError.notFound("no review pair \(id)")
-            case .alreadyDecided: throw APIError(.conflict, "already-decided", "review pair \(id) was decided before")
-            case .decided:
-                let data = try JSONEncoder().encode(["pair": "\(id)", "decision": decided.decision])
-                return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(data: data)))
-            }
+            try await decide(id: id, decision: decided.decision, note: decided.note ?? "", context, path: "/v1/review/\(id)")
+            let data = try JSONEncoder().encode(["pair": "\(id)", "decision": decided.decision])
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(data: data)))
+        }
+    }
+
+    /// The pairs with `status`, each source with its own reference opened (so that the steward
+    /// can ask the agency about its record); audited as `review.list`. The API and the console.
+    func list(status: String, _ context: ParticipantContext, path: String) async throws -> [ReviewItem] {
+        guard ["pending", "same", "different"].contains(status) else { throw APIError.badRequest("status is pending, same or different") }
+        var items = try await state.store.reviewItems(status: status, limit: 200)
+        for i in items.indices {
+            items[i].sources = zip(items[i].sources, items[i].sealedReferences).map { source, sealed in source + [state.sealer.openText(sealed)] }
+        }
+        try await state.store.appendAudit(AuditEntry(
+            time: state.now(), actor: context.participant.identity.shortName, action: "review.list", policyVersion: state.policy.version,
+            decision: .allow, rule: "endpoint-roles:GET /review", counts: ["pairs": items.count], subjects: items.flatMap { [$0.subjectA, $0.subjectB] },
+            requestDigest: state.requestDigest("GET", path)))
+        return items
+    }
+
+    /// Records the steward's decision on pair `id` (merging on `same`), audited with the steward's
+    /// identity and the note's keyed digest; the note is sealed at rest.
+    func decide(id: Int64, decision: String, note: String, _ context: ParticipantContext, path: String) async throws {
+        guard ["same", "different"].contains(decision) else { throw APIError.badRequest("the decision is same or different") }
+        guard note.utf8.count <= Self.maxNoteBytes else { throw APIError.badRequest("the note is longer than \(Self.maxNoteBytes) bytes") }
+        let steward = context.participant.identity.shortName
+        let now = state.now(), version = state.policy.version
+        let noteDigest = note.isEmpty ? "" : state.digester.digest("review-note", text: note)
+        let outcome = try await state.store.decideReview(
+            id: id, same: decision == "same", steward: steward, sealedNote: note.isEmpty ? nil : try state.sealer.seal(Data(note.utf8)), at: now
+        ) { a, b in
+            AuditEntry(time: now, actor: steward, action: "review.decide", policyVersion: version, decision: .allow,
+                       rule: "steward-review:\(decision)", counts: ["noteBytes": note.utf8.count], subjects: [a, b],
+                       requestDigest: state.requestDigest("POST", path),
+                       detail: ["pair": "\(id)", "decision": decision, "note": noteDigest])
+        }
+        switch outcome {
+        case .notFound: throw APIError.notFound("no review pair \(id)")
+        case .alreadyDecided: throw APIError(.conflict, "already-decided", "review pair \(id) was decided before")
+        case .decided: return
         }
     }
 }

@@ -1,0 +1,388 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Mustache
+import NIOCore
+import SightlineCore
+import SightlineStore
+
+/// The web console under /console/: server-rendered pages on the API listener, over the same
+/// mutual TLS and the same identity, roles, purposes and audit as the API (the browser presents
+/// the participant's certificate; there is no other login). A page shows what the API would
+/// answer the same participant, and is audited the same way: the report page runs the report
+/// exactly as `GET /v1/reports/{name}` does.
+struct ConsoleRoutes {
+    let state: GatewayState
+    let partner: PartnerRoutes
+    static let library = ConsoleTemplates.library
+
+    func register(on group: RouterGroup<ParticipantContext>) {
+        group.add(middleware: ConsoleMiddleware(state: state))
+        group.get("") { _, context in try page("home", home(context), context) }
+        group.get("assets/console.css") { _, _ in Self.asset(ConsoleAssets.css, type: "text/css; charset=utf-8") }
+        group.get("assets/console.js") { _, _ in Self.asset(ConsoleAssets.js, type: "text/javascript; charset=utf-8") }
+        group.on("reports/{name}", method: .get, roles: PartnerRoutes.partnerRoles, state: state) { request, context in
+            try await reportPage(request, context, csv: false)
+        }
+        group.on("reports/{name}/csv", method: .get, roles: PartnerRoutes.partnerRoles, state: state) { request, context in
+            try await reportPage(request, context, csv: true)
+        }
+        group.on("review", method: .get, roles: ReviewRoutes.roles, state: state) { request, context in try await reviewPage(request, context) }
+        group.on("review/{id}", method: .post, roles: ReviewRoutes.roles, state: state) { request, context in try await reviewDecision(request, context) }
+        group.on("audit", method: .get, roles: AuditRoutes.readers, state: state) { request, context in try await auditPage(request, context) }
+    }
+
+    // MARK: - Pages
+
+    /// The links a role has, on every page's navigation and on the home page.
+    func links(_ context: ParticipantContext) -> [[String: Any]] {
+        let me = context.participant.identity
+        var out: [[String: Any]] = []
+        if me.role == .steward { out.append(["href": "/console/review", "label": "Linkage review", "note": "pairs of records the gateway could not tell apart"]) }
+        if me.role == .auditor { out.append(["href": "/console/audit", "label": "Audit log", "note": "every decision, with inclusion proofs and checkpoints"]) }
+        if me.role == .partner {
+            for purpose in state.policy.purposes.values.sorted(by: { $0.name < $1.name }) where purpose.access(for: me).isAllowed {
+                for kind in purpose.reports.keys.sorted(by: { $0.rawValue < $1.rawValue }) {
+                    out.append(["href": "/console/reports/\(kind.rawValue)?purpose=\(purpose.name)",
+                                "label": "\(Self.title(kind)) (\(purpose.name))", "note": purpose.title])
+                }
+            }
+        }
+        return out
+    }
+
+    func home(_ context: ParticipantContext) -> [String: Any] { ["links": links(context)] }
+
+    func page(_ template: String, _ values: [String: Any], _ context: ParticipantContext, status: HTTPResponse.Status = .ok) throws -> Response {
+        var object = values
+        object["who"] = context.participant.identity.shortName
+        object["role"] = context.participant.identity.role.rawValue
+        if object["links"] == nil { object["links"] = links(context) }
+        guard let html = Self.library.render(object, withTemplate: template) else {
+            throw APIError(.internalServerError, "internal", "the console could not render this page")
+        }
+        return Response(status: status, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    static func asset(_ text: String, type: String) -> Response {
+        Response(status: .ok, headers: [.contentType: type], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    static func title(_ kind: ReportKind) -> String {
+        switch kind {
+        case .missingEducation: "Children missing education"
+        case .absence: "Persistent absence"
+        case .exclusions: "Exclusions"
+        case .youngCarers: "Young carers"
+        }
+    }
+
+    /// The filters a report's rows support (those of its columns that group children).
+    static let filterColumns: [(key: String, name: String, label: String)] = [
+        ("postcodeDistrict", "district", "District"), ("schoolYearGroup", "year", "Year group"), ("status", "status", "Status"),
+    ]
+
+    func reportPage(_ request: Request, _ context: ParticipantContext, csv: Bool) async throws -> Response {
+        let name = try context.parameters.require("name")
+        let query = request.uri.queryParameters
+        let (answer, settings) = try await partner.runReport(name: name, purposeName: query["purpose"].map { String($0) }, context,
+                                                             digest: state.requestDigest("GET", "/console/reports/\(name)"))
+        let kind = ReportKind(rawValue: name)!  // runReport refused any other name
+        // Filters: only values the report itself holds are accepted, so nothing the client typed is shown back.
+        var chosen: [String: String] = [:]
+        var filters: [[String: Any]] = []
+        for f in Self.filterColumns {
+            let values = Set(answer.rows.compactMap { $0[f.key].map(Self.text) }).sorted { Self.sortKey($0) < Self.sortKey($1) }
+            guard !values.isEmpty else { continue }
+            let asked: String? = query[f.name[...]].map(String.init)
+            let selected = values.first { $0 == asked }
+            if let selected { chosen[f.key] = selected }
+            filters.append(["name": f.name, "label": f.label, "options": values.map { ["value": $0, "selected": $0 == selected] }])
+        }
+        let rows = answer.rows.filter { row in chosen.allSatisfy { row[$0.key].map(Self.text) == $0.value } }
+        let keys = Self.columns(of: answer.rows)
+        if csv { return Self.csv(rows, keys: keys, name: name) }
+        var values: [String: Any] = [
+            "heading": Self.title(kind), "purpose": answer.purpose, "la": answer.la, "generatedAt": Instant.format(answer.generatedAt),
+            "shown": rows.count, "total": answer.rows.count, "filters": filters,
+            "csvHref": "/console/reports/\(name)/csv?" + (["purpose=\(answer.purpose)"] + Self.filterColumns.compactMap { f in
+                chosen[f.key].map { "\(f.name)=\($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" } }).joined(separator: "&"),
+            "columns": keys.enumerated().map { ["index": $0.offset, "label": Self.label($0.element)] },
+            "rows": rows.map { row in
+                ["uncertain": row["uncertain"] == .bool(true),
+                 "cells": keys.map { key in ["value": row[key].map(Self.text) ?? "", "sort": row[key].map(Self.text).map(Self.sortKey) ?? ""] }] as [String: Any]
+            },
+        ]
+        var charts: [[String: Any]] = []
+        for (key, id, caption) in [("postcodeDistrict", "chart-district", "Children by postcode district"), ("schoolYearGroup", "chart-year", "Children by school year group")] {
+            let counts = Dictionary(grouping: rows.compactMap { $0[key].map(Self.text) }, by: { $0 }).mapValues(\.count)
+            guard !counts.isEmpty else { continue }
+            charts.append(BarChart(id: id, caption: caption, counts: counts, suppressBelow: settings.suppressBelow).values)
+        }
+        values["charts"] = charts
+        return try page("report", values, context)
+    }
+
+    /// Columns in a stable order: the pseudonym, the common ones, then the rest alphabetically.
+    static func columns(of rows: [[String: JSONValue]]) -> [String] {
+        let all = Set(rows.flatMap(\.keys))
+        let first = ["pseudonym", "status", "schoolYearGroup", "postcodeDistrict"].filter(all.contains)
+        return first + all.subtracting(first).sorted()
+    }
+
+    static func label(_ key: String) -> String {
+        switch key {
+        case "pseudonym": "Pseudonym"
+        case "status": "Status"
+        case "schoolYearGroup": "Year group"
+        case "postcodeDistrict": "District"
+        case "lastSeen": "Last seen by"
+        case "reasons": "Why listed"
+        case "uncertain": "Link uncertain"
+        default: key.reduce(into: "") { s, c in s += c.isUppercase ? " " + c.lowercased() : String(c) }.capitalizedFirst
+        }
+    }
+
+    /// A value as a person reads it: lists joined, objects as "key: value", numbers without ".0".
+    static func text(_ v: JSONValue) -> String {
+        switch v {
+        case .string(let s): s
+        case .number(let n): n == n.rounded() && abs(n) < 1e15 ? String(Int64(n)) : String(n)
+        case .bool(let b): b ? "yes" : "no"
+        case .null: ""
+        case .array(let a): a.map(text).joined(separator: "; ")
+        case .object(let o): o.keys.sorted().map { "\($0): \(text(o[$0]!))" }.joined(separator: "; ")
+        }
+    }
+
+    /// Numbers sort as numbers (zero-padded), everything else as text.
+    static func sortKey(_ s: String) -> String {
+        if let n = Int(s), n >= 0 { return String(repeating: "0", count: max(0, 12 - String(n).count)) + String(n) }
+        return s
+    }
+
+    /// What is on screen as CSV (RFC 4180), every field quoted; a field that a spreadsheet would
+    /// run as a formula is prefixed with an apostrophe.
+    static func csv(_ rows: [[String: JSONValue]], keys: [String], name: String) -> Response {
+        func field(_ s: String) -> String {
+            let safe = s.first.map { "=+-@\t\r".contains($0) } == true ? "'" + s : s
+            return "\"" + safe.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        }
+        var out = keys.map { field(label($0)) }.joined(separator: ",") + "\r\n"
+        for row in rows { out += keys.map { field(row[$0].map(text) ?? "") }.joined(separator: ",") + "\r\n" }
+        return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8",
+                                               HTTPField.Name("Content-Disposition")!: "attachment; filename=\"\(name).csv\""],
+                        body: .init(byteBuffer: ByteBuffer(string: out)))
+    }
+}
+
+// MARK: - Steward and auditor
+
+extension ConsoleRoutes {
+    var review: ReviewRoutes { ReviewRoutes(state: state) }
+
+    /// A keyed token for this participant's forms today (HMAC under the digest key): a page from
+    /// another site cannot know it. Yesterday's is accepted too, so a form left open over
+    /// midnight still posts.
+    func formToken(_ context: ParticipantContext, daysAgo: Int = 0) -> String {
+        let day = CivilDate(state.now().addingTimeInterval(-86400 * Double(daysAgo))).description
+        let digest = state.digester.digest("console-form", text: "\(context.participant.identity.shortName)|\(day)")
+        return String(digest.split(separator: ":").last ?? "").prefix(32).description
+    }
+
+    /// A state-changing form must come from a console page: same origin by the browser's own
+    /// headers (Sec-Fetch-Site, Origin) and carrying this participant's form token.
+    func requireSameSiteForm(_ request: Request, _ context: ParticipantContext, token: String?) throws {
+        let site = request.headers[HTTPField.Name("Sec-Fetch-Site")!]
+        let origin = request.headers[.origin]
+        let host = request.head.authority ?? ""
+        guard site == nil || site == "same-origin", origin == nil || origin == "https://\(host)",
+              let token, token == formToken(context) || token == formToken(context, daysAgo: 1) else {
+            throw APIError.forbidden("cross-site-form", "this form did not come from a page of this console (or it is more than a day old); reload the page and try again")
+        }
+    }
+
+    /// An application/x-www-form-urlencoded body of at most 4 KiB, as name -> value.
+    static func form(_ request: Request) async throws -> [String: String] {
+        let body = String(buffer: try await request.body.collect(upTo: 4096))
+        var out: [String: String] = [:]
+        for pair in body.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ s: Substring) -> String { String(s).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? "" }
+            out[decode(parts[0])] = parts.count > 1 ? decode(parts[1]) : ""
+        }
+        return out
+    }
+
+    func reviewPage(_ request: Request, _ context: ParticipantContext) async throws -> Response {
+        let items = try await review.list(status: "pending", context, path: "/console/review")
+        let token = formToken(context)
+        let pairs: [[String: Any]] = items.map { item in
+            let levels = item.levels.split(separator: ",").map { part -> [String: String] in
+                let kv = part.split(separator: "=", maxSplits: 1)
+                return ["field": String(kv.first ?? ""), "level": kv.count > 1 ? String(kv[1]) : ""]
+            }
+            // Each source row: subject, kind, source, observed time, then the reference the route opened.
+            let sources: [[String: String]] = item.sources.map { s in
+                let side = s.first.map { Int64($0) == item.subjectA ? "A" : "B" } ?? ""
+                return ["side": side, "kind": s.count > 1 ? s[1] : "", "source": s.count > 2 ? s[2] : "",
+                        "observed": s.count > 3 ? String(s[3].prefix(10)) : "", "reference": s.count > 4 ? s[4] : ""]
+            }
+            return ["id": item.id, "reason": item.reason, "score": item.score.map { String(format: "%.1f", $0) } ?? "strong identifier",
+                    "createdAt": Instant.format(item.createdAt), "levels": levels, "sources": sources, "token": token]
+        }
+        var values: [String: Any] = ["pairs": pairs, "count": items.count]
+        if let decided = request.uri.queryParameters["decided"].flatMap({ Int64($0) }) { values["decided"] = decided }
+        return try page("review", values, context)
+    }
+
+    func reviewDecision(_ request: Request, _ context: ParticipantContext) async throws -> Response {
+        guard let id = Int64(try context.parameters.require("id")) else { throw APIError.notFound("no review pair with that id") }
+        let form = try await Self.form(request)
+        try requireSameSiteForm(request, context, token: form["token"])
+        try await review.decide(id: id, decision: form["decision"] ?? "", note: form["note"] ?? "", context, path: "/console/review/\(id)")
+        // Post/redirect/get: a reload of the confirmation does not post again.
+        return Response(status: .seeOther, headers: [.location: "/console/review?decided=\(id)"])
+    }
+
+    /// Filters an auditor may type, each checked against what it can be before it is used or
+    /// shown: anything else is ignored and said so, never echoed.
+    static let auditFilters: [(name: String, label: String, pattern: String)] = [
+        ("actor", "Actor", #"^[a-z]+/[A-Za-z0-9._-]{1,64}$|^gateway$|^unauthenticated$"#),
+        ("action", "Action", #"^[a-z][a-z.-]{0,40}$"#),
+        ("purpose", "Purpose", #"^[a-z0-9-]{1,40}$"#),
+        ("rule", "Rule", #"^[A-Za-z0-9:._/{} +-]{1,120}$"#),
+    ]
+
+    func auditPage(_ request: Request, _ context: ParticipantContext) async throws -> Response {
+        let q = request.uri.queryParameters
+        let pageSize = 50
+        let head = try await state.store.auditTreeHead()
+        var filter = AuditEntryFilter(from: 0, limit: pageSize)
+        var shown: [[String: String]] = [], ignored: [String] = []
+        for f in Self.auditFilters {
+            guard let raw = q[f.name[...]].map(String.init), !raw.isEmpty else { shown.append(["name": f.name, "label": f.label, "value": ""]); continue }
+            if raw.range(of: f.pattern, options: .regularExpression) != nil {
+                switch f.name {
+                case "actor": filter.actor = raw
+                case "action": filter.action = raw
+                case "purpose": filter.purpose = raw
+                default: filter.rule = raw
+                }
+                shown.append(["name": f.name, "label": f.label, "value": raw])
+            } else {
+                ignored.append("\(f.label.lowercased()) is not of the form such values take")
+                shown.append(["name": f.name, "label": f.label, "value": ""])
+            }
+        }
+        let decision = q["decision"].map(String.init).flatMap(PolicyDecision.Effect.init(rawValue:))
+        filter.decision = decision?.rawValue
+        let filtered = filter.actor != nil || filter.action != nil || filter.purpose != nil || filter.rule != nil || decision != nil
+        let defaultFrom = filtered ? 0 : max(0, head.size - Int64(pageSize))
+        filter.from = q["from"].flatMap { Int64($0) }.map { min(max(0, $0), head.size) } ?? defaultFrom
+        let found = try await state.store.auditEntries(matching: filter)
+        let latest = try await state.store.latestCheckpoint()
+        let checkpoints = try await state.store.checkpoints(upTo: head.size).sorted { $0.size > $1.size }.prefix(20)
+        try await AuditRoutes(state: state).recordRead(request, context, action: "audit.entries", rule: "endpoint-roles:GET /console/audit",
+                                                       counts: ["returned": found.count],
+                                                       detail: ["from": "\(filter.from)", "filters": ["actor", "action", "purpose", "rule", "decision"].filter { q[$0[...]] != nil }.joined(separator: ",")])
+        let entries: [[String: Any]] = found.map { e in
+            let decoded = e.entry.isEmpty ? nil : try? AuditEntry.decode(canonical: e.entry)
+            return ["index": e.index, "time": decoded.map { Instant.format($0.time) } ?? "(content pruned)", "actor": decoded?.actor ?? "",
+                    "action": decoded?.action ?? "", "purpose": (decoded?.purpose ?? "") as String, "decision": decoded?.decision.rawValue ?? "",
+                    "rule": decoded?.rule ?? "", "checkable": latest.map { e.index < $0.size } ?? false,
+                    "checkpointSize": latest?.size ?? 0, "checkpointRoot": latest?.rootHash.hexString ?? ""]
+        }
+        func link(from: Int64) -> String {
+            var parts = ["from=\(from)"]
+            for f in shown where !(f["value"] ?? "").isEmpty { parts.append("\(f["name"]!)=\(f["value"]!.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")") }
+            if let decision { parts.append("decision=\(decision.rawValue)") }
+            return "/console/audit?" + parts.joined(separator: "&")
+        }
+        var values: [String: Any] = [
+            "size": head.size, "filters": shown, "entries": entries,
+            "decisions": ["allow", "deny"].map { ["value": $0, "selected": $0 == (decision?.rawValue ?? "")] as [String: Any] },
+            "firstShown": found.first.map { String($0.index) } ?? "-", "lastShown": found.last.map { String($0.index) } ?? "-",
+            "checkpointSize": latest?.size ?? 0, "checkpointTime": latest.map { Instant.format($0.time) } ?? "never",
+            "checkpointKey": latest?.verifierKey ?? "",
+            "checkpoints": checkpoints.map { ["size": $0.size, "time": Instant.format($0.time), "root": $0.rootHash.hexString, "key": $0.verifierKey] as [String: Any] },
+        ]
+        if !ignored.isEmpty { values["ignored"] = ignored.joined(separator: "; ") }
+        if let last = found.last, found.count == pageSize { values["later"] = link(from: last.index + 1) }
+        if filter.from > 0 { values["earlier"] = link(from: max(0, filter.from - Int64(pageSize))) }
+        return try page("audit", values, context)
+    }
+}
+
+extension String {
+    var capitalizedFirst: String { prefix(1).uppercased() + dropFirst() }
+}
+
+/// Counts as an SVG bar chart's geometry: one bar a category, in the category's natural order;
+/// a count under the policy's threshold is drawn at the threshold's height and labelled "<N".
+struct BarChart {
+    let id: String
+    let caption: String
+    let counts: [String: Int]
+    let suppressBelow: Int
+
+    var values: [String: Any] {
+        let labels = counts.keys.sorted { ConsoleRoutes.sortKey($0) < ConsoleRoutes.sortKey($1) }
+        let barWidth = 28, gap = 12, plot = 160, top = 16, bottom = 22
+        let width = max(120, labels.count * (barWidth + gap) + gap)
+        let shown = labels.map { max(counts[$0]!, suppressBelow > 0 && counts[$0]! < suppressBelow ? suppressBelow : counts[$0]!) }
+        let maxCount = max(1, shown.max() ?? 1)
+        let bars: [[String: Any]] = labels.enumerated().map { i, label in
+            let n = counts[label]!
+            let suppressed = suppressBelow > 0 && n < suppressBelow
+            let h = max(2, Int((Double(shown[i]) / Double(maxCount) * Double(plot)).rounded()))
+            let x = gap + i * (barWidth + gap)
+            return ["label": label, "count": suppressed ? "<\(suppressBelow)" : String(n), "suppressed": suppressed,
+                    "x": x, "y": top + plot - h, "barWidth": barWidth, "barHeight": h,
+                    "labelX": x + barWidth / 2, "countY": top + plot - h - 4, "labelY": top + plot + 15]
+        }
+        return ["id": id, "caption": caption, "width": width, "height": top + plot + bottom, "bars": bars,
+                "suppressBelow": suppressBelow > 0 ? suppressBelow : false]
+    }
+}
+
+/// Every console response carries the headers a page with personal data needs, and an error
+/// becomes a page (not JSON) with the same status and the gateway's own message.
+struct ConsoleMiddleware: RouterMiddleware {
+    let state: GatewayState
+
+    static let securityHeaders: [(HTTPField.Name, String)] = [
+        (HTTPField.Name("Content-Security-Policy")!, "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+        (HTTPField.Name("X-Content-Type-Options")!, "nosniff"),
+        (HTTPField.Name("Referrer-Policy")!, "no-referrer"),
+        (.cacheControl, "no-store"),
+        (HTTPField.Name("X-Frame-Options")!, "DENY"),
+        (HTTPField.Name("Cross-Origin-Opener-Policy")!, "same-origin"),
+    ]
+
+    func handle(_ request: Request, context: ParticipantContext, next: (Request, ParticipantContext) async throws -> Response) async throws -> Response {
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as APIError {
+            response = try errorPage(error.status, error.message, context)
+        } catch let error as HTTPResponseError {
+            response = try errorPage(error.status, error.status == .notFound ? "There is no such page." : error.status.reasonPhrase, context)
+        } catch {
+            context.logger.error("unexpected error", metadata: ["error.type": "\(type(of: error))"])
+            response = try errorPage(.internalServerError, "The console could not show this page; it has been logged.", context)
+        }
+        for (name, value) in Self.securityHeaders { response.headers[name] = value }
+        return response
+    }
+
+    func errorPage(_ status: HTTPResponse.Status, _ message: String, _ context: ParticipantContext) throws -> Response {
+        let heading = status == .forbidden ? "Not allowed" : status == .notFound ? "Not found" : "Something went wrong"
+        guard let html = ConsoleRoutes.library.render(["heading": heading, "message": message, "links": [] as [Any],
+                                                       "who": context.participant.identity.shortName,
+                                                       "role": context.participant.identity.role.rawValue], withTemplate: "error") else {
+            return Response(status: status)
+        }
+        return Response(status: status, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+}

@@ -1,0 +1,96 @@
+import Foundation
+import SightlineClient
+import SightlineCore
+import Testing
+@testable import SightlineGateway
+
+/// Issue 14: the console's pages over the same mutual TLS, roles and audit as the API; the
+/// browser-level checks (rendering, sorting, keyboard, axe) are ops/console/console_test.py.
+@Suite("Console pages", .serialized)
+struct ConsoleTests {
+    static func text(_ r: GatewayClient.Response) -> String { String(decoding: r.body, as: UTF8.self) }
+    static func header(_ r: GatewayClient.Response, _ name: String) -> String? {
+        r.headers.first { $0.0.lowercased() == name.lowercased() }?.1
+    }
+
+    @Test func eachRoleSeesItsPagesWithTheSecurityHeadersAndNoOtherRolesPages() async throws {
+        let p = try TestPartnership(); defer { p.remove() }
+        let gp = try p.identity(TestPartnership.id(.nhs, "Y12345"))
+        let school = try p.identity(TestPartnership.id(.school, "100001"))
+        let cme = try p.identity(TestPartnership.id(.partner, "304-cme"))
+        let steward = try p.identity(TestPartnership.id(.steward, "304"))
+        let auditor = try p.auditor()
+        try await p.withGateway { gw in
+            let children = KeyRotationTests.children(0..<12)
+            try await EnquiryTests.submit(gw, gp, children.enumerated().map { KeyRotationTests.gp($0.element, "GP-\($0.offset)") })
+            let api = try EnquiryTests.object(try await gw.request(cme, "GET", "/v1/reports/missing-education?purpose=cme").body)
+            guard case .array(let rows)? = api["rows"] else { throw TestFailure("no rows") }
+            let page = try await gw.request(cme, "GET", "/console/reports/missing-education?purpose=cme")
+            #expect(page.status == 200)
+            let html = Self.text(page)
+            #expect(html.components(separatedBy: "<tr class=\"row").count - 1 == rows.count, "one table row a child the API lists")
+            for row in rows { #expect(html.contains(row.objectValue?["pseudonym"]?.stringValue ?? "missing")) }
+            #expect(!html.contains("9434765919") && !html.contains(children[0].family), "no identifier on the page")
+            let csp = try #require(Self.header(page, "Content-Security-Policy"))
+            #expect(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"))
+            #expect(Self.header(page, "X-Content-Type-Options") == "nosniff" && Self.header(page, "Referrer-Policy") == "no-referrer"
+                    && Self.header(page, "Cache-Control") == "no-store")
+            #expect(!html.contains("<script>") && !html.contains(" style="), "no inline script or style")
+            // A filter value the report does not hold is neither used nor shown back.
+            let injected = Self.text(try await gw.request(cme, "GET", "/console/reports/missing-education?purpose=cme&district=%3Cb%3Exss"))
+            #expect(!injected.contains("<b>xss") && !injected.contains("&lt;b&gt;xss"))
+            // Other roles' pages are refused as pages, with the refusal audited.
+            let refused = try await gw.request(school, "GET", "/console/reports/missing-education?purpose=cme")
+            #expect(refused.status == 403 && Self.text(refused).contains("<h1>Not allowed</h1>") && Self.header(refused, "Cache-Control") == "no-store")
+            #expect(try await gw.request(cme, "GET", "/console/audit").status == 403)
+            #expect(try await gw.request(cme, "GET", "/console/review").status == 403)
+            #expect(try await gw.request(steward, "GET", "/console/review").status == 200)
+            #expect(try await gw.request(auditor, "GET", "/console/audit").status == 200)
+            for who in [gp, school, cme, steward, auditor] { #expect(try await gw.request(who, "GET", "/console/").status == 200) }
+            // The page is audited as the report it shows.
+            #expect(try await EnquiryTests.auditActions(gw).contains { $0.action == "report" && $0.actor == "partner/304-cme" })
+            let csv = Self.text(try await gw.request(cme, "GET", "/console/reports/missing-education/csv?purpose=cme"))
+            #expect(csv.split(separator: "\r\n").count == rows.count + 1, "a header and a line a child")
+        }
+    }
+
+    @Test func aStewardsDecisionNeedsAFormFromTheConsoleAndIsAudited() async throws {
+        let p = try TestPartnership(); defer { p.remove() }
+        let gp = try p.identity(TestPartnership.id(.nhs, "Y12345"))
+        let school = try p.identity(TestPartnership.id(.school, "100001"))
+        let steward = try p.identity(TestPartnership.id(.steward, "304"))
+        let auditor = try p.auditor()
+        try await p.withGateway { gw in
+            let enrolment = PartnerTests.record("school.enrolment", "ADM-8", "{\"upn\":\"H801200001001\",\"givenName\":\"Amara\",\(TwinsTests.household)}",
+                                                "{\"onRollFrom\":\"2021-09-01\"}")
+            _ = try await gw.request(school, "POST", "/v1/submissions", body: Data(enrolment.utf8))
+            _ = try await gw.request(gp, "POST", "/v1/submissions", body: Data(TwinsTests.gp("GP-T2", "Chidi", nhs: "6541003238").utf8))
+            let page = Self.text(try await gw.request(steward, "GET", "/console/review"))
+            #expect(page.contains("possible-twin-given-names-differ") && page.contains("ADM-8"), "the pair, with the school's own reference")
+            #expect(!page.contains("H801200001001") && !page.contains("Okonkwo"), "no identifier")
+            let id = try #require(page.range(of: #"action="/console/review/(\d+)""#, options: .regularExpression).map {
+                String(page[$0].dropFirst("action=\"/console/review/".count).dropLast())
+            })
+            let token = try #require(page.range(of: #"name="token" value="[0-9a-f]+""#, options: .regularExpression).map {
+                String(page[$0].dropFirst("name=\"token\" value=\"".count).dropLast())
+            })
+            func post(_ body: String, _ headers: [(String, String)]) async throws -> GatewayClient.Response {
+                try await gw.request(steward, "POST", "/console/review/\(id)", body: Data(body.utf8),
+                                     headers: [("Content-Type", "application/x-www-form-urlencoded")] + headers)
+            }
+            let origin = ("Origin", "https://127.0.0.1:\(gw.apiPort)")
+            #expect(try await post("decision=different&note=asked+the+school", [origin]).status == 403, "no token")
+            #expect(try await post("decision=different&token=\(token)", [("Origin", "https://evil.example")]).status == 403, "another site")
+            #expect(try await post("decision=different&token=\(token)", [origin, ("Sec-Fetch-Site", "cross-site")]).status == 403)
+            let ok = try await post("decision=different&note=asked+the+school&token=\(token)", [origin, ("Sec-Fetch-Site", "same-origin")])
+            #expect(ok.status == 303 && Self.header(ok, "Location") == "/console/review?decided=\(id)")
+            #expect(try await post("decision=same&token=\(token)", [origin]).status == 409, "decided once")
+            let decided = try #require(try await EnquiryTests.auditActions(gw).last { $0.action == "review.decide" })
+            #expect(decided.actor == "steward/304" && decided.rule == "steward-review:different")
+            // The auditor's page shows the decision, and offers an inclusion check against the checkpoint.
+            _ = try await gw.state.checkpoints.current()
+            let audit = Self.text(try await gw.request(auditor, "GET", "/console/audit?action=review.decide"))
+            #expect(audit.contains("steward-review:different") && audit.contains("class=\"prove\""))
+        }
+    }
+}
