@@ -51,6 +51,10 @@ struct AuditRoutes {
     /// simply not selected. Only `sightline audit verify --database` on a copy of the file, which
     /// checks every row's columns, finds those. Unfiltered pages (what `audit verify` and
     /// `audit export` read) select by index only and are answered as stored.
+    ///
+    /// An entry whose content the log's retention pruned is answered with its index and leaf
+    /// hash, an empty `canonical`, no decoded `entry` and `"pruned": true`. A filter on time can
+    /// select one (its time is kept); it is held to what pruning leaves instead (see `checkColumns`).
     func entries(_ request: Request, _ context: ParticipantContext) async throws -> Response {
         let q = request.uri.queryParameters
         var filter = AuditEntryFilter(from: try integer(q, "from", default: 0, min: 0),
@@ -73,10 +77,7 @@ struct AuditRoutes {
         try await recordRead(request, context, action: "audit.entries", rule: "endpoint-roles:GET /audit/entries",
                              counts: ["returned": found.count],
                              detail: ["from": "\(filter.from)", "limit": "\(filter.limit)", "filters": filters.joined(separator: ",")])
-        let items = found.map { e in
-            AuditWire.Entry(index: e.index, leafHash: e.leafHash.hexString, canonical: e.entry.base64EncodedString(),
-                            entry: try? JSONDecoder().decode(JSONValue.self, from: e.entry))
-        }
+        let items = found.map { e in AuditWire.Entry(index: e.index, leafHash: e.leafHash, bytes: e.entry, decode: true) }
         let next = found.count == filter.limit ? found.last.map { $0.index + 1 } : nil
         return try json(AuditWire.EntriesPage(entries: items, next: next, treeSize: size))
     }
@@ -120,13 +121,30 @@ struct AuditRoutes {
     // MARK: - Helpers
 
     /// Refuses a filtered answer that contains a row whose search columns are not what its hashed
-    /// entry says (see `entries`). Names the entry and the column, never their values.
+    /// entry says (see `entries`). Names the entry and the column, never their values. A row with
+    /// no content must lie below the store's pruning boundary and have its columns cleared, as
+    /// the prune leaves them.
     func checkColumns(_ found: [StoredAuditEntry], _ request: Request, _ context: ParticipantContext) async throws {
+        var prunedBelow: Int64?
         for e in found {
             guard let columns = e.columns else {
                 throw APIError(.internalServerError, "audit-columns-unavailable", "the store returned entry \(e.index) without its search columns, so the filtered answer cannot be checked; read unfiltered pages and filter them yourself")
             }
-            guard let d = columns.disagreement(withCanonical: e.entry) else { continue }
+            let d: AuditSearchColumns.Disagreement?
+            if e.entry.isEmpty {
+                let below: Int64
+                if let prunedBelow { below = prunedBelow } else { below = try await state.store.auditPrunedBelow(); prunedBelow = below }
+                if e.index >= below {
+                    d = .init(column: "entry", stored: "no content", canonical: "an entry the log has not pruned")
+                } else if let column = columns.valueLeftAfterPruning() {
+                    d = .init(column: column, stored: "a value", canonical: "nothing (pruned)")
+                } else {
+                    continue
+                }
+            } else {
+                d = columns.disagreement(withCanonical: e.entry)
+            }
+            guard let d else { continue }
             state.logger.error("audit search columns disagree with the hashed entry", metadata: ["audit.index": "\(e.index)", "audit.column": "\(d.column)"])
             await state.auditRefusal(actor: context.participant.identity.shortName, action: "audit.entries", rule: "audit-columns-match",
                                      reason: "entry \(e.index): the \(d.column) column disagrees with the hashed entry",

@@ -36,9 +36,8 @@ public struct RetentionService: Service {
         guard let cutoff = RetentionRules.auditCutoff(policy, now: now), let period = policy.auditRetention else { return nil }
         let version = policy.version
         return try await store.pruneAudit(before: cutoff, batch: 5000, dryRun: dryRun) { c in
-            AuditEntry(time: now, actor: "gateway", action: "audit.pruned", policyVersion: version, decision: .allow,
-                       rule: "audit-retention:\(period)", counts: ["entries": c.entries], requestDigest: "audit-retention:\(Instant.format(now))",
-                       detail: ["prunedBelow": String(c.prunedBelow), "cutoff": Instant.format(cutoff)])
+            // The verifier reads this entry by the same definition (AuditPruning).
+            AuditPruning.prunedEntry(time: now, policyVersion: version, period: period, entries: c.entries, prunedBelow: c.prunedBelow, cutoff: cutoff)
         }
     }
 

@@ -88,6 +88,10 @@ extension AuditCommand {
                 With --database every entry's search columns (actor, action, decision, rule, purpose, time: what \
                 `audit entries` filters on, and no hash covers) are held to the hashed entry too; over the API and from \
                 an export only the hashed entries are seen. \
+                Entries whose content the log's retention (policy audit-retention) pruned are checked by their stored \
+                leaf hashes, which every checkpoint still binds, but only at the start of the log and only below the \
+                boundary an audit.pruned entry by the gateway names, covered by a checkpoint you trust; the report \
+                names the pruned entries. \
                 On failure names the first entry that does not verify (and the column, for a search column) and exits 1.
                 """)
         @OptionGroup var source: AuditSourceOptions
@@ -119,7 +123,9 @@ extension AuditCommand {
     }
 
     struct Entries: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List audit entries, filtered, as a table or JSON.")
+        static let configuration = CommandConfiguration(
+            abstract: "List audit entries, filtered, as a table or JSON.",
+            discussion: "An entry whose content the log's retention (policy audit-retention) pruned is listed as (content pruned): only its index and leaf hash remain.")
         @OptionGroup var source: AuditSourceOptions
         @OptionGroup var filters: AuditFilterOptions
         @Option(help: "Start at this entry index.") var from: Int64 = 0
@@ -150,6 +156,11 @@ extension AuditCommand {
             }
             print(["INDEX", "TIME", "ACTOR", "ACTION", "PURPOSE", "DECISION", "RULE", "COUNTS"].joined(separator: "\t"))
             for e in found {
+                if e.isPruned {
+                    // Only the index and leaf hash remain: the audit log's retention removed the rest.
+                    print(["\(e.index)", "-", "-", "(content pruned)", "-", "-", "-", "-"].joined(separator: "\t"))
+                    continue
+                }
                 let o = e.entry?.objectValue ?? [:]
                 func text(_ key: String) -> String { o[key]?.stringValue ?? "-" }
                 let counts = (o["counts"]?.objectValue ?? [:]).sorted { $0.key < $1.key }
@@ -187,7 +198,7 @@ extension AuditCommand {
     struct Export: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write the log as NDJSON with its signed checkpoint, for an archive that `audit verify --export` checks anywhere.",
-            discussion: "Line 1 is the header (format, checkpoint, verifier key); then one line per entry with its exact bytes in base64; then earlier checkpoints the log kept.")
+            discussion: "Line 1 is the header (format, checkpoint, verifier key); then one line per entry with its exact bytes in base64 (for an entry whose content the log's retention pruned: empty, with its leaf hash and \"pruned\": true); then earlier checkpoints the log kept.")
         @OptionGroup var source: AuditSourceOptions
         @Option(help: "File to write.") var out: String
 
@@ -223,7 +234,7 @@ extension AuditCommand {
                 let page = try await logSource.entries(filters: nil, from: next, limit: Int(min(10_000, checkpoint.size - next)))
                 guard !page.entries.isEmpty else { throw CLIProblem("the log ends at entry \(next), before its checkpoint's \(checkpoint.size) entries") }
                 for e in page.entries where e.index < checkpoint.size {
-                    try line(AuditWire.Entry(index: e.index, leafHash: e.leafHash, canonical: e.canonical))
+                    try line(AuditWire.Entry(index: e.index, leafHash: e.leafHash, canonical: e.canonical, pruned: e.isPruned ? true : nil))
                 }
                 next = page.entries.last!.index + 1
             }

@@ -34,8 +34,7 @@ struct DatabaseAuditSource: AuditLogSource {
         let filter = filters?.filter(from: from, limit: limit) ?? AuditEntryFilter(from: from, limit: limit)
         let found = try await store.auditEntries(matching: filter)
         return AuditWire.EntriesPage(
-            entries: found.map { AuditWire.Entry(index: $0.index, leafHash: $0.leafHash.hexString, canonical: $0.entry.base64EncodedString(),
-                                                 entry: try? JSONDecoder().decode(JSONValue.self, from: $0.entry)) },
+            entries: found.map { AuditWire.Entry(index: $0.index, leafHash: $0.leafHash, bytes: $0.entry, decode: true) },
             next: found.count == limit ? found.last.map { $0.index + 1 } : nil,
             treeSize: try await store.auditTreeHead().size)
     }
@@ -92,8 +91,7 @@ struct ExportAuditSource: AuditLogSource {
     func entries(filters: AuditFilterOptions?, from: Int64, limit: Int) async throws -> AuditWire.EntriesPage {
         let page = export.entries.filter { $0.index >= from }.prefix(limit)
         return AuditWire.EntriesPage(
-            entries: page.map { AuditWire.Entry(index: $0.index, leafHash: $0.leafHash?.hexString ?? "", canonical: $0.bytes.base64EncodedString(),
-                                                entry: try? JSONDecoder().decode(JSONValue.self, from: $0.bytes)) },
+            entries: page.map { AuditWire.Entry(index: $0.index, leafHash: $0.leafHash, bytes: $0.bytes, decode: true) },
             next: page.count == limit ? page.last.map { $0.index + 1 } : nil, treeSize: Int64(export.entries.count))
     }
 

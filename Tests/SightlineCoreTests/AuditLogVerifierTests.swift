@@ -343,3 +343,233 @@ struct AuditKeyRotationVerifierTests {
         #expect(lying.verify([try lying.note(20, new)], pinned: [old]).failure?.kind == .checkpointRoot)
     }
 }
+
+/// A log in memory whose start is pruned as the gateway prunes it (`pruneAudit`): an entry keeps
+/// its leaf and chain hashes and its time, and loses its bytes and its search columns.
+struct PrunedLog {
+    static let origin = AuditLogVerifierTests.origin
+    static let time = Date(timeIntervalSince1970: 1_796_000_000)
+    var entries: [AuditEntry] = []
+    var bytes: [Data] = []
+    var leaves: [Data] = []
+    var chains: [Data] = []
+    var columns: [AuditSearchColumns] = []
+
+    init(_ n: Int) { for _ in 0..<n { plain() } }
+
+    mutating func append(_ e: AuditEntry) {
+        let b = e.canonicalBytes(), leaf = AuditHash.leaf(b)
+        entries.append(e); bytes.append(b); leaves.append(leaf); columns.append(AuditSearchColumns(entry: e))
+        chains.append(AuditHash.chain(previous: chains.last ?? AuditHash.genesis, leaf: leaf))
+    }
+
+    mutating func plain(actor: String = "school/100001") {
+        append(AuditEntry(time: Self.time.addingTimeInterval(Double(entries.count)), actor: actor, action: "submission", policyVersion: "test",
+                          decision: .allow, rule: "schools-submit-enrolments", subjects: [Int64(entries.count)], requestDigest: "d\(entries.count)"))
+    }
+
+    /// What the store's prune does to entry `i`.
+    mutating func empty(_ i: Int) {
+        bytes[i] = Data()
+        columns[i] = AuditSearchColumns(time: columns[i].time, actor: "", action: "", decision: "", rule: "", purpose: nil)
+    }
+
+    mutating func prune(below k: Int) { for i in 0..<k { empty(i) } }
+
+    /// The entry the gateway appends after a prune (or one by another actor, as no participant could write).
+    mutating func record(prunedBelow k: Int, actor: String = AuditPruning.actor) {
+        var e = AuditPruning.prunedEntry(time: Self.time.addingTimeInterval(86_400), policyVersion: "test", period: "P10Y", entries: k,
+                                         prunedBelow: Int64(k), cutoff: Self.time.addingTimeInterval(100))
+        e.actor = actor
+        append(e)
+    }
+
+    /// A checkpoint of the first `size` entries, from the leaves as they were written.
+    func note(_ size: Int, _ key: Curve25519.Signing.PrivateKey = AuditLogVerifierTests.key) throws -> String {
+        let c = AuditCheckpoint(origin: Self.origin, size: Int64(size), rootHash: MerkleHash.root(of: leaves.prefix(size)), time: Self.time)
+        return try c.signedNote(signer: key, keyName: Self.origin)
+    }
+
+    /// Checks the log as `audit verify --database` feeds it: bytes, stored leaf and chain, columns.
+    func verify(_ notes: [String], pinned: [Curve25519.Signing.PrivateKey] = [AuditLogVerifierTests.key], storedLeaves: [Data]? = nil,
+                storedChains: [Data?]? = nil, withoutLeaf: Set<Int> = []) -> Result<AuditLogVerifier.Summary, AuditLogVerifier.Failure> {
+        do {
+            var v = try AuditLogVerifier(notes: notes.enumerated().map { .init(note: $1, label: "checkpoint \($0)") },
+                                         pinned: pinned.map { try! NoteVerifierKey(name: Self.origin, publicKey: $0.publicKey) })
+            for i in bytes.indices {
+                try v.add(index: Int64(i), entry: bytes[i], storedLeaf: withoutLeaf.contains(i) ? nil : (storedLeaves ?? leaves)[i],
+                          storedChain: storedChains.map { $0[i] } ?? chains[i], columns: columns[i])
+            }
+            return .success(try v.finish())
+        } catch { return .failure(error) }
+    }
+}
+
+@Suite("Audit log verification of a pruned log")
+struct AuditPruningVerifierTests {
+    /// Entries 0..<20 (a checkpoint of 10 saved before the prune), 0..<8 pruned, the prune entry at
+    /// 20, and a checkpoint of 21 that covers it.
+    func prunedLog() throws -> (log: PrunedLog, before: String, after: String) {
+        var log = PrunedLog(20)
+        let before = try log.note(10)
+        log.prune(below: 8)
+        log.record(prunedBelow: 8)
+        return (log, before, try log.note(21))
+    }
+
+    @Test func aPrunedPrefixVerifiesAgainstCheckpointsSignedBeforeAndAfterThePrune() throws {
+        let r = try prunedLog()
+        let summary = try r.log.verify([r.after, r.before]).get()
+        #expect(summary.verifiedCheckpoints.map(\.checkpoint.size) == [10, 21])
+        #expect(summary.rootHash == MerkleHash.root(of: r.log.leaves))
+        let pruned = try #require(summary.pruned)
+        #expect(pruned.entries == 8 && pruned.record.index == 20 && pruned.record.prunedBelow == 8 && pruned.coveredBySize == 21 && pruned.prunes == 1)
+        #expect(pruned.record.period == "P10Y" && pruned.record.time == PrunedLog.time.addingTimeInterval(86_400))
+        // The whole log unpruned verifies the same, and says nothing of pruning.
+        var whole = PrunedLog(20)
+        whole.record(prunedBelow: 0)
+        #expect(try whole.verify([try whole.note(21), r.before]).get().pruned == nil)
+
+        // The report names the prefix and the prune.
+        var check = try AuditVerification(source: "test", latest: .init(note: r.after, verifierKey: nil),
+                                          saved: .checkpoint(note: r.before, label: "saved"), pinned: [AuditLogVerifierTests.verifier])
+        for i in r.log.bytes.indices { try check.add(index: Int64(i), entry: r.log.bytes[i], storedLeaf: r.log.leaves[i]) }
+        let report = check.finish()
+        #expect(report.ok && report.pruned?.entries == 8 && report.savedCheckpoint?.size == 10, "\(report.text)")
+        #expect(report.text.contains("entries 0..<8: content pruned on \(Instant.format(PrunedLog.time.addingTimeInterval(86_400))) (audit-retention P10Y, recorded in entry 20"), "\(report.text)")
+        #expect(report.text.contains("their leaf hashes are bound by the checkpoints"), "\(report.text)")
+    }
+
+    @Test func aLaterPruneExtendsThePrefixItsOwnRecordVouchesFor() throws {
+        var r = try prunedLog()
+        for _ in 21..<30 { r.log.plain() }
+        let middle = try r.log.note(30)
+        r.log.prune(below: 15)
+        // The first prune's record alone does not reach the new boundary.
+        var unrecorded = r.log
+        unrecorded.plain()
+        let failure = try #require(unrecorded.verify([try unrecorded.note(31), middle, r.before]).failure)
+        #expect(failure.kind == .pruned && failure.index == 8 && failure.rangeEnd == 15, "\(failure.message)")
+        r.log.record(prunedBelow: 15)
+        let pruned = try #require(try r.log.verify([try r.log.note(31), middle, r.after, r.before]).get().pruned)
+        #expect(pruned.entries == 15 && pruned.record.index == 30 && pruned.prunes == 2 && pruned.coveredBySize == 31)
+    }
+
+    @Test func aPrunedEntryAfterOneWithContentFails() throws {
+        var r = try prunedLog()
+        r.log.empty(12)
+        let failure = try #require(r.log.verify([r.after, r.before]).failure)
+        #expect(failure.kind == .pruned && failure.index == 12, "\(failure.message)")
+        #expect(failure.message.contains("entry 8 before it has"), "\(failure.message)")
+        // Likewise a log whose first entry kept its content.
+        var log = PrunedLog(20)
+        let before = try log.note(10)
+        for i in 1..<8 { log.empty(i) }
+        log.record(prunedBelow: 8)
+        let first = log.verify([try log.note(21), before]).failure
+        #expect(first?.kind == .pruned && first?.index == 1, "\(first?.message ?? "verified")")
+    }
+
+    @Test func aPrunedPrefixWithoutARecordOfItFailsAtItsFirstEntry() throws {
+        var log = PrunedLog(20)
+        let before = try log.note(10)
+        log.prune(below: 8)
+        log.plain()
+        let none = try #require(log.verify([try log.note(21), before]).failure)
+        #expect(none.kind == .pruned && none.index == 0 && none.rangeEnd == 8, "\(none.message)")
+        #expect(none.message.contains("no audit.pruned entry by the gateway records pruning them"), "\(none.message)")
+
+        // A record of a smaller prune vouches only for what it names.
+        var short = PrunedLog(20)
+        short.prune(below: 8)
+        short.record(prunedBelow: 5)
+        let beyond = try #require(short.verify([try short.note(21), before]).failure)
+        #expect(beyond.kind == .pruned && beyond.index == 5 && beyond.rangeEnd == 8, "\(beyond.message)")
+
+        // A record written by anyone but the gateway says nothing.
+        var forged = PrunedLog(20)
+        forged.prune(below: 8)
+        forged.record(prunedBelow: 8, actor: "school/100001")
+        let other = forged.verify([try forged.note(21), before]).failure
+        #expect(other?.kind == .pruned && other?.index == 0, "\(other?.message ?? "verified")")
+    }
+
+    @Test func aRecordNoTrustedCheckpointCoversVouchesForNothing() throws {
+        let r = try prunedLog()
+        // The latest checkpoint stops short of the prune entry.
+        let failure = try #require(r.log.verify([try r.log.note(20), r.before]).failure)
+        #expect(failure.kind == .pruned && failure.index == 0 && failure.rangeEnd == 8, "\(failure.message)")
+        #expect(failure.message.contains("entry 20 (audit.pruned) records pruning them, but no checkpoint signed by a key you trust covers that entry"), "\(failure.message)")
+        // Covered only by a checkpoint from a key nobody trusts: that checkpoint is refused.
+        let stranger = try r.log.note(21, Curve25519.Signing.PrivateKey())
+        #expect(r.log.verify([stranger, r.before]).failure?.kind == .checkpointSignature)
+    }
+
+    @Test func aChangedLeafHashInThePrunedPrefixBreaksTheSignedRoots() throws {
+        let r = try prunedLog()
+        var leaves = r.log.leaves
+        leaves[3] = AuditHash.leaf(Data("{\"n\":\"forged\"}".utf8))
+        // With the stored chain as written, the chain breaks at the entry.
+        let chain = try #require(r.log.verify([r.after, r.before], storedLeaves: leaves).failure)
+        #expect(chain.kind == .chainHash && chain.index == 3, "\(chain.message)")
+        // A forger who rewrites the chain too is caught by the first signed root over the entry.
+        var chains: [Data?] = []
+        for leaf in leaves { chains.append(AuditHash.chain(previous: (chains.last ?? AuditHash.genesis)!, leaf: leaf)) }
+        let root = try #require(r.log.verify([r.after, r.before], storedLeaves: leaves, storedChains: chains).failure)
+        #expect(root.kind == .checkpointRoot && root.index == 0 && root.rangeEnd == 10, "\(root.message)")
+        // ... and by the checkpoint after the prune alone, and over a source without chain hashes.
+        #expect(r.log.verify([r.after], storedLeaves: leaves, storedChains: chains).failure?.kind == .checkpointRoot)
+        #expect(r.log.verify([r.after], storedLeaves: leaves, storedChains: Array(repeating: nil, count: leaves.count)).failure?.kind == .checkpointRoot)
+    }
+
+    @Test func aPrunedEntryNeedsItsLeafHashAndClearedColumns() throws {
+        var r = try prunedLog()
+        let noLeaf = try #require(r.log.verify([r.after, r.before], withoutLeaf: [4]).failure)
+        #expect(noLeaf.kind == .pruned && noLeaf.index == 4, "\(noLeaf.message)")
+        r.log.columns[6].rule = "schools-submit-enrolments"
+        let column = try #require(r.log.verify([r.after, r.before]).failure)
+        #expect(column.kind == .searchColumn && column.index == 6 && column.column == "rule", "\(column.message)")
+        #expect(!column.message.contains("schools-submit-enrolments"), "the message does not repeat what pruning should have removed")
+    }
+
+    @Test func aRotationInThePrunedPrefixCanNoLongerBeFollowed() throws {
+        let old = AuditLogVerifierTests.key, new = Curve25519.Signing.PrivateKey()
+        var log = PrunedLog(4)
+        log.append(AuditKeyRotation.rotatedEntry(time: PrunedLog.time, policyVersion: "test", newVerifierKey: RotationLog.verifier(new), newKeyID: "n",
+                                                 oldVerifierKey: RotationLog.verifier(old), oldKeyID: "o"))
+        for _ in 5..<10 { log.plain() }
+        let handover = try log.note(8, old), first = try log.note(8, new)
+        #expect(log.verify([try log.note(10, new), handover, first], pinned: [old]).value != nil, "unpruned, the old pin follows the rotation")
+        log.prune(below: 8)
+        log.record(prunedBelow: 8)
+        let latest = try log.note(11, new)
+        let failure = try #require(log.verify([latest, handover, first], pinned: [old]).failure)
+        #expect(failure.kind == .checkpointSignature && failure.message.contains("entries 0..<8 was pruned (audit-retention)"), "\(failure.message)")
+        #expect(log.verify([latest, handover, first], pinned: [old, new]).value?.pruned?.entries == 8, "pinning both keys verifies it")
+    }
+
+    @Test func anExportCarriesPrunedEntriesAndPinsAsAnEarlierExport() throws {
+        let r = try prunedLog()
+        let header = AuditWire.ExportHeader(exportedAt: PrunedLog.time, checkpoint: .init(note: r.after, verifierKey: AuditLogVerifierTests.verifier.description,
+                                                                                      origin: PrunedLog.origin, size: 21, rootHash: "", time: PrunedLog.time))
+        var lines = [try AuditWire.encoder.encode(header)]
+        for i in r.log.bytes.indices {
+            lines.append(try AuditWire.encoder.encode(AuditWire.Entry(index: Int64(i), leafHash: r.log.leaves[i], bytes: r.log.bytes[i], decode: false)))
+        }
+        let text = String(decoding: lines[1], as: UTF8.self), kept = String(decoding: lines[9], as: UTF8.self)
+        #expect(text.contains("\"canonical\":\"\"") && text.contains("\"pruned\":true") && text.contains(r.log.leaves[0].hexString), "\(text)")
+        #expect(!kept.contains("pruned") && !kept.contains("\"entry\""), "an entry with content is written as before: \(kept)")
+        let export = try AuditExport.parse(Data(lines.joined(separator: Data("\n".utf8))), name: "pruned.ndjson")
+        #expect(export.entries.prefix(8).allSatisfy { $0.bytes.isEmpty } && export.entries.map(\.leafHash) == r.log.leaves)
+
+        // Verified from the export, and as the earlier export a later log must extend.
+        func check(saved: AuditVerification.Saved?) throws -> AuditVerificationReport {
+            var c = try AuditVerification(source: "export", latest: .init(note: r.after, verifierKey: nil), saved: saved, pinned: [AuditLogVerifierTests.verifier])
+            for e in export.entries { try c.add(index: e.index, entry: e.bytes, storedLeaf: e.leafHash) }
+            return c.finish()
+        }
+        #expect(try check(saved: nil).pruned?.entries == 8)
+        let extended = try check(saved: .export(export, label: "earlier"))
+        #expect(extended.ok && extended.savedCheckpoint?.size == 21, "\(extended.text)")
+    }
+}

@@ -14,6 +14,14 @@ import Foundation
 /// Built from notes and pinned keys (`init(notes:pinned:)`) it also follows the log's key
 /// rotations, since the entries are the only place that says which key signs next: see
 /// `TrustedKey` for what a rotation entry makes trusted, and when.
+///
+/// An entry given with no bytes is one whose content the audit log's retention removed
+/// (`AuditPruning`). Its stored leaf hash is taken as given, and the chain and the tree are
+/// built on from it, so every checkpoint, signed before the prune or after, is still checked
+/// against the same leaves. That is accepted only for a prefix of the log (no entry with content
+/// before an entry without), and only below the boundary named by an `audit.pruned` entry of the
+/// gateway that a checkpoint verified under a trusted key covers; see `PrunedPrefix` for what is
+/// then proven. Any other entry without content fails, naming the first one.
 public struct AuditLogVerifier: Sendable {
     public struct Failure: Error, Sendable, Equatable, Codable, CustomStringConvertible {
         public enum Kind: String, Sendable, Codable {
@@ -42,6 +50,9 @@ public struct AuditLogVerifier: Sendable {
             /// A column the store searches on (actor, rule, time, ...) says something other than
             /// the hashed entry: searches would miss the entry, or find it where it does not belong.
             case searchColumn = "search-column"
+            /// An entry has no content where the log records no prune of it: after an entry that
+            /// has content, or beyond what the `audit.pruned` entries a trusted checkpoint covers name.
+            case pruned = "pruned"
         }
         public let kind: Kind
         /// The first entry that does not verify, when the check can name one.
@@ -156,6 +167,27 @@ public struct AuditLogVerifier: Sendable {
         }
     }
 
+    /// The start of the log whose content was pruned, and the entry that vouches for it.
+    ///
+    /// What the check proves for these entries: their leaf hashes are the ones every verified
+    /// checkpoint covering them signed (each root is recomputed from them), so any checkpoint
+    /// signed before the prune (one the auditor saved, or one the source kept) proves they are the
+    /// very leaves that were there with their content; where the source keeps chain hashes, those
+    /// are recomputed from the same leaves; and the gateway recorded the prune, naming a boundary at
+    /// or beyond them, in an entry a trusted checkpoint covers. What it cannot prove: what the
+    /// entries said, that they were well-formed entries, the times stored beside them, or any key
+    /// rotation recorded in them.
+    public struct PrunedPrefix: Sendable, Codable, Equatable {
+        /// Entries `0..<entries` have no content.
+        public let entries: Int64
+        /// The first `audit.pruned` entry that names a boundary at or beyond them.
+        public let record: AuditPruning.Record
+        /// The smallest verified checkpoint that covers that entry.
+        public let coveredBySize: Int64
+        /// `audit.pruned` entries in the log (one per prune that removed anything).
+        public let prunes: Int
+    }
+
     public struct Summary: Sendable, Codable {
         public let entries: Int64
         public let rootHash: Data
@@ -163,6 +195,8 @@ public struct AuditLogVerifier: Sendable {
         public let verifiedCheckpoints: [SignedRoot]
         /// The keys the check trusted, pinned and learned; empty when it was given opened roots.
         public let keys: [TrustedKey]
+        /// Set when the log starts with pruned entries.
+        public var pruned: PrunedPrefix? = nil
     }
 
     /// Opens `note` with the first of `verifiers` that signed it, and checks it belongs to `origin`
@@ -196,6 +230,10 @@ public struct AuditLogVerifier: Sendable {
     private let storedNodes: [Int: [Int64: Data]]?
     private let lowestStoredLevel: Int
     private let referenceLeaves: [Data]?
+    /// Entries `0..<prunedPrefix` came without content; the first entry with content ends the prefix.
+    private var prunedPrefix: Int64 = 0
+    /// What the `audit.pruned` entries seen so far say.
+    private var pruneRecords: [AuditPruning.Record] = []
 
     // Keys, for a check built from notes (`init(notes:pinned:)`); unused for opened roots.
     private struct Trust: Sendable {
@@ -273,6 +311,8 @@ public struct AuditLogVerifier: Sendable {
 
     /// Checks the entry that should be number `size`. `columns` are the values the source keeps
     /// beside the entry for searches, when it keeps any; each must be what the entry says.
+    /// Empty `entry` bytes are a pruned entry: `storedLeaf` is then required and taken as given,
+    /// and its columns must be cleared (see the type's notes on pruning).
     public mutating func add(index: Int64, entry: Data, storedLeaf: Data? = nil, storedChain: Data? = nil,
                              columns: AuditSearchColumns? = nil) throws(Failure) {
         let expected = tree.size
@@ -282,9 +322,15 @@ public struct AuditLogVerifier: Sendable {
             }
             throw Failure(.outOfOrder, index: index, "entry \(index) appears again after entry \(expected - 1): the log is out of order")
         }
-        let leaf = AuditHash.leaf(entry)
-        if let storedLeaf, storedLeaf != leaf {
-            throw Failure(.leafHash, index: index, "entry \(index) does not verify: its bytes hash to leaf \(leaf.hexString.prefix(16))…, but the log recorded \(storedLeaf.hexString.prefix(16))… when it was written; the entry was changed")
+        let pruned = entry.isEmpty
+        let leaf: Data
+        if pruned {
+            leaf = try prunedLeaf(index: index, storedLeaf: storedLeaf)
+        } else {
+            leaf = AuditHash.leaf(entry)
+            if let storedLeaf, storedLeaf != leaf {
+                throw Failure(.leafHash, index: index, "entry \(index) does not verify: its bytes hash to leaf \(leaf.hexString.prefix(16))…, but the log recorded \(storedLeaf.hexString.prefix(16))… when it was written; the entry was changed")
+            }
         }
         if let storedChain {
             chain = AuditHash.chain(previous: chain, leaf: leaf)
@@ -292,7 +338,10 @@ public struct AuditLogVerifier: Sendable {
                 throw Failure(.chainHash, index: index, "entry \(index) does not verify: the hash chain breaks here, so an entry at or before \(index) was removed, reordered or replaced")
             }
         }
-        if let columns, let d = columns.disagreement(withCanonical: entry) {
+        if pruned, let column = columns?.valueLeftAfterPruning() {
+            throw Failure(.searchColumn, index: index, column: column, "entry \(index) does not verify: its content was pruned, but its \(column) column still holds a value; a pruned entry keeps only its index, time and hashes, so searches by \(column) would find an entry whose content is gone; the column was changed behind the log's back")
+        }
+        if !pruned, let columns, let d = columns.disagreement(withCanonical: entry) {
             throw Failure(.searchColumn, index: index, column: d.column, d.column == "entry"
                 ? "entry \(index) does not verify: its bytes are not an audit entry, so the columns searched beside it cannot be checked"
                 : "entry \(index) does not verify: its \(d.column) column says \(d.stored), but the hashed entry says \(d.canonical); searches by \(d.column) (audit entries --\(d.column == "time" ? "since/--until" : d.column)) would miss it or find it where it does not belong; the column was changed behind the log's back")
@@ -309,8 +358,49 @@ public struct AuditLogVerifier: Sendable {
                               "the stored Merkle node over entries \(node.leaves.lowerBound)..<\(node.leaves.upperBound) \(what): an entry in that range was changed, or the node was; proofs over it would not verify")
             }
         }
-        if learnsKeys { try readRotation(index: index, entry: entry) }
+        if pruned {
+            if learnsKeys { keepRoot() }
+        } else {
+            if let record = AuditPruning.record(index: index, inCanonical: entry) { pruneRecords.append(record) }
+            if learnsKeys { try readRotation(index: index, entry: entry) }
+        }
         try checkRootsAtCurrentSize()
+    }
+
+    /// The leaf of an entry that came without content: the stored one, taken as given, while the
+    /// log is still in its pruned prefix. Whether a prune entry vouches for the prefix is known
+    /// only once the entries after it are read (`prunedSummary`).
+    private mutating func prunedLeaf(index: Int64, storedLeaf: Data?) throws(Failure) -> Data {
+        guard index == prunedPrefix else {
+            throw Failure(.pruned, index: index, "entry \(index) does not verify: it has no content, but entry \(prunedPrefix) before it has; the gateway prunes the log only from its start (audit-retention), so this entry's content was removed behind the log's back")
+        }
+        guard let storedLeaf, storedLeaf.count == 32 else {
+            throw Failure(.pruned, index: index, "entry \(index) does not verify: it has no content and the source gives no leaf hash for it, so nothing binds it to the signed checkpoints")
+        }
+        prunedPrefix = index + 1
+        return storedLeaf
+    }
+
+    /// The pruned prefix, if any, with the `audit.pruned` entry that vouches for it: one by the
+    /// gateway that names a boundary at or beyond the prefix, covered by a verified checkpoint.
+    private func prunedSummary() throws(Failure) -> PrunedPrefix? {
+        guard prunedPrefix > 0 else { return nil }
+        let end = prunedPrefix
+        let sizes = verified.map(\.checkpoint.size)
+        let largest = sizes.max() ?? 0
+        let covered = pruneRecords.filter { $0.index < largest }
+        if let r = covered.first(where: { $0.prunedBelow >= end }) {
+            return PrunedPrefix(entries: end, record: r, coveredBySize: sizes.filter { $0 > r.index }.min() ?? largest, prunes: pruneRecords.count)
+        }
+        // The first pruned entry nothing vouches for.
+        let vouched = covered.map(\.prunedBelow).max() ?? 0
+        if let r = pruneRecords.first(where: { $0.prunedBelow >= end }) {
+            throw Failure(.pruned, index: vouched, rangeEnd: end, "entries \(vouched)..<\(end) do not verify: they have no content, and entry \(r.index) (\(AuditPruning.action)) records pruning them, but no checkpoint signed by a key you trust covers that entry (the largest that verified has \(largest) entries), so nothing signed vouches that the gateway pruned them; fetch a newer checkpoint (GET /v1/audit/checkpoint) and verify again")
+        }
+        if vouched > 0 {
+            throw Failure(.pruned, index: vouched, rangeEnd: end, "entries \(vouched)..<\(end) do not verify: they have no content, but the log's \(AuditPruning.action) entries record pruning only entries 0..<\(vouched); their content was removed behind the log's back")
+        }
+        throw Failure(.pruned, index: 0, rangeEnd: end, "entries 0..<\(end) do not verify: they have no content, but no \(AuditPruning.action) entry by the gateway records pruning them; their content was removed behind the log's back")
     }
 
     /// Notes what a rotation entry says. A rotation is only believed once a trusted checkpoint
@@ -472,6 +562,9 @@ public struct AuditLogVerifier: Sendable {
         if let r = rotations.first(where: { $0.vouchedAt == nil }) {
             message += "; entry \(r.index) (\(AuditKeyRotation.rotatedAction)) names the key \(r.new), but no checkpoint signed by a key you trust covers that entry, so that key is not trusted: pin it with --verifier-key only once you have checked it out of band"
         }
+        if prunedPrefix > 0 {
+            message += "; the content of entries 0..<\(prunedPrefix) was pruned (audit-retention), so a key rotation recorded there can no longer be read: pin the key that signed this checkpoint too (repeat --verifier-key) once you have checked it out of band"
+        }
         return Failure(.checkpointSignature, index: nil, message)
     }
 
@@ -507,7 +600,8 @@ public struct AuditLogVerifier: Sendable {
         guard !verified.isEmpty else {
             throw Failure(.noCheckpoint, index: nil, "no signed checkpoint covers this log: its \(tree.size) entries are consistent, but nothing signed vouches for them; fetch one (GET /v1/audit/checkpoint) and verify again")
         }
+        let pruned = try prunedSummary()
         return Summary(entries: tree.size, rootHash: tree.rootHash(), verifiedCheckpoints: verified.sorted { $0.checkpoint.size < $1.checkpoint.size },
-                       keys: trust.map(\.info))
+                       keys: trust.map(\.info), pruned: pruned)
     }
 }

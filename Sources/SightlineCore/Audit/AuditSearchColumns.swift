@@ -33,6 +33,10 @@ public struct AuditSearchColumns: Sendable, Equatable {
         /// What the column holds, and what the hashed entry says ("none" for an absent purpose).
         public let stored: String
         public let canonical: String
+
+        public init(column: String, stored: String, canonical: String) {
+            self.column = column; self.stored = stored; self.canonical = canonical
+        }
     }
 
     /// The first column (in the order above) that disagrees with `canonical`, or nil when every
@@ -53,6 +57,16 @@ public struct AuditSearchColumns: Sendable, Equatable {
             return Disagreement(column: column, stored: stored.map { "\"\($0)\"" } ?? "none", canonical: hashed.map { "\"\($0)\"" } ?? "none")
         }
         return nil
+    }
+
+    /// For an entry whose content was pruned (`AuditPruning`): the first column (actor, action,
+    /// decision, rule, purpose) that still holds a value, or nil when all are cleared as the
+    /// store clears them. Only the time stays, and with no content it cannot be checked. The
+    /// value is not returned: it is what the prune should have removed.
+    public func valueLeftAfterPruning() -> String? {
+        let pairs: [(String, Bool)] = [("actor", actor.isEmpty), ("action", action.isEmpty), ("decision", decision.isEmpty),
+                                       ("rule", rule.isEmpty), ("purpose", purpose == nil)]
+        return pairs.first { !$0.1 }?.0
     }
 
     private static func instant(_ seconds: Double) -> String {

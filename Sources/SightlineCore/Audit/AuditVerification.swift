@@ -12,6 +12,10 @@ import Foundation
 /// (after a compromise, say) needs no handover at all. Without a pinned key the keys the source
 /// recorded are used, and the report says so: that proves the log is consistent with its own
 /// signatures, not who made them.
+///
+/// Entries whose content the log's retention pruned come with no bytes, only their leaf hashes;
+/// see `AuditLogVerifier` for when that is accepted and `AuditLogVerifier.PrunedPrefix` for what
+/// is then proven. The report names the pruned prefix and the entry that records the prune.
 public struct AuditVerification: Sendable {
     /// A checkpoint note and the verifier key the source says signed it.
     public struct Note: Sendable {
@@ -83,8 +87,9 @@ public struct AuditVerification: Sendable {
                 throw AuditLogVerifier.Failure(.checkpointSignature, index: nil, "\(name) does not verify: \((error as? AuditLogError)?.message ?? "\(error)")")
             }
             // The earlier export must itself be whole before it can pin anything; its signature
-            // is checked with the other checkpoints.
-            let leaves = export.entries.prefix(Int(claimed.size)).map { AuditHash.leaf($0.bytes) }
+            // is checked with the other checkpoints. A pruned entry in it counts with its leaf
+            // hash, which that signed root binds.
+            let leaves = export.entries.prefix(Int(claimed.size)).compactMap { $0.bytes.isEmpty ? $0.leafHash : AuditHash.leaf($0.bytes) }
             guard leaves.count == claimed.size, MerkleHash.root(of: leaves) == claimed.rootHash else {
                 throw AuditLogVerifier.Failure(.reference, index: nil, "\(label) is itself damaged: its entries do not hash to its own signed checkpoint, so it cannot be compared with")
             }
@@ -118,7 +123,7 @@ public struct AuditVerification: Sendable {
                                            verifierKey: verifierKeys.map(\.description), verifierKeyPinned: pinned,
                                            checkpointsVerified: summary.verifiedCheckpoints.count,
                                            unsignedEntries: summary.entries - (latest?.checkpoint.size ?? 0), failure: nil,
-                                           keys: summary.keys)
+                                           keys: summary.keys, pruned: summary.pruned)
         } catch {
             return report(failure: error)
         }
@@ -160,6 +165,9 @@ public struct AuditVerificationReport: Codable, Sendable {
     /// Every key the check trusted, pinned or learned from the log's key rotations, and how
     /// many checkpoints each signed (absent in reports written before rotation, and on failure).
     public var keys: [AuditLogVerifier.TrustedKey]? = nil
+    /// The start of the log whose content was pruned (audit-retention), and the entry that
+    /// records the prune; absent when nothing is pruned, and on failure.
+    public var pruned: AuditLogVerifier.PrunedPrefix? = nil
 
     public static func failed(source: String, _ failure: AuditLogVerifier.Failure, keys: [NoteVerifierKey] = [], pinned: Bool = false) -> AuditVerificationReport {
         AuditVerificationReport(ok: false, source: source, entries: nil, rootHash: nil, checkpoint: nil, savedCheckpoint: nil,
@@ -190,6 +198,10 @@ public struct AuditVerificationReport: Codable, Sendable {
         }
         for key in keys ?? [] {
             lines.append("  key \(key.verifierKey): \(key.summary)")
+        }
+        if let p = pruned {
+            let more = p.prunes > 1 ? "; \(p.prunes) prunes in all" : ""
+            lines.append("  entries 0..<\(p.entries): content pruned on \(Instant.format(p.record.time)) (audit-retention \(p.record.period), recorded in entry \(p.record.index), covered by the checkpoint of size \(p.coveredBySize)\(more)); their leaf hashes are bound by the checkpoints, their content is gone")
         }
         if let unsigned = unsignedEntries, unsigned > 0 {
             lines.append("  \(unsigned) entries after the latest checkpoint match the log's stored hashes but are not signed yet")

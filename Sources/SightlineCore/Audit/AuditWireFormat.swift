@@ -24,16 +24,35 @@ public enum AuditWire {
     public struct Entry: Codable, Sendable {
         public var index: Int64
         public var leafHash: String
-        /// Base64 of the exact bytes that were hashed (canonical JSON).
+        /// Base64 of the exact bytes that were hashed (canonical JSON); empty for a pruned entry.
         public var canonical: String
-        /// The same entry decoded, for reading (API only; absent in exports).
+        /// The same entry decoded, for reading (API only; absent in exports and for a pruned entry).
         public var entry: JSONValue?
+        /// True when the entry's content was removed by the audit log's retention (`AuditPruning`):
+        /// only its index and leaf hash remain. Absent otherwise, and in answers and exports
+        /// written before pruning existed; readers that ignore it see an empty `canonical`.
+        public var pruned: Bool?
 
-        public init(index: Int64, leafHash: String, canonical: String, entry: JSONValue? = nil) {
-            self.index = index; self.leafHash = leafHash; self.canonical = canonical; self.entry = entry
+        public init(index: Int64, leafHash: String, canonical: String, entry: JSONValue? = nil, pruned: Bool? = nil) {
+            self.index = index; self.leafHash = leafHash; self.canonical = canonical; self.entry = entry; self.pruned = pruned
+        }
+
+        /// An entry as a store holds it: `bytes` empty means its content was pruned, so it
+        /// travels with its leaf hash, an empty `canonical` and the marker, and nothing decoded.
+        public init(index: Int64, leafHash: Data?, bytes: Data, decode: Bool) {
+            if bytes.isEmpty {
+                self.init(index: index, leafHash: leafHash?.hexString ?? "", canonical: "", pruned: true)
+            } else {
+                self.init(index: index, leafHash: leafHash?.hexString ?? "", canonical: bytes.base64EncodedString(),
+                          entry: decode ? try? JSONDecoder().decode(JSONValue.self, from: bytes) : nil)
+            }
         }
 
         public var bytes: Data? { Data(base64Encoded: canonical) }
+
+        /// Whether the entry carries no content: its `canonical` is empty (the gateway then also
+        /// sets `pruned`). What the bytes say decides, as for the verifier, not the marker.
+        public var isPruned: Bool { canonical.isEmpty }
     }
 
     /// `GET /v1/audit/entries`.
