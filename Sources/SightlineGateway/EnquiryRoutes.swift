@@ -80,15 +80,24 @@ struct EnquiryRoutes {
                            "too many enquiries; at most \(Int(state.enquiryLimiter.burst)) at once and \(Int(state.enquiryLimiter.perMinute)) a minute per participant")
         }
         let o = try await boundedJSONObject(request, allowed: ["pseudonym", "purpose", "question"], expected: #"{"pseudonym": P, "purpose": P, "question": text}"#)
-        let purpose = try await partner.purpose(o["purpose"]?.stringValue, context, action: "enquiry.ask", digest: digest)
+        return try json(try await askEnquiry(pseudonym: o["pseudonym"]?.stringValue, purposeName: o["purpose"]?.stringValue, question: o["question"],
+                                             context, digest: digest), status: .created)
+    }
+
+    /// Asks the agencies holding a child's records, as `POST /v1/enquiries` and the console's
+    /// form do (the rate limit is the caller's); the answer's JSON object.
+    func askEnquiry(pseudonym: String?, purposeName: String?, question questionValue: JSONValue?, _ context: ParticipantContext,
+                    digest: String) async throws -> [String: JSONValue] {
+        let asker = context.participant.identity.shortName
+        let purpose = try await partner.purpose(purposeName, context, action: "enquiry.ask", digest: digest)
         guard let rules = purpose.enquiries else {
             let rule = "purpose:\(purpose.name):enquiries"
             await state.auditRefusal(actor: asker, action: "enquiry.ask", rule: rule, reason: "purpose \(purpose.name) allows no enquiries",
                                      requestDigest: digest, purpose: purpose.name)
             throw APIError.forbidden("enquiries-not-allowed", "purpose \(purpose.name) allows no enquiries (rule \(rule))")
         }
-        let question = try text(o["question"], field: "question", required: true)
-        guard let given = o["pseudonym"]?.stringValue, !given.isEmpty, given.utf8.count <= 64 else { throw APIError.badRequest("pseudonym is required") }
+        let question = try text(questionValue, field: "question", required: true)
+        guard let given = pseudonym, !given.isEmpty, given.utf8.count <= 64 else { throw APIError.badRequest("pseudonym is required") }
         let la = try partner.ownLocalAuthority(context)
         let unknown = APIError.notFound("no subject with that pseudonym for \(asker)")
         guard let subject = try await state.store.resolvePseudonym(given, recipient: asker) else { throw unknown }
@@ -134,7 +143,7 @@ struct EnquiryRoutes {
             answer["approvalDue"] = .string(Instant.format(approvalDue))
             answer["approvers"] = .array((rules.approval?.by ?? []).map { .string($0) })
         }
-        return try json(answer, status: .created)
+        return answer
     }
 
     func forward(enquiry id: String, index: Int, holder: EnquiryHolders.Holder, reference: String, record: SubjectRecord, purpose: Purpose,

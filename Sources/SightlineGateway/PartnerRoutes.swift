@@ -144,8 +144,14 @@ struct PartnerRoutes {
 
     func subject(_ request: Request, _ context: ParticipantContext) async throws -> Response {
         let given = try context.parameters.require("pseudonym")
-        let digest = state.requestDigest("GET", "/v1/subjects/\(given)")
-        let purpose = try await purpose(request.uri.queryParameters["purpose"].map(String.init), context, action: "subject.view", digest: digest)
+        return try json(try await subjectView(given, purposeName: request.uri.queryParameters["purpose"].map(String.init), context,
+                                              digest: state.requestDigest("GET", "/v1/subjects/\(given)")))
+    }
+
+    /// A child as the partner may see it under a purpose (its own pseudonym, its LA), audited as
+    /// `subject.view`: the API and the console's child page.
+    func subjectView(_ given: String, purposeName: String?, _ context: ParticipantContext, digest: String) async throws -> SubjectView {
+        let purpose = try await purpose(purposeName, context, action: "subject.view", digest: digest)
         let la = try ownLocalAuthority(context)
         let unknown = APIError.notFound("no subject \(given) for \(context.participant.identity.shortName)")
         guard let subject = try await state.store.resolvePseudonym(given, recipient: context.participant.identity.shortName) else {
@@ -158,7 +164,7 @@ struct PartnerRoutes {
         try await state.store.appendAudit(AuditEntry(time: state.now(), actor: context.participant.identity.shortName, action: "subject.view",
                                                      purpose: purpose.name, policyVersion: state.policy.version, decision: .allow,
                                                      rule: "purpose:\(purpose.name)", subjects: [subject], requestDigest: digest))
-        return try json(view)
+        return view
     }
 
     struct ReportResponse: Encodable {

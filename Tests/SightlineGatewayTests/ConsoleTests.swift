@@ -93,4 +93,33 @@ struct ConsoleTests {
             #expect(audit.contains("steward-review:different") && audit.contains("class=\"prove\""))
         }
     }
+
+    @Test func aPartnerOpensAChildFromTheReportAndAsksTheAgenciesThatHoldIt() async throws {
+        let p = try TestPartnership(); defer { p.remove() }
+        let gp = try p.identity(TestPartnership.id(.nhs, "Y12345"))
+        let cme = try p.identity(TestPartnership.id(.partner, "304-cme"))
+        try await p.withGateway { gw in
+            let child = KeyRotationTests.children(0..<1)[0]
+            try await EnquiryTests.submit(gw, gp, [KeyRotationTests.gp(child, "GP-1")])
+            let report = Self.text(try await gw.request(cme, "GET", "/console/reports/missing-education?purpose=cme"))
+            let href = try #require(report.range(of: #"/console/subjects/ps_[0-9a-f]{32}\?purpose=cme"#, options: .regularExpression).map { String(report[$0]) })
+            let pseudonym = String(href.dropFirst("/console/subjects/".count).prefix(35))
+            let page = Self.text(try await gw.request(cme, "GET", href))
+            #expect(page.contains("nhs.gp-registration") && page.contains("id=\"ask\""), "the child's records and the enquiry form")
+            #expect(!page.contains(child.nhs) && !page.contains(child.family) && !page.contains(child.dob))
+            // A pseudonym not issued to this partner is answered like an unknown child.
+            let unknown = try await gw.request(cme, "GET", "/console/subjects/ps_\(String(repeating: "0", count: 32))?purpose=cme")
+            #expect(unknown.status == 404 && Self.text(unknown).contains("<h1>Not found</h1>"))
+            let token = try #require(page.range(of: #"name="token" value="[0-9a-f]+""#, options: .regularExpression).map {
+                String(page[$0].dropFirst("name=\"token\" value=\"".count).dropLast())
+            })
+            let asked = try await gw.request(cme, "POST", "/console/subjects/\(pseudonym)/enquiries",
+                                             body: Data("token=\(token)&purpose=cme&question=Is+this+child+on+a+roll+elsewhere%3F".utf8),
+                                             headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Origin", "https://127.0.0.1:\(gw.apiPort)")])
+            #expect(asked.status == 303 && Self.header(asked, "Location") == "/console/subjects/\(pseudonym)?purpose=cme&asked=1", "\(Self.text(asked))")
+            let notices = try await EnquiryTests.enquiries(inInboxOf: gp, gw)
+            #expect(notices.count == 1 && notices.first?["question"] == .string("Is this child on a roll elsewhere?") && notices.first?["about"]?.objectValue?["yourReference"] == .string("GP-1"),
+                    "\(notices)")
+        }
+    }
 }

@@ -27,6 +27,12 @@ struct ConsoleRoutes {
         group.on("reports/{name}/csv", method: .get, roles: PartnerRoutes.partnerRoles, state: state) { request, context in
             try await reportPage(request, context, csv: true)
         }
+        group.on("subjects/{pseudonym}", method: .get, roles: PartnerRoutes.partnerRoles, state: state) { request, context in
+            try await subjectPage(request, context)
+        }
+        group.on("subjects/{pseudonym}/enquiries", method: .post, roles: PartnerRoutes.partnerRoles, state: state) { request, context in
+            try await askFromPage(request, context)
+        }
         group.on("review", method: .get, roles: ReviewRoutes.roles, state: state) { request, context in try await reviewPage(request, context) }
         group.on("review/{id}", method: .post, roles: ReviewRoutes.roles, state: state) { request, context in try await reviewDecision(request, context) }
         group.on("audit", method: .get, roles: AuditRoutes.readers, state: state) { request, context in try await auditPage(request, context) }
@@ -110,7 +116,11 @@ struct ConsoleRoutes {
             "columns": keys.enumerated().map { ["index": $0.offset, "label": Self.label($0.element)] },
             "rows": rows.map { row in
                 ["uncertain": row["uncertain"] == .bool(true),
-                 "cells": keys.map { key in ["value": row[key].map(Self.text) ?? "", "sort": row[key].map(Self.text).map(Self.sortKey) ?? ""] }] as [String: Any]
+                 "cells": keys.map { key -> [String: Any] in
+                     var cell: [String: Any] = ["value": row[key].map(Self.text) ?? "", "sort": row[key].map(Self.text).map(Self.sortKey) ?? ""]
+                     if key == "pseudonym", let ps = row[key]?.stringValue { cell["href"] = "/console/subjects/\(ps)?purpose=\(answer.purpose)" }
+                     return cell
+                 }] as [String: Any]
             },
         ]
         var charts: [[String: Any]] = []
@@ -173,6 +183,44 @@ struct ConsoleRoutes {
         return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8",
                                                HTTPField.Name("Content-Disposition")!: "attachment; filename=\"\(name).csv\""],
                         body: .init(byteBuffer: ByteBuffer(string: out)))
+    }
+}
+
+// MARK: - A child's page
+
+extension ConsoleRoutes {
+    func subjectPage(_ request: Request, _ context: ParticipantContext) async throws -> Response {
+        let given = try context.parameters.require("pseudonym")
+        let purposeName = request.uri.queryParameters["purpose"].map { String($0) }
+        let view = try await partner.subjectView(given, purposeName: purposeName, context, digest: state.requestDigest("GET", "/console/subjects/\(given)"))
+        let canAsk = state.policy.purposes[view.purpose]?.enquiries != nil
+        var values: [String: Any] = [
+            "pseudonym": view.pseudonym, "purpose": view.purpose, "uncertain": view.uncertain, "canAsk": canAsk, "token": formToken(context),
+            "attributes": view.attributes.keys.sorted().map { ["name": Self.label($0), "value": Self.text(view.attributes[$0]!)] },
+            "knownTo": view.knownTo.map { ["kind": $0.kind, "role": $0.role, "records": $0.records,
+                                           "firstSeen": String(Instant.format($0.firstSeen).prefix(10)), "lastSeen": String(Instant.format($0.lastSeen).prefix(10))] as [String: Any] },
+            "records": view.records.map { ["kind": $0.kind, "source": $0.source, "observedAt": String(Instant.format($0.observedAt).prefix(10)),
+                                           "linkedBy": $0.linkedBy, "fields": Self.text(.object($0.fields))] },
+        ]
+        if let asked = request.uri.queryParameters["asked"].flatMap({ Int($0) }) { values["asked"] = asked }
+        return try page("subject", values, context)
+    }
+
+    func askFromPage(_ request: Request, _ context: ParticipantContext) async throws -> Response {
+        let given = try context.parameters.require("pseudonym")
+        let form = try await Self.form(request)
+        try requireSameSiteForm(request, context, token: form["token"])
+        let asker = context.participant.identity.shortName
+        let digest = state.requestDigest("POST", "/console/subjects/\(given)/enquiries")
+        guard state.enquiryLimiter.allow(asker) else {
+            await state.auditRefusal(actor: asker, action: "enquiry.ask", rule: "enquiry-rate-limit", reason: "rate limit exceeded", requestDigest: digest)
+            throw APIError(.tooManyRequests, "rate-limited", "too many enquiries; try again in a minute")
+        }
+        let answer = try await EnquiryRoutes(state: state).askEnquiry(
+            pseudonym: given, purposeName: form["purpose"], question: form["question"].map { .string($0) }, context, digest: digest)
+        let holders = answer["holders"].flatMap { if case .number(let n) = $0 { Int(n) } else { nil } } ?? 0
+        let purpose = state.policy.purposes[form["purpose"] ?? ""]?.name ?? ""
+        return Response(status: .seeOther, headers: [.location: "/console/subjects/\(given)?purpose=\(purpose)&asked=\(holders)"])
     }
 }
 

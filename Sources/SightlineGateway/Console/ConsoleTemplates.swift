@@ -81,11 +81,42 @@ enum ConsoleTemplates {
     <caption>{{heading}}: one row a child. Select a column heading to sort.</caption>
     <thead><tr>{{#columns}}<th scope="col" aria-sort="none"><button type="button" class="sort" data-column="{{index}}">{{label}}</button></th>{{/columns}}</tr></thead>
     <tbody>
-    {{#rows}}<tr class="row{{#uncertain}} uncertain{{/uncertain}}">{{#cells}}<td data-sort="{{sort}}">{{value}}</td>{{/cells}}</tr>
+    {{#rows}}<tr class="row{{#uncertain}} uncertain{{/uncertain}}">{{#cells}}<td data-sort="{{sort}}">{{#href}}<a href="{{href}}">{{value}}</a>{{/href}}{{^href}}{{value}}{{/href}}</td>{{/cells}}</tr>
     {{/rows}}
     </tbody>
     </table>
     {{^rows}}<p id="empty">No child matches these filters.</p>{{/rows}}
+    {{/content}}
+    {{/layout}}
+    """
+
+    static let subject = """
+    {{<layout}}
+    {{$title}}Child {{pseudonym}}{{/title}}
+    {{$content}}
+    <h1>Child <code>{{pseudonym}}</code></h1>
+    {{#asked}}<p class="notice" role="status" id="asked">Your enquiry went to {{asked}} agencies; their answers show in the report and under Enquiries (API).</p>{{/asked}}
+    <p class="meta">As purpose <strong>{{purpose}}</strong> allows: only its fields, minimised.{{#uncertain}} <strong id="uncertain">The link is uncertain</strong>: a steward has a pair to decide, or identifiers disagree.{{/uncertain}}</p>
+    <h2>What is known</h2>
+    <dl id="attributes">{{#attributes}}<dt>{{name}}</dt><dd>{{value}}</dd>{{/attributes}}</dl>
+    <table id="known-to"><caption>Known to</caption>
+    <thead><tr><th scope="col">Kind</th><th scope="col">Agency role</th><th scope="col">Records</th><th scope="col">First seen</th><th scope="col">Last seen</th></tr></thead>
+    <tbody>{{#knownTo}}<tr><td>{{kind}}</td><td>{{role}}</td><td>{{records}}</td><td>{{firstSeen}}</td><td>{{lastSeen}}</td></tr>{{/knownTo}}</tbody>
+    </table>
+    <table id="records"><caption>Records</caption>
+    <thead><tr><th scope="col">Kind</th><th scope="col">Source</th><th scope="col">Observed</th><th scope="col">Linked by</th><th scope="col">Fields</th></tr></thead>
+    <tbody>{{#records}}<tr><td>{{kind}}</td><td>{{source}}</td><td>{{observedAt}}</td><td>{{linkedBy}}</td><td>{{fields}}</td></tr>{{/records}}</tbody>
+    </table>
+    {{#canAsk}}
+    <h2>Ask the agencies that hold this child's records</h2>
+    <form method="post" action="/console/subjects/{{pseudonym}}/enquiries" id="ask">
+    <input type="hidden" name="token" value="{{token}}">
+    <input type="hidden" name="purpose" value="{{purpose}}">
+    <label for="question">Your question (each agency sees it with its own record reference, not the others')</label>
+    <textarea id="question" name="question" maxlength="2000" rows="3" required></textarea>
+    <button type="submit">Send the enquiry</button>
+    </form>
+    {{/canAsk}}
     {{/content}}
     {{/layout}}
     """
@@ -175,7 +206,7 @@ enum ConsoleTemplates {
 
     static let library: MustacheLibrary = {
         var templates: [String: MustacheTemplate] = [:]
-        for (name, text) in [("layout", layout), ("home", home), ("report", report), ("review", review), ("audit", audit), ("error", error)] {
+        for (name, text) in [("layout", layout), ("home", home), ("report", report), ("subject", subject), ("review", review), ("audit", audit), ("error", error)] {
             // The templates are constants of this file: one that does not parse is a build defect, caught by the console tests.
             templates[name] = try! MustacheTemplate(string: text)
         }
