@@ -24,7 +24,7 @@ struct SightlineBench: AsyncParsableCommand {
     @Option(help: "Children in the synthetic data set (ops/sample-data/generate.py --children).") var children: Int?
     @Flag(help: "A smoke run: 2,000 children, 20,000 audit entries, short phases.") var quick = false
     @Option(name: .customLong("audit-entries"), help: "Audit log size for figure 5 (default 1,000,000; 20,000 with --quick).") var auditEntries: Int?
-    @Option(help: "Figures to run, e.g. 1,2,5 (3, 4 and 7 imply the ingest of 2; 6 is measured with 2 and 4; 7 deletes what 2 loaded).") var only: String?
+    @Option(help: "Figures to run, e.g. 1,2,5 (3, 4, 7 and 8 imply the ingest of 2; 6 is measured with 2 and 4; 7 deletes what 2 loaded; 8 rotates every key on it).") var only: String?
     @Option(help: "Scratch directory: data sets, gateway state, baseline databases.") var work = "/tmp/sightline-bench"
     @Option(help: "Repository root (Policies/, ops/).") var repo = "."
     @Option(name: .customLong("gateway-binary"), help: "The daemon (default: sightline-gateway next to this binary).") var gatewayBinary: String?
@@ -70,7 +70,7 @@ struct SightlineBench: AsyncParsableCommand {
         let policy = try PolicyLoader.load(directory: repository + "/Policies")
 
         var files: [PreparedFile] = []
-        if !figures.isDisjoint(with: [1, 2, 3, 4]) {
+        if !figures.isDisjoint(with: [1, 2, 3, 4, 7, 8]) {
             section("data")
             let dataDir = "\(work)/data-\(childCount)"
             try SyntheticData.ensure(children: childCount, directory: dataDir, repository: repository)
@@ -84,7 +84,7 @@ struct SightlineBench: AsyncParsableCommand {
             try PseudonymisationBench.run(files: files, policy: policy, repetitions: repetitions, table: table)
         }
 
-        if !figures.isDisjoint(with: [2, 3, 4, 7]) {
+        if !figures.isDisjoint(with: [2, 3, 4, 7, 8]) {
             try await runAgainstGateway(
                 figures: figures, files: files, binary: binary, prefix: prefix, repository: repository, table: table,
                 phaseSeconds: phaseSeconds, matchesPerClient: matchesPerClient, childCount: childCount)
@@ -127,6 +127,10 @@ struct SightlineBench: AsyncParsableCommand {
         }
         await process.stop()
         print("gateway: stopped (\(process.process.ending)); log: \(process.log)")
+        if figures.contains(8) {
+            section("8. key rotation, each kind (the gateway stopped; on what 2-4 loaded)")
+            try await KeyRotationBench.run(statePath: gateway.state, work: work, table: table)
+        }
         if figures.contains(7) {
             section("7. retention sweep as of seven years on (the gateway stopped; deletes what 2-4 loaded)")
             try await RetentionBench.run(databasePath: gateway.state + "/sightline.sqlite", policyDirectory: repository + "/Policies",
@@ -278,11 +282,11 @@ struct SightlineBench: AsyncParsableCommand {
     }
 
     func selectedFigures() throws -> Set<Int> {
-        guard let only else { return [1, 2, 3, 4, 5, 7] }
+        guard let only else { return [1, 2, 3, 4, 5, 7, 8] }
         var out = Set<Int>()
         for part in only.split(separator: ",") {
-            guard let n = Int(part.trimmingCharacters(in: .whitespaces)), (1...7).contains(n) else {
-                throw ValidationError("--only takes figure numbers 1-7, e.g. --only 2,4")
+            guard let n = Int(part.trimmingCharacters(in: .whitespaces)), (1...8).contains(n) else {
+                throw ValidationError("--only takes figure numbers 1-8, e.g. --only 2,4")
             }
             out.insert(n == 6 ? 2 : n)
         }
