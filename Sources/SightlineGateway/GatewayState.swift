@@ -90,6 +90,10 @@ public final class GatewayState: Sendable {
         self.refusals = RefusalLog(RefusalCoalescer(policyVersion: policy.version))
     }
 
+    /// The last verification of the audit log the console ran: when, whether it held, its report.
+    struct LogVerification: Sendable { var at: Date; var ok: Bool?; var text: String }
+    let lastLogVerification = NIOLockedValueBox<LogVerification?>(nil)
+
     private let keysResumedBox = NIOLockedValueBox(false)
     /// True once KeyRotationService has made the database's key record agree with the key file
     /// (`resumeKeyRotations`): until then the API answers 503 and /readyz says not ready.

@@ -91,6 +91,16 @@ struct ConsoleTests {
             _ = try await gw.state.checkpoints.current()
             let audit = Self.text(try await gw.request(auditor, "GET", "/console/audit?action=review.decide"))
             #expect(audit.contains("steward-review:different") && audit.contains("class=\"prove\""))
+            // The verification panel runs the log's check on the server and shows its result.
+            let auditToken = try #require(audit.range(of: #"name="token" value="[0-9a-f]+""#, options: .regularExpression).map {
+                String(audit[$0].dropFirst("name=\"token\" value=\"".count).dropLast())
+            })
+            let run = try await gw.request(auditor, "POST", "/console/audit/verify", body: Data("token=\(auditToken)".utf8),
+                                           headers: [("Content-Type", "application/x-www-form-urlencoded"), origin])
+            #expect(run.status == 303)
+            try await ForwardingTests.waitUntil(20) { gw.state.lastLogVerification.withLockedValue { $0?.ok } != nil }
+            let after = Self.text(try await gw.request(auditor, "GET", "/console/audit"))
+            #expect(after.contains("id=\"verification-status\" class=\"verified\">Verified"), "\(after.prefix(0))\(gw.state.lastLogVerification.withLockedValue { $0?.text } ?? "")")
         }
     }
 

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Mustache
 import NIOCore
+import NIOPosix
 import SightlineCore
 import SightlineStore
 
@@ -36,6 +37,7 @@ struct ConsoleRoutes {
         group.on("review", method: .get, roles: ReviewRoutes.roles, state: state) { request, context in try await reviewPage(request, context) }
         group.on("review/{id}", method: .post, roles: ReviewRoutes.roles, state: state) { request, context in try await reviewDecision(request, context) }
         group.on("audit", method: .get, roles: AuditRoutes.readers, state: state) { request, context in try await auditPage(request, context) }
+        group.on("audit/verify", method: .post, roles: AuditRoutes.readers, state: state) { request, context in try await verifyLog(request, context) }
     }
 
     // MARK: - Pages
@@ -356,9 +358,45 @@ extension ConsoleRoutes {
             "checkpoints": checkpoints.map { ["size": $0.size, "time": Instant.format($0.time), "root": $0.rootHash.hexString, "key": $0.verifierKey] as [String: Any] },
         ]
         if !ignored.isEmpty { values["ignored"] = ignored.joined(separator: "; ") }
+        values["token"] = formToken(context)
+        if let v = state.lastLogVerification.withLockedValue({ $0 }) {
+            values["verification"] = ["at": Instant.format(v.at), "text": v.text,
+                                      "status": v.ok.map { $0 ? "Verified" : "FAILED" } ?? "Running…",
+                                      "class": v.ok.map { $0 ? "verified" : "failed" } ?? ""]
+        }
         if let last = found.last, found.count == pageSize { values["later"] = link(from: last.index + 1) }
         if filter.from > 0 { values["earlier"] = link(from: max(0, filter.from - Int64(pageSize))) }
         return try page("audit", values, context)
+    }
+}
+
+extension ConsoleRoutes {
+    /// Runs the database check of `sightline audit verify` on the gateway's own store, in the
+    /// background (a large log takes a while), pinning the gateway's current and earlier audit
+    /// keys; the audit page shows the result. Audited as `audit.verify`.
+    func verifyLog(_ request: Request, _ context: ParticipantContext) async throws -> Response {
+        let form = try await Self.form(request)
+        try requireSameSiteForm(request, context, token: form["token"])
+        guard let store = state.store as? SQLiteStore else { throw APIError(.notImplemented, "not-supported", "this store cannot be verified from the console") }
+        let origin = state.checkpoints.origin
+        var pinned = state.keys.history.auditSigning.compactMap { try? NoteVerifierKey(name: origin, publicKey: $0.publicKey) }
+        if let current = try? state.checkpoints.verifierKey() { pinned.append(current) }
+        let started = state.now()
+        let already = state.lastLogVerification.withLockedValue { v -> Bool in
+            if v?.ok == nil, v != nil { return true }
+            v = GatewayState.LogVerification(at: started, ok: nil, text: "")
+            return false
+        }
+        try await AuditRoutes(state: state).recordRead(request, context, action: "audit.verify", rule: "endpoint-roles:POST /console/audit/verify")
+        if !already {
+            let box = state.lastLogVerification, keys = pinned
+            // Reading and hashing the whole log is blocking work: on the thread pool, never Swift's cooperative threads.
+            Task {
+                let report = try? await NIOThreadPool.singleton.runIfActive { store.verifyAuditLog(pinned: keys) }
+                box.withLockedValue { $0 = GatewayState.LogVerification(at: started, ok: report?.ok ?? false, text: report?.text ?? "the check could not run") }
+            }
+        }
+        return Response(status: .seeOther, headers: [.location: "/console/audit#verification"])
     }
 }
 

@@ -167,6 +167,14 @@ enum ConsoleTemplates {
     <p class="meta">{{size}} entries; latest checkpoint: size <strong id="checkpoint-size">{{checkpointSize}}</strong>, signed {{checkpointTime}}
     by <code>{{checkpointKey}}</code>. Check an entry and the page verifies its inclusion proof against that checkpoint's root in your browser.
     The checkpoint's signature is what <code>sightline audit verify</code> checks with the key you pinned.</p>
+    <section id="verification" aria-labelledby="verification-h">
+    <h2 id="verification-h">Verification</h2>
+    {{#verification}}<p id="verification-status" class="{{class}}">{{status}} (run {{at}})</p><pre>{{text}}</pre>{{/verification}}
+    {{^verification}}<p id="verification-status">The log has not been verified from this console since the gateway started.</p>{{/verification}}
+    <form method="post" action="/console/audit/verify"><input type="hidden" name="token" value="{{token}}"><button type="submit">Verify the whole log now</button></form>
+    <p class="note">The gateway runs the same check as <code>sightline audit verify --database</code>, with its own current and earlier audit keys pinned.
+    Keep verifying independently, with the key you pinned, on a copy or over the API.</p>
+    </section>
     <form id="filters" method="get" action="/console/audit">
     {{#filters}}<label for="filter-{{name}}">{{label}}</label><input id="filter-{{name}}" name="{{name}}" value="{{value}}" size="18">{{/filters}}
     <label for="filter-decision">Decision</label>
@@ -246,7 +254,9 @@ enum ConsoleAssets {
     fieldset { border: 0; padding: 0; margin: .5rem 0; }
     textarea { width: 100%; font: inherit; }
     .notice { background: #e6f0fa; border-left: 4px solid #1d4f91; padding: .5rem; }
-    .proof.ok { color: #00703c; font-weight: 700; }
+    .proof.ok, .verified { color: #00703c; font-weight: 700; }
+    .failed { color: #d4351c; font-weight: 700; }
+    pre { white-space: pre-wrap; background: #f3f2f1; padding: .5rem; }
     .proof.bad { color: #d4351c; font-weight: 700; }
     """
 
