@@ -166,6 +166,12 @@ struct EnquiryRoutes {
     // MARK: list
 
     func list(_ request: Request, _ context: ParticipantContext) async throws -> Response {
+        try json(try await listPage(context))
+    }
+
+    /// The enquiries this participant asked (a partner), was asked (a holder), or all (the
+    /// auditor), as `GET /v1/enquiries` answers them; the console shows the same.
+    func listPage(_ context: ParticipantContext) async throws -> [String: JSONValue] {
         let me = context.participant.identity
         let digest = state.requestDigest("GET", "/v1/enquiries")
         let stored: [StoredEnquiry]
@@ -238,7 +244,7 @@ struct EnquiryRoutes {
             subjects: (stored + awaiting).map(\.subjectID), requestDigest: digest))
         var page: [String: JSONValue] = ["enquiries": .array(items)]
         if !toApprove.isEmpty { page["awaitingYourApproval"] = .array(toApprove) }
-        return try json(page)
+        return page
     }
 
     // MARK: answer

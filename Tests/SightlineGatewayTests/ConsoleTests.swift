@@ -132,4 +132,31 @@ struct ConsoleTests {
                     "\(notices)")
         }
     }
+
+    @Test func aSchoolReadsItsInboxAndAcknowledgesFromThePage() async throws {
+        let p = try TestPartnership(); defer { p.remove() }
+        let school = try p.identity(TestPartnership.id(.school, "100001"))
+        let police = try p.identity(TestPartnership.id(.police, "MPS"))
+        let cme = try p.identity(TestPartnership.id(.partner, "304-cme"))
+        try await p.withGateway { gw in
+            _ = try await gw.request(school, "POST", "/v1/submissions", body: ForwardingTests.enrolment("ADM-0042"))
+            _ = try await gw.request(police, "POST", "/v1/submissions", body: Data(ForwardingTests.incident("MPS-1").utf8))
+            let page = Self.text(try await gw.request(school, "GET", "/console/inbox"))
+            #expect(page.contains("your reference ADM-0042") && page.contains("encompass") && page.contains("id=\"ack\""), "\(page.suffix(1500))")
+            #expect(!page.contains("9434765919") && !page.contains("Okafor"))
+            let token = try #require(page.range(of: #"name="token" value="[0-9a-f]+""#, options: .regularExpression).map {
+                String(page[$0].dropFirst("name=\"token\" value=\"".count).dropLast())
+            })
+            let upTo = try #require(page.range(of: #"name="upTo" value="\d+""#, options: .regularExpression).map {
+                String(page[$0].dropFirst("name=\"upTo\" value=\"".count).dropLast())
+            })
+            let ack = try await gw.request(school, "POST", "/console/inbox/ack", body: Data("token=\(token)&upTo=\(upTo)".utf8),
+                                           headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Origin", "https://127.0.0.1:\(gw.apiPort)")])
+            #expect(ack.status == 303 && Self.header(ack, "Location") == "/console/inbox?acked=\(upTo)")
+            #expect(Self.text(try await gw.request(school, "GET", "/console/inbox")).contains("id=\"empty\""), "acknowledged forwards leave the inbox")
+            #expect(try await EnquiryTests.auditActions(gw).contains { $0.action == "forward.delivered" && $0.actor == "school/100001" })
+            #expect(try await gw.request(cme, "GET", "/console/enquiries").status == 200)
+            #expect(try await gw.request(school, "GET", "/console/enquiries").status == 403)
+        }
+    }
 }

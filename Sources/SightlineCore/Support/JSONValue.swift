@@ -45,6 +45,7 @@ public enum JSONValue: Hashable, Sendable, Codable {
 
     public var stringValue: String? { if case .string(let s) = self { s } else { nil } }
     public var objectValue: [String: JSONValue]? { if case .object(let o) = self { o } else { nil } }
+    public var arrayValue: [JSONValue]? { if case .array(let a) = self { a } else { nil } }
 }
 
 /// JSON encoding with sorted keys: one canonical byte form for digests and the audit log.

@@ -22,6 +22,10 @@ struct ConsoleRoutes {
         group.get("") { _, context in try page("home", home(context), context) }
         group.get("assets/console.css") { _, _ in Self.asset(ConsoleAssets.css, type: "text/css; charset=utf-8") }
         group.get("assets/console.js") { _, _ in Self.asset(ConsoleAssets.js, type: "text/javascript; charset=utf-8") }
+        group.get("assets/favicon.svg") { _, _ in Self.asset(ConsoleAssets.favicon, type: "image/svg+xml") }
+        group.on("inbox", method: .get, roles: InboxRoutes.recipientRoles, state: state) { request, context in try await inboxPage(request, context) }
+        group.on("inbox/ack", method: .post, roles: InboxRoutes.recipientRoles, state: state) { request, context in try await inboxAck(request, context) }
+        group.on("enquiries", method: .get, roles: PartnerRoutes.partnerRoles, state: state) { _, context in try await enquiriesPage(context) }
         group.on("reports/{name}", method: .get, roles: PartnerRoutes.partnerRoles, state: state) { request, context in
             try await reportPage(request, context, csv: false)
         }
@@ -48,6 +52,8 @@ struct ConsoleRoutes {
         var out: [[String: Any]] = []
         if me.role == .steward { out.append(["href": "/console/review", "label": "Linkage review", "note": "pairs of records the gateway could not tell apart"]) }
         if me.role == .auditor { out.append(["href": "/console/audit", "label": "Audit log", "note": "every decision, with inclusion proofs and checkpoints"]) }
+        if InboxRoutes.recipientRoles.contains(me.role) { out.append(["href": "/console/inbox", "label": "Inbox", "note": "forwarded records and enquiries for you"]) }
+        if me.role == .partner { out.append(["href": "/console/enquiries", "label": "Enquiries", "note": "what you asked the agencies, and their answers"]) }
         if me.role == .partner {
             for purpose in state.policy.purposes.values.sorted(by: { $0.name < $1.name }) where purpose.access(for: me).isAllowed {
                 for kind in purpose.reports.keys.sorted(by: { $0.rawValue < $1.rawValue }) {
@@ -115,7 +121,7 @@ struct ConsoleRoutes {
             "shown": rows.count, "total": answer.rows.count, "filters": filters,
             "csvHref": "/console/reports/\(name)/csv?" + (["purpose=\(answer.purpose)"] + Self.filterColumns.compactMap { f in
                 chosen[f.key].map { "\(f.name)=\($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" } }).joined(separator: "&"),
-            "columns": keys.enumerated().map { ["index": $0.offset, "label": Self.label($0.element)] },
+            "columns": keys.enumerated().map { ["index": $0.offset, "label": Self.label($0.element), "key": $0.element] },
             "rows": rows.map { row in
                 ["uncertain": row["uncertain"] == .bool(true),
                  "cells": keys.map { key -> [String: Any] in
@@ -223,6 +229,54 @@ extension ConsoleRoutes {
         let holders = answer["holders"].flatMap { if case .number(let n) = $0 { Int(n) } else { nil } } ?? 0
         let purpose = state.policy.purposes[form["purpose"] ?? ""]?.name ?? ""
         return Response(status: .seeOther, headers: [.location: "/console/subjects/\(given)?purpose=\(purpose)&asked=\(holders)"])
+    }
+}
+
+// MARK: - Inbox and enquiries
+
+extension ConsoleRoutes {
+    func inboxPage(_ request: Request, _ context: ParticipantContext) async throws -> Response {
+        let inbox = try await InboxRoutes(state: state).read(after: nil, limit: 200, context)
+        let items: [[String: Any]] = inbox.forwards.map { item in
+            let f = item.forward.objectValue ?? [:]
+            let type = f["type"]?.stringValue ?? "forward"
+            var about = f["pupilReference"]?.stringValue.map { "your reference \($0)" } ?? f["pseudonym"]?.stringValue ?? ""
+            if let ref = f["about"]?.objectValue?["yourReference"]?.stringValue { about = "your reference \(ref)" }
+            var details = f["fields"].map(Self.text) ?? ""
+            if type == "enquiry" { details = "asked by \(f["askedBy"]?.stringValue ?? ""): \(f["question"]?.stringValue ?? "")" }
+            if type == "erased" { details = "the child's records were erased; delete what you hold of this forward" }
+            if type == "withdrawal" { details = "pseudonym withdrawn: delete what you hold under it" }
+            return ["id": item.id, "type": type, "purpose": f["purpose"]?.stringValue ?? "", "rule": f["rule"]?.stringValue ?? "",
+                    "about": about, "created": f["createdAt"]?.stringValue ?? f["askedAt"]?.stringValue ?? "",
+                    "deadline": f["deadline"]?.stringValue ?? "", "details": details]
+        }
+        var values: [String: Any] = ["items": items, "count": items.count, "token": formToken(context)]
+        if let last = inbox.forwards.last { values["upTo"] = last.id }
+        if let acked = request.uri.queryParameters["acked"].flatMap({ Int64($0) }) { values["acked"] = acked }
+        return try page("inbox", values, context)
+    }
+
+    func inboxAck(_ request: Request, _ context: ParticipantContext) async throws -> Response {
+        let form = try await Self.form(request)
+        try requireSameSiteForm(request, context, token: form["token"])
+        guard let upTo = form["upTo"].flatMap({ Int64($0) }), upTo >= 0 else { throw APIError.badRequest("nothing to acknowledge") }
+        let result = try await InboxRoutes(state: state).acknowledge(upTo: upTo, context)
+        return Response(status: .seeOther, headers: [.location: "/console/inbox?acked=\(result.acknowledged)"])
+    }
+
+    func enquiriesPage(_ context: ParticipantContext) async throws -> Response {
+        let answer = try await EnquiryRoutes(state: state).listPage(context)
+        let list = answer["enquiries"]?.arrayValue ?? []
+        let enquiries: [[String: Any]] = list.compactMap(\.objectValue).map { e in
+            ["id": e["id"]?.stringValue ?? "", "question": e["question"]?.stringValue ?? "", "pseudonym": e["pseudonym"]?.stringValue ?? "",
+             "purpose": e["purpose"]?.stringValue ?? "", "askedAt": e["askedAt"]?.stringValue ?? "", "deadline": e["deadline"]?.stringValue ?? "",
+             "state": e["state"]?.stringValue ?? "",
+             "holders": (e["holders"]?.arrayValue ?? []).compactMap(\.objectValue).map { h in
+                 ["holder": h["holder"]?.stringValue ?? "", "delivery": h["delivery"]?.stringValue ?? "", "status": h["status"]?.stringValue ?? "no answer yet",
+                  "text": h["text"]?.stringValue ?? "", "answeredAt": h["answeredAt"]?.stringValue ?? "", "overdue": h["overdue"] == .bool(true)] as [String: Any]
+             }]
+        }
+        return try page("enquiries", ["enquiries": enquiries], context)
     }
 }
 
@@ -444,6 +498,7 @@ struct ConsoleMiddleware: RouterMiddleware {
         (.cacheControl, "no-store"),
         (HTTPField.Name("X-Frame-Options")!, "DENY"),
         (HTTPField.Name("Cross-Origin-Opener-Policy")!, "same-origin"),
+        (HTTPField.Name("Strict-Transport-Security")!, "max-age=31536000"),
     ]
 
     func handle(_ request: Request, context: ParticipantContext, next: (Request, ParticipantContext) async throws -> Response) async throws -> Response {

@@ -13,6 +13,7 @@ enum ConsoleTemplates {
     <meta name="viewport" content="width=device-width, initial-scale=1">
     <title>{{$title}}Sightline{{/title}} · Sightline</title>
     <link rel="stylesheet" href="/console/assets/console.css">
+    <link rel="icon" href="/console/assets/favicon.svg" type="image/svg+xml">
     <script src="/console/assets/console.js" defer></script>
     </head>
     <body>
@@ -71,15 +72,17 @@ enum ConsoleTemplates {
     {{#charts}}
     <figure class="chart">
     <figcaption id="{{id}}-caption">{{caption}}</figcaption>
-    <svg id="{{id}}" role="img" aria-labelledby="{{id}}-caption" width="{{width}}" height="{{height}}" viewBox="0 0 {{width}} {{height}}">
+    <svg id="{{id}}" role="img" aria-labelledby="{{id}}-caption" aria-describedby="{{id}}-data" width="{{width}}" height="{{height}}" viewBox="0 0 {{width}} {{height}}">
     {{#bars}}<g class="bar-group"><rect class="bar{{#suppressed}} suppressed{{/suppressed}}" x="{{x}}" y="{{y}}" width="{{barWidth}}" height="{{barHeight}}"><title>{{label}}: {{count}}</title></rect><text class="count" x="{{labelX}}" y="{{countY}}">{{count}}</text><text class="label" x="{{labelX}}" y="{{labelY}}">{{label}}</text></g>{{/bars}}
     </svg>
+    <table id="{{id}}-data" class="visually-hidden"><caption>{{caption}}</caption><thead><tr><th scope="col">Category</th><th scope="col">Children</th></tr></thead>
+    <tbody>{{#bars}}<tr><td>{{label}}</td><td>{{count}}</td></tr>{{/bars}}</tbody></table>
     {{#suppressBelow}}<p class="note">Counts under {{suppressBelow}} are shown as &lt;{{suppressBelow}}, with a bar of that height.</p>{{/suppressBelow}}
     </figure>
     {{/charts}}
     <table id="report">
     <caption>{{heading}}: one row a child. Select a column heading to sort.</caption>
-    <thead><tr>{{#columns}}<th scope="col" aria-sort="none"><button type="button" class="sort" data-column="{{index}}">{{label}}</button></th>{{/columns}}</tr></thead>
+    <thead><tr>{{#columns}}<th scope="col" aria-sort="none" data-key="{{key}}"><button type="button" class="sort" data-column="{{index}}">{{label}}</button></th>{{/columns}}</tr></thead>
     <tbody>
     {{#rows}}<tr class="row{{#uncertain}} uncertain{{/uncertain}}">{{#cells}}<td data-sort="{{sort}}">{{#href}}<a href="{{href}}">{{value}}</a>{{/href}}{{^href}}{{value}}{{/href}}</td>{{/cells}}</tr>
     {{/rows}}
@@ -117,6 +120,52 @@ enum ConsoleTemplates {
     <button type="submit">Send the enquiry</button>
     </form>
     {{/canAsk}}
+    {{/content}}
+    {{/layout}}
+    """
+
+    static let inbox = """
+    {{<layout}}
+    {{$title}}Inbox{{/title}}
+    {{$content}}
+    <h1>Inbox</h1>
+    {{#acked}}<p class="notice" role="status" id="acked">Acknowledged up to {{acked}}: those forwards count as delivered.</p>{{/acked}}
+    <p class="meta"><span id="count">{{count}}</span> forwards and enquiries not yet acknowledged, oldest first. Each names the child in your own terms
+    (your reference, or the pseudonym you hold) and the purpose and rule that sent it.</p>
+    <table id="inbox"><caption>Waiting for you</caption>
+    <thead><tr><th scope="col">#</th><th scope="col">Type</th><th scope="col">Purpose</th><th scope="col">Rule</th><th scope="col">About</th><th scope="col">Created</th><th scope="col">Deadline</th><th scope="col">Details</th></tr></thead>
+    <tbody>{{#items}}<tr class="item"><td>{{id}}</td><td>{{type}}</td><td>{{purpose}}</td><td>{{rule}}</td><td>{{about}}</td><td>{{created}}</td><td>{{deadline}}</td><td>{{details}}</td></tr>
+    {{/items}}</tbody>
+    </table>
+    {{#upTo}}
+    <form method="post" action="/console/inbox/ack" id="ack">
+    <input type="hidden" name="token" value="{{token}}">
+    <input type="hidden" name="upTo" value="{{upTo}}">
+    <button type="submit">Acknowledge these {{count}} (up to #{{upTo}})</button>
+    </form>
+    {{/upTo}}
+    {{^items}}<p id="empty">Nothing waits for you.</p>{{/items}}
+    {{/content}}
+    {{/layout}}
+    """
+
+    static let enquiries = """
+    {{<layout}}
+    {{$title}}Enquiries{{/title}}
+    {{$content}}
+    <h1>Enquiries</h1>
+    <p class="meta">The enquiries you asked, each holder's delivery and answer. Ask one from a child's page.</p>
+    {{#enquiries}}
+    <section class="enquiry" id="{{id}}" aria-labelledby="{{id}}-h">
+    <h2 id="{{id}}-h">{{question}}</h2>
+    <p>Child <a href="/console/subjects/{{pseudonym}}?purpose={{purpose}}"><code>{{pseudonym}}</code></a>, purpose {{purpose}}, asked {{askedAt}}, deadline {{deadline}}, {{state}}.</p>
+    <table class="holders"><caption>Agencies asked</caption>
+    <thead><tr><th scope="col">Agency</th><th scope="col">Delivery</th><th scope="col">Answer</th><th scope="col">Said</th><th scope="col">Answered</th></tr></thead>
+    <tbody>{{#holders}}<tr><td>{{holder}}</td><td>{{delivery}}</td><td>{{status}}{{#overdue}} (overdue){{/overdue}}</td><td>{{text}}</td><td>{{answeredAt}}</td></tr>{{/holders}}</tbody>
+    </table>
+    </section>
+    {{/enquiries}}
+    {{^enquiries}}<p id="empty">You have asked no enquiries yet.</p>{{/enquiries}}
     {{/content}}
     {{/layout}}
     """
@@ -214,7 +263,7 @@ enum ConsoleTemplates {
 
     static let library: MustacheLibrary = {
         var templates: [String: MustacheTemplate] = [:]
-        for (name, text) in [("layout", layout), ("home", home), ("report", report), ("subject", subject), ("review", review), ("audit", audit), ("error", error)] {
+        for (name, text) in [("layout", layout), ("home", home), ("report", report), ("subject", subject), ("inbox", inbox), ("enquiries", enquiries), ("review", review), ("audit", audit), ("error", error)] {
             // The templates are constants of this file: one that does not parse is a build defect, caught by the console tests.
             templates[name] = try! MustacheTemplate(string: text)
         }
@@ -224,12 +273,17 @@ enum ConsoleTemplates {
 
 /// The console's stylesheet and script, served by the gateway itself (the CSP allows nothing else).
 enum ConsoleAssets {
+    static let favicon = """
+    <svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#1d4f91"/><path d="M3 8h10M8 3v10" stroke="#fff" stroke-width="2"/></svg>
+    """
+
     static let css = """
     :root { font-family: system-ui, sans-serif; color: #1b1b1b; background: #fff; }
     body { margin: 0 auto; max-width: 72rem; padding: 0 1rem 2rem; line-height: 1.45; }
     a { color: #1d4f91; }
     a:focus, button:focus, select:focus { outline: 3px solid #ffbf47; outline-offset: 2px; }
     .skip { position: absolute; left: -999px; }
+    .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
     .skip:focus { left: 1rem; top: 1rem; background: #ffbf47; color: #000; padding: .5rem; }
     header { border-bottom: 4px solid #1d4f91; padding: .5rem 0; display: flex; flex-wrap: wrap; gap: 1rem; align-items: baseline; }
     header .brand { font-weight: 700; font-size: 1.25rem; margin: 0; }
