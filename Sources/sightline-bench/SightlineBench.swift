@@ -254,6 +254,22 @@ struct SightlineBench: AsyncParsableCommand {
                 print(String(format: "  run %d: %.2f s, %d rows, %d bytes", i + 1, t, rows, bytes))
             }
             await recording?.stop()
+            // The same report as the console's page (HTML, every row, the charts): its cost beside the JSON.
+            var pageTimes: [Double] = []
+            var pageBytes = 0
+            for i in 0..<repetitions {
+                var status = 0
+                let t = try await timed {
+                    let response = try await partner.request(.GET, "/console/reports/missing-education?purpose=cme", timeout: .seconds(3600))
+                    status = response.status
+                    pageBytes = response.body.count
+                }
+                guard status == 200 else { throw BenchError("the console's report page answered \(status); see \(process.log)") }
+                pageTimes.append(t)
+                print(String(format: "  console page run %d: %.2f s, %d bytes", i + 1, t, pageBytes))
+            }
+            table.add("4", "missing-education console page (\(rows) rows, \(formatNumber(Double(pageBytes))) bytes of HTML; median of \(repetitions))",
+                      ms(median(pageTimes)), baseline: "the JSON report above", ms(median(reportTimes)), ratio: median(pageTimes) / median(reportTimes))
             for c in partners { try? await c.shutdown() }
             let kinds = ReportKind.missingEducation.kindsRead.map(\.rawValue)
             var reads: [Double] = []
