@@ -52,7 +52,8 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as HTTPResponseError {
             let status = error.status
             let code = status == .notFound ? "not-found" : status == .methodNotAllowed ? "method-not-allowed" : "http-\(status.code)"
-            let message = status == .notFound ? "no such endpoint: \(request.method) \(request.uri.path)" : status.reasonPhrase
+            // The path is not echoed: it is text the client chose.
+            let message = status == .notFound ? "no such endpoint (see ops/openapi.yaml for the API, /console/ for the pages)" : status.reasonPhrase
             throw APIError(status, code, message)
         } catch {
             // Only the type goes to the log: an error's text could carry input.

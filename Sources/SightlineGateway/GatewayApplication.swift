@@ -54,6 +54,7 @@ public struct Gateway: Sendable {
 
     public static func buildAPIRouter(state: GatewayState) -> Router<GatewayRequestContext> {
         let router = Router(context: GatewayRequestContext.self)
+        router.add(middleware: BrowserSafetyMiddleware())
         router.add(middleware: MetricsMiddleware(metrics: state.metrics))
         router.add(middleware: JSONErrorMiddleware())
         router.add(middleware: KeyEpochMiddleware(state: state))

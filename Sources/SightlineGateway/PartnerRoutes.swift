@@ -153,7 +153,7 @@ struct PartnerRoutes {
     func subjectView(_ given: String, purposeName: String?, _ context: ParticipantContext, digest: String) async throws -> SubjectView {
         let purpose = try await purpose(purposeName, context, action: "subject.view", digest: digest)
         let la = try ownLocalAuthority(context)
-        let unknown = APIError.notFound("no subject \(given) for \(context.participant.identity.shortName)")
+        let unknown = APIError.notFound("no subject with that pseudonym for \(context.participant.identity.shortName)")
         guard let subject = try await state.store.resolvePseudonym(given, recipient: context.participant.identity.shortName) else {
             throw unknown
         }
@@ -189,7 +189,7 @@ struct PartnerRoutes {
     func runReport(name: String, purposeName: String?, _ context: ParticipantContext, digest: String) async throws
         -> (response: ReportResponse, settings: ReportSettings) {
         guard let kind = ReportKind(rawValue: name) else {
-            throw APIError.notFound("no report \(name); reports are \(ReportKind.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw APIError.notFound("no such report; reports are \(ReportKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         let purpose = try await purpose(purposeName, context, action: "report", digest: digest)
         guard let settings = purpose.reports[kind] else {

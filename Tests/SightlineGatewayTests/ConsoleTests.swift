@@ -49,6 +49,14 @@ struct ConsoleTests {
             for who in [gp, school, cme, steward, auditor] { #expect(try await gw.request(who, "GET", "/console/").status == 200) }
             // The page is audited as the report it shows.
             #expect(try await EnquiryTests.auditActions(gw).contains { $0.action == "report" && $0.actor == "partner/304-cme" })
+            // Another site cannot make the browser run a report in the partner's name; the home page may be linked to.
+            #expect(try await gw.request(cme, "GET", "/console/reports/missing-education?purpose=cme", headers: [("Sec-Fetch-Site", "cross-site")]).status == 403)
+            #expect(try await gw.request(cme, "GET", "/v1/reports/missing-education?purpose=cme", headers: [("Sec-Fetch-Site", "same-site")]).status == 403)
+            #expect(try await gw.request(cme, "GET", "/console/", headers: [("Sec-Fetch-Site", "cross-site")]).status == 200)
+            // Unknown console paths and API answers carry their headers too; nothing the client typed is echoed.
+            let unknown = try await gw.request(cme, "GET", "/console/no-such-page-%3Cb%3E")
+            #expect(unknown.status == 404 && Self.header(unknown, "Content-Security-Policy") != nil && !Self.text(unknown).contains("no-such-page"))
+            #expect(Self.header(try await gw.request(cme, "GET", "/v1/reports/missing-education?purpose=cme"), "Cache-Control") == "no-store")
             let csv = Self.text(try await gw.request(cme, "GET", "/console/reports/missing-education/csv?purpose=cme"))
             #expect(csv.split(separator: "\r\n").count == rows.count + 1, "a header and a line a child")
         }

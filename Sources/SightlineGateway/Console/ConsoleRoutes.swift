@@ -183,7 +183,7 @@ struct ConsoleRoutes {
     /// run as a formula is prefixed with an apostrophe.
     static func csv(_ rows: [[String: JSONValue]], keys: [String], name: String) -> Response {
         func field(_ s: String) -> String {
-            let safe = s.first.map { "=+-@\t\r".contains($0) } == true ? "'" + s : s
+            let safe = s.unicodeScalars.first.map { "=+-@\t\r".unicodeScalars.contains($0) } == true && Double(s) == nil ? "'" + s : s
             return "\"" + safe.replacingOccurrences(of: "\"", with: "\"\"") + "\""
         }
         var out = keys.map { field(label($0)) }.joined(separator: ",") + "\r\n"
@@ -211,6 +211,7 @@ extension ConsoleRoutes {
                                            "linkedBy": $0.linkedBy, "fields": Self.text(.object($0.fields))] },
         ]
         if let asked = request.uri.queryParameters["asked"].flatMap({ Int($0) }) { values["asked"] = asked }
+        if let waiting = request.uri.queryParameters["awaiting"].flatMap({ Int($0) }) { values["awaiting"] = waiting }
         return try page("subject", values, context)
     }
 
@@ -228,7 +229,8 @@ extension ConsoleRoutes {
             pseudonym: given, purposeName: form["purpose"], question: form["question"].map { .string($0) }, context, digest: digest)
         let holders = answer["holders"].flatMap { if case .number(let n) = $0 { Int(n) } else { nil } } ?? 0
         let purpose = state.policy.purposes[form["purpose"] ?? ""]?.name ?? ""
-        return Response(status: .seeOther, headers: [.location: "/console/subjects/\(given)?purpose=\(purpose)&asked=\(holders)"])
+        let waiting = answer["state"]?.stringValue == "awaiting-approval"
+        return Response(status: .seeOther, headers: [.location: "/console/subjects/\(given)?purpose=\(purpose)&\(waiting ? "awaiting" : "asked")=\(holders)"])
     }
 }
 
@@ -308,7 +310,8 @@ extension ConsoleRoutes {
 
     /// An application/x-www-form-urlencoded body of at most 4 KiB, as name -> value.
     static func form(_ request: Request) async throws -> [String: String] {
-        let body = String(buffer: try await request.body.collect(upTo: 4096))
+        // An enquiry's question is up to 2,000 bytes of UTF-8, each byte up to three when percent-encoded.
+        let body = String(buffer: try await request.body.collect(upTo: 8192))
         var out: [String: String] = [:]
         for pair in body.split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
@@ -385,6 +388,9 @@ extension ConsoleRoutes {
         let defaultFrom = filtered ? 0 : max(0, head.size - Int64(pageSize))
         filter.from = q["from"].flatMap { Int64($0) }.map { min(max(0, $0), head.size) } ?? defaultFrom
         let found = try await state.store.auditEntries(matching: filter)
+        // As the API does: a filtered answer is held to the entries' own bytes, so a search column
+        // edited behind the log's back is refused, not shown.
+        if filtered { try await AuditRoutes(state: state).checkColumns(found, request, context) }
         let latest = try await state.store.latestCheckpoint()
         let checkpoints = try await state.store.checkpoints(upTo: head.size).sorted { $0.size > $1.size }.prefix(20)
         try await AuditRoutes(state: state).recordRead(request, context, action: "audit.entries", rule: "endpoint-roles:GET /console/audit",
@@ -418,8 +424,9 @@ extension ConsoleRoutes {
                                       "status": v.ok.map { $0 ? "Verified" : "FAILED" } ?? "Running…",
                                       "class": v.ok.map { $0 ? "verified" : "failed" } ?? ""]
         }
-        if let last = found.last, found.count == pageSize { values["later"] = link(from: last.index + 1) }
-        if filter.from > 0 { values["earlier"] = link(from: max(0, filter.from - Int64(pageSize))) }
+        if let last = found.last, found.count == pageSize, last.index + 1 < head.size { values["later"] = link(from: last.index + 1) }
+        // Earlier pages by index only when unfiltered: 50 indices back is 50 entries back only then.
+        if filter.from > 0, !filtered { values["earlier"] = link(from: max(0, filter.from - Int64(pageSize))) }
         return try page("audit", values, context)
     }
 }
@@ -436,12 +443,13 @@ extension ConsoleRoutes {
         var pinned = state.keys.history.auditSigning.compactMap { try? NoteVerifierKey(name: origin, publicKey: $0.publicKey) }
         if let current = try? state.checkpoints.verifierKey() { pinned.append(current) }
         let started = state.now()
+        // Audited first: if that fails nothing is started, and the panel is not left "running".
+        try await AuditRoutes(state: state).recordRead(request, context, action: "audit.verify", rule: "endpoint-roles:POST /console/audit/verify")
         let already = state.lastLogVerification.withLockedValue { v -> Bool in
             if v?.ok == nil, v != nil { return true }
             v = GatewayState.LogVerification(at: started, ok: nil, text: "")
             return false
         }
-        try await AuditRoutes(state: state).recordRead(request, context, action: "audit.verify", rule: "endpoint-roles:POST /console/audit/verify")
         if !already {
             let box = state.lastLogVerification, keys = pinned
             // Reading and hashing the whole log is blocking work: on the thread pool, never Swift's cooperative threads.
@@ -483,6 +491,36 @@ struct BarChart {
         }
         return ["id": id, "caption": caption, "width": width, "height": top + plot + bottom, "bars": bars,
                 "suppressBelow": suppressBelow > 0 ? suppressBelow : false]
+    }
+}
+
+/// The outermost middleware of the API listener. A browser sends the participant's certificate on
+/// requests other sites make too (an `<img>` or a script pointing at the gateway), and a GET here
+/// runs a report or opens a child's page in the participant's name, audited as theirs: requests a
+/// browser marks as coming from another site are refused, except the console's home page. And
+/// every console response, errors and unknown paths included, gets the console's headers; every
+/// API answer is `no-store` and `nosniff`.
+struct BrowserSafetyMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let path = request.uri.path
+        let console = path == "/console" || path.hasPrefix("/console/")
+        let home = path == "/console" || path == "/console/"
+        if let site = request.headers[HTTPField.Name("Sec-Fetch-Site")!], site == "cross-site" || site == "same-site", !home {
+            throw APIError.forbidden("cross-site-request", "requests another site makes are refused; open the console from its home page")
+        }
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as HTTPResponseError where console {
+            response = try error.response(from: request, context: context)
+        }
+        if console {
+            for (name, value) in ConsoleMiddleware.securityHeaders where response.headers[name] == nil { response.headers[name] = value }
+        } else {
+            if response.headers[.cacheControl] == nil { response.headers[.cacheControl] = "no-store" }
+            response.headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
+        }
+        return response
     }
 }
 

@@ -98,7 +98,8 @@ enum ConsoleTemplates {
     {{$title}}Child {{pseudonym}}{{/title}}
     {{$content}}
     <h1>Child <code>{{pseudonym}}</code></h1>
-    {{#asked}}<p class="notice" role="status" id="asked">Your enquiry went to {{asked}} agencies; their answers show in the report and under Enquiries (API).</p>{{/asked}}
+    {{#asked}}<p class="notice" role="status" id="asked">Your enquiry went to {{asked}} agencies; their answers show in the report and under Enquiries.</p>{{/asked}}
+    {{#awaiting}}<p class="notice" role="status" id="asked">Your enquiry to {{awaiting}} agencies waits for a second approval before it is sent (see Enquiries); it expires if nobody approves it in time.</p>{{/awaiting}}
     <p class="meta">As purpose <strong>{{purpose}}</strong> allows: only its fields, minimised.{{#uncertain}} <strong id="uncertain">The link is uncertain</strong>: a steward has a pair to decide, or identifiers disagree.{{/uncertain}}</p>
     <h2>What is known</h2>
     <dl id="attributes">{{#attributes}}<dt>{{name}}</dt><dd>{{value}}</dd>{{/attributes}}</dl>
@@ -351,17 +352,18 @@ enum ConsoleAssets {
       return crypto.subtle.digest("SHA-256", data).then(function (d) { return new Uint8Array(d); });
     }
     async function verifyInclusion(leaf, index, size, path, root) {
+      if (index >= size) { return false; }
       var fn = index, sn = size - 1, r = leaf;
       for (var i = 0; i < path.length; i++) {
         var p = bytes(path[i]);
         if (sn === 0) { return false; }
-        if ((fn & 1) === 1 || fn === sn) {
+        if (fn % 2 === 1 || fn === sn) {
           r = await sha(1, p, r);
-          if ((fn & 1) === 0) { while ((fn & 1) === 0 && fn !== 0) { fn = fn >>> 1; sn = sn >>> 1; } }
+          if (fn % 2 === 0) { while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); } }
         } else {
           r = await sha(1, r, p);
         }
-        fn = fn >>> 1; sn = sn >>> 1;
+        fn = Math.floor(fn / 2); sn = Math.floor(sn / 2);
       }
       return sn === 0 && hex(r) === root;
     }
