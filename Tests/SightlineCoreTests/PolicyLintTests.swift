@@ -92,7 +92,10 @@ struct PolicyLintTests {
     @Test("a submission rule giving school.enrolment to the nhs role")
     func wrongSubmitter() throws {
         let error = try lint { try edit($0, "policy.yaml", "roles: [school]", "roles: [school, nhs]") }
-        try expectError(error, at: "policy.yaml:9:", mentioning: "school.enrolment records come from school participants, not nhs")
+        // The line of the first school rule, wherever comments above it put it.
+        let text = try String(contentsOf: Fixture.policiesDirectory.appendingPathComponent("policy.yaml"), encoding: .utf8)
+        let line = try #require(text.split(separator: "\n", omittingEmptySubsequences: false).firstIndex { $0.contains("roles: [school]") }) + 1
+        try expectError(error, at: "policy.yaml:\(line):", mentioning: "school.enrolment records come from school participants, not nhs")
     }
 
     @Test("a retention that is not an ISO 8601 period", arguments: ["2 years", "P0Y", "2Y", "P", "P-1Y", "p2y"])

@@ -14,8 +14,17 @@ in a browser context that presents that participant's certificate (there is no o
 checks: the report shows exactly the children the JSON API lists, with matching count and charts;
 filtering, the CSV download, sorting by mouse and by keyboard; the security headers; that no
 request leaves the gateway; 403 "Not allowed" for other roles; axe-core (no serious or critical
-violation); the child, review-queue and audit-log pages get the common checks so far. It saves
-screenshots of the first screen to ops/console/ (home.png, missing-education.png) and prints timings. Exit 0: every check passed; 1: some failed (each says why); 2: it could not set up.
+violation). Then user flows, one page leading to the next:
+- a partner opens a child's page from the report, checks that a GP-registered child's page (found by
+  POST /v1/match) shows none of its identifiers, and asks the agencies an enquiry from it; the
+  enquiries page lists it, and the GP practice (nhs-Y12345) finds it in its inbox and acknowledges;
+- the steward decides the first review pair with the keyboard only ("different"); the auditor
+  finds the decision in the audit log;
+- the auditor, after a checkpoint, checks an entry's inclusion proof in the page (and that an altered
+  proof is refused), and has the gateway verify the whole log.
+It saves screenshots of the first screen to ops/console/ (home.png, missing-education.png,
+review.png, audit.png) and prints timings. Exit 0: every check passed; 1: some failed (each says
+why); 2: it could not set up.
 The gateway and the temporary directory are removed in every case (--keep keeps the directory).
 
 A new page is one more entry in PAGES: its path, the roles that may open it, the roles that must
@@ -178,15 +187,25 @@ class Gateway:
         ctx.load_cert_chain(os.path.join(self.identity(role), "cert.pem"), os.path.join(self.identity(role), "key.pem"))
         return ctx
 
-    def get(self, role, path):
-        """GET over mTLS as a participant: (status, headers as a lower-cased dict, body bytes)."""
+    def request(self, role, method, path, payload=None):
+        """A request over mTLS as a participant (payload: sent as JSON): (status, headers as a lower-cased dict, body bytes)."""
         conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ssl_context(role), timeout=60)
+        headers = {"Accept": "application/json"}
+        body = None
+        if payload is not None:
+            body, headers["Content-Type"] = json.dumps(payload).encode(), "application/json"
         try:
-            conn.request("GET", path, headers={"Accept": "application/json"})
+            conn.request(method, path, body=body, headers=headers)
             r = conn.getresponse()
             return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
         finally:
             conn.close()
+
+    def get(self, role, path):
+        return self.request(role, "GET", path)
+
+    def post(self, role, path, payload):
+        return self.request(role, "POST", path, payload)
 
     def api_rows(self, role, name, purpose):
         status, _, body = self.get(role, f"/v1/reports/{name}?purpose={urllib.parse.quote(purpose)}")
@@ -287,6 +306,9 @@ class Run:
     def __init__(self, args, gw, browser, results):
         self.args, self.gw, self.browser, self.results = args, gw, browser, results
         self.contexts = {}
+        # What one flow leaves for a later one (None: that flow did not get so far).
+        self.decided = None     # the review pair the steward decided
+        self.enquiry = None     # the enquiry asked from a child's page: question, pseudonym, holders, reference
 
     def context(self, role):
         if role not in self.contexts:
@@ -335,17 +357,21 @@ def check_page(run, spec, role):
         check_headers_and_assets(run, visit, label, response)
         check_axe(run, visit, label)
         if spec.screenshot and spec.screenshot[0] == role:
-            path = os.path.join(run.args.screenshots, spec.screenshot[1])
-            # The first screen (1280 x 900), not the whole page: a report of hundreds of rows would be
-            # a PNG of megabytes in the repository.
-            with r.check(f"{label}: screenshot {os.path.relpath(path)}"):
-                visit.page.screenshot(path=path, full_page=False)
-                expect(os.path.getsize(path) > 1000, f"{path} is almost empty")
+            save_screenshot(run, visit, label, spec.screenshot[1])
         if spec.checks:
             spec.checks(run, visit, spec)
         check_stays_on_gateway(run, visit, label)
     finally:
         visit.close()
+
+
+def save_screenshot(run, visit, label, name):
+    path = os.path.join(run.args.screenshots, name)
+    # The first screen (1280 x 900), not the whole page: a report of hundreds of rows would be
+    # a PNG of megabytes in the repository.
+    with run.results.check(f"{label}: screenshot {os.path.relpath(path)}"):
+        visit.page.screenshot(path=path, full_page=False)
+        expect(os.path.getsize(path) > 1000, f"{path} is almost empty")
 
 
 def check_headers_and_assets(run, visit, label, response):
@@ -641,6 +667,427 @@ def check_report(run, visit, spec):
 
 
 # ----------------------------------------------------------------------------------------------
+# User flows: a person doing a task through the pages, one page leading to the next. Each step is
+# a check; a later step that needs an earlier one (the enquiry an agency acknowledges is the one a
+# partner asked) fails saying so when the earlier one did not get there.
+
+def cells(scope, selector):
+    """The text of each cell of each row that selector matches in scope (a page or a locator): [[cell, ...], ...]."""
+    return scope.locator(selector).evaluate_all("rows => rows.map(r => [...r.cells].map(c => c.textContent.trim()))")
+
+
+def columns(page, table):
+    """A table's column headings -> index."""
+    return {h.strip(): i for i, h in enumerate(page.locator(f"{table} thead th").all_text_contents())}
+
+
+def focused(page):
+    """The element with the keyboard focus, described: tag, id, name, checked, text and its focus outline."""
+    return page.evaluate("""() => { const e = document.activeElement; if (!e) { return null; } const s = getComputedStyle(e);
+        return {tag: e.tagName.toLowerCase(), id: e.id, name: e.getAttribute('name') || '', checked: !!e.checked,
+                text: (e.textContent || '').trim().slice(0, 40), outline: [s.outlineStyle, s.outlineWidth]}; }""")
+
+
+def describe(el):
+    return f"{el['tag']}#{el['id']}" if el["id"] else f"{el['tag']}[{el['name'] or el['text']}]"
+
+
+def has_outline(el):
+    return el["outline"][0] != "none" and el["outline"][1] != "0px"
+
+
+def tab_until(page, wanted, limit=80):
+    """Presses Tab until the focused element satisfies wanted(el); returns the elements passed (the last the one wanted)."""
+    path = []
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        el = focused(page)
+        if el is None or el["tag"] == "body":
+            break
+        path.append(el)
+        if wanted(el):
+            return path
+    raise CheckFailed(f"Tab never reached it: {' > '.join(describe(e) for e in path)}")
+
+
+def submitted(page, response, what):
+    """The page a form's post led to (after the redirect) must be a page, not a refusal."""
+    expect(response is not None, f"{what}: no response")
+    if response.status != 200:
+        message = " ".join(t.strip() for t in page.locator("main#main p").all_text_contents()[:1])
+        sent = response.request.all_headers()  # what the gateway's same-site check looked at
+        raise CheckFailed(f"{what} answered {response.status} at {urllib.parse.urlsplit(page.url).path}: "
+                          f"{page.locator('h1').all_text_contents()} {message!r} (the browser sent {response.request.method} with "
+                          f"Origin: {sent.get('origin')}, Sec-Fetch-Site: {sent.get('sec-fetch-site')})")
+
+
+def query_of(page):
+    return urllib.parse.parse_qs(urllib.parse.urlsplit(page.url).query)
+
+
+def sample_nhs_numbers():
+    """Every NHS number in the sample data (10 digits, or 3-3-4 with spaces), as digits."""
+    found = set()
+    for folder, _, files in os.walk(DATA):
+        for name in files:
+            if name.endswith((".csv", ".ndjson")):
+                with open(os.path.join(folder, name), encoding="utf-8") as f:
+                    found.update(re.sub(r"\s", "", n) for n in re.findall(r"(?<!\d)\d{3} ?\d{3} ?\d{4}(?!\d)", f.read()))
+    return found
+
+
+def nhs_numbers_on(html, sample):
+    return sorted({re.sub(r"\s", "", n) for n in re.findall(r"(?<!\d)\d{3} ?\d{3} ?\d{4}(?!\d)", html)} & sample)
+
+
+def identifiers_on(html, ids):
+    """Which of a record's identifiers the page shows, in any of the forms agencies write them."""
+    shown = []
+    for key, value in sorted(ids.items()):
+        if not isinstance(value, str) or not value.strip():
+            continue
+        forms = {value}
+        if key == "nhsNumber":
+            forms.add(f"{value[:3]} {value[3:6]} {value[6:]}")
+        if key == "dateOfBirth" and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            y, m, d = value.split("-")
+            forms.add(f"{d}/{m}/{y}")
+        if key == "postcode":
+            forms.add(value.replace(" ", ""))
+        if any(re.search(rf"(?<![\w]){re.escape(f)}(?![\w])", html, re.IGNORECASE) for f in forms):
+            shown.append(f"{key} {value!r}")
+    return shown
+
+
+def child_page_problems(page, pseudonym, view):
+    """What is wrong with a child's page against the API's view of the child (GET /v1/subjects or /v1/match)."""
+    problems = []
+    h1 = page.locator("h1").all_text_contents()
+    if page.locator("h1 code").all_text_contents() != [pseudonym]:
+        problems.append(f"the h1 {h1} does not name {pseudonym}")
+    for table, key in (("#known-to", "knownTo"), ("#records", "records")):
+        if page.locator(f"table{table}").count() != 1:
+            problems.append(f"no table{table}")
+            continue
+        rows = page.locator(f"table{table} tbody tr").count()
+        if rows != len(view[key]) or rows == 0:
+            problems.append(f"{table} has {rows} rows, the API's view {len(view[key])} {key}")
+    return problems
+
+
+def a_gp_registered_child(run):
+    """The first child of the sample's GP registrations (in the file's order) that partner-304-cme
+    matches by NHS number alone and that another agency knows too: (the record, the match's answer)."""
+    with open(os.path.join(DATA, "nhs", "gp-registrations.ndjson"), encoding="utf-8") as f:
+        records = [json.loads(line) for line in f if line.strip()]
+    tried = []
+    for record in records:
+        nhs = record.get("identifiers", {}).get("nhsNumber")
+        if not nhs or record.get("fields", {}).get("deregisteredOn"):
+            continue
+        if len(tried) == 8:  # the match rate limit allows a burst of 20
+            break
+        status, _, body = run.gw.post("partner-304-cme", "/v1/match", {"purpose": "cme", "identifiers": {"nhsNumber": nhs}})
+        tried.append(f"{record['localRef']} {status}")
+        if status == 200:
+            answer = json.loads(body)
+            roles = {k["role"] for k in answer["view"]["knownTo"]}
+            if "nhs" in roles and len(roles) > 1:
+                return record, answer
+    raise CheckFailed(f"no GP-registered child of LA 304 also known to another agency among the first matched: {tried}")
+
+
+# The steward's review queue
+
+def check_review(run, visit, spec):
+    """The steward decides the first pair with the keyboard only; the auditor then finds the decision in the log."""
+    r, page, gw = run.results, visit.page, run.gw
+    label = f"{spec.name} as {visit.role}"
+    shown = [int(i.removeprefix("pair-")) for i in page.eval_on_selector_all("section.pair", "ss => ss.map(s => s.id)")]
+    with r.check(f"{label}: lists the pending pairs of GET /v1/review, #count agrees, each with its form.decide"):
+        status, _, body = gw.get(visit.role, "/v1/review")
+        expect(status == 200, f"GET /v1/review answered {status}: {body[:200]!r}")
+        api = sorted(p["id"] for p in json.loads(body)["pairs"])
+        expect(api, "no pair waits for review: the sample data did not load?")
+        expect(sorted(shown) == api, f"the page lists pairs {sorted(shown)}, the API {api}")
+        count = page.locator("#count").text_content().strip()
+        expect(count == str(len(shown)), f"#count says {count!r}, {len(shown)} pairs are listed")
+        for n in shown:
+            form = page.locator(f"section#pair-{n} form.decide")
+            expect(form.count() == 1 and form.get_attribute("method") == "post" and form.get_attribute("action") == f"/console/review/{n}",
+                   f"pair {n} has no form.decide posting to /console/review/{n}")
+            radios = form.locator("input[type=radio][name=decision]").evaluate_all("rs => rs.map(r => r.value)")
+            expect(radios == ["same", "different"], f"pair {n}'s decision radios have values {radios}")
+            for value, wanted in (("same", "Same child: merge"), ("different", "Different children: keep apart")):
+                labels = page.locator(f"label[for={value}-{n}]").all_text_contents()
+                expect(labels == [wanted], f"pair {n}'s {value} radio is labelled {labels}, expected [{wanted!r}]")
+            expect(form.locator("textarea[name=note]").count() == 1 and form.locator("input[type=hidden][name=token]").count() == 1,
+                   f"pair {n}'s form lacks the note or the token")
+            buttons = [b.strip() for b in form.locator("button[type=submit]").all_text_contents()]
+            expect(buttons == [f"Record decision on pair {n}"], f"pair {n}'s submit button reads {buttons}")
+
+    first = shown[0] if shown else None
+    note = "Console test: checked both schools' records; different children."
+    with r.check(f"{label}: keyboard only: Tab to pair {first}, an arrow key to \"Different children: keep apart\", "
+                 f"a note, Enter: /console/review?decided={first} says it was recorded, the pair is gone, #count one less"):
+        expect(first is not None, "no pair to decide")
+        visit.goto(spec.url(run))  # from the top of the page, nothing focused
+        path = tab_until(page, lambda el: el["id"] in (f"same-{first}", f"different-{first}"))
+        print(f"INFO  {label}: {len(path)} Tab presses to pair {first}'s decision: {' > '.join(describe(e) for e in path)}", flush=True)
+        # A radio group is one Tab stop: Tab lands on its first radio, the arrow keys move the choice.
+        page.keyboard.press("ArrowRight")
+        el = focused(page)
+        expect(el["id"] == f"different-{first}" and el["checked"], f"after the arrow key the focus is on {describe(el)} (checked: {el['checked']})")
+        expect(not page.is_checked(f"#same-{first}"), "\"Same child: merge\" is still checked")
+        expect(has_outline(el), f"the focused radio shows no focus outline ({el['outline']})")
+        page.keyboard.press("Tab")
+        el = focused(page)
+        expect(el["id"] == f"note-{first}", f"Tab after the radios went to {describe(el)}, not pair {first}'s note")
+        page.keyboard.type(note)
+        page.keyboard.press("Tab")
+        el = focused(page)
+        expect(el["tag"] == "button" and el["text"] == f"Record decision on pair {first}", f"Tab after the note went to {describe(el)}")
+        expect(has_outline(el), f"the focused submit button shows no focus outline ({el['outline']})")
+        with page.expect_navigation(wait_until="load") as navigation:
+            page.keyboard.press("Enter")
+        submitted(page, navigation.value, f"the decision on pair {first}")
+        expect(urllib.parse.urlsplit(page.url).path == "/console/review" and query_of(page) == {"decided": [str(first)]},
+               f"the decision led to {page.url}")
+        decided = page.locator("#decided").all_text_contents()
+        expect([d.strip() for d in decided] == [f"Your decision on pair {first} was recorded."], f"#decided reads {decided}")
+        expect(page.locator(f"section#pair-{first}").count() == 0, f"pair {first} is still listed")
+        count = page.locator("#count").text_content().strip()
+        expect(count == str(len(shown) - 1), f"#count says {count!r} after the decision, expected {len(shown) - 1}")
+        run.decided = first
+    if run.decided is not None:
+        check_axe(run, visit, f"{label} (after the decision)")
+
+    auditor = Visit(run, "auditor-dpo")
+    alabel = "audit log as auditor-dpo, filtered by action=review.decide"
+    try:
+        with r.check(f"{alabel}: #audit has the steward's decision (actor steward/304, rule steward-review:different)"):
+            expect(run.decided is not None, "no decision was recorded (the steward's check above failed)")
+            response, _ = auditor.goto("/console/audit?action=review.decide")
+            expect(response.status == 200, f"the filtered audit page answered {response.status}")
+            expect(auditor.page.input_value("#filter-action") == "review.decide", "the action filter does not show review.decide")
+            col = columns(auditor.page, "#audit")
+            rows = cells(auditor.page, "#audit tbody tr.entry")
+            others = sorted({row[col["Action"]] for row in rows} - {"review.decide"})
+            expect(not others, f"the filter shows other actions too: {others}")
+            mine = [row for row in rows if row[col["Actor"]] == "steward/304" and row[col["Rule"]] == "steward-review:different"]
+            expect(len(mine) == 1, f"{len(mine)} review.decide rows of steward/304 with rule steward-review:different; rows: {rows}")
+            expect(mine[0][col["Decision"]] == "allow", f"the decision's entry has decision {mine[0][col['Decision']]!r}")
+        if auditor.requests:
+            check_stays_on_gateway(run, auditor, alabel)
+    finally:
+        auditor.close()
+
+
+# The partner's child page, enquiries, and an agency's inbox
+
+def check_child(run, visit, spec):
+    """The partner goes from the report to a child's page, and asks the agencies that hold the child's records."""
+    r, page, gw = run.results, visit.page, run.gw
+    label = f"{spec.name} as {visit.role}"
+    sample = sample_nhs_numbers()
+    with r.check(f"{label}: the report's first pseudonym opens the child's page: h1 names the child, #known-to and #records "
+                 f"as GET /v1/subjects, no NHS number of the sample data"):
+        response, _ = visit.goto("/console/reports/missing-education?purpose=cme")
+        expect(response.status == 200, f"the report answered {response.status}")
+        link = page.locator("#report tbody tr.row").first.locator("td:first-child a")
+        expect(link.count() == 1, "the first row's pseudonym is not a link")
+        ps = link.text_content().strip()
+        with page.expect_navigation(wait_until="load") as navigation:
+            link.click()
+        expect(navigation.value.status == 200, f"the child's page answered {navigation.value.status}")
+        parts = urllib.parse.urlsplit(page.url)
+        expect(parts.path == f"/console/subjects/{ps}" and query_of(page) == {"purpose": ["cme"]}, f"the link went to {page.url}")
+        status, _, body = gw.get(visit.role, f"/v1/subjects/{ps}?purpose=cme")
+        expect(status == 200, f"GET /v1/subjects/{ps}?purpose=cme answered {status}: {body[:200]!r}")
+        problems = child_page_problems(page, ps, json.loads(body))
+        expect(not problems, "; ".join(problems))
+        leaked = nhs_numbers_on(page.content(), sample)
+        expect(not leaked, f"the page shows NHS numbers of the sample data: {leaked}")
+
+    child = None
+    with r.check(f"{label}: a GP-registered child's page (its pseudonym from POST /v1/match on its NHS number) "
+                 f"shows none of its identifiers (NHS number, names, date of birth, postcode, address)"):
+        record, answer = a_gp_registered_child(run)
+        ps = answer["pseudonym"]
+        expect(PSEUDONYM.match(ps), f"POST /v1/match answered the pseudonym {ps!r}")
+        response, _ = visit.goto(f"/console/subjects/{ps}?purpose=cme")
+        expect(response.status == 200, f"the page of {ps} answered {response.status}")
+        problems = child_page_problems(page, ps, answer["view"])
+        expect(not problems, "; ".join(problems))
+        shown = identifiers_on(page.content(), record["identifiers"])
+        expect(not shown, f"the page of {record['localRef']}'s child shows its {', '.join(shown)}")
+        child = (record, ps)
+        print(f"INFO  {label}: asking about {ps}, GP record {record['localRef']} (known to "
+              f"{', '.join(sorted({k['role'] for k in answer['view']['knownTo']}))})", flush=True)
+
+    # Characters the page must escape and the form must encode, in the question.
+    question = "Is this child still registered with you, & seen since 1 September? <console test, 'quoted'>"
+    with r.check(f"{label}: form#ask sends an enquiry: back on the child's page, #asked says it went to N >= 1 agencies"):
+        expect(child, "no child's page to ask from (the check above failed)")
+        record, ps = child
+        expect(page.locator("form#ask textarea#question").count() == 1, "no form#ask with a textarea#question")
+        page.fill("form#ask #question", question)
+        with page.expect_navigation(wait_until="load") as navigation:
+            page.click("form#ask button[type=submit]")
+        submitted(page, navigation.value, "the enquiry")
+        expect(urllib.parse.urlsplit(page.url).path == f"/console/subjects/{ps}", f"the enquiry led to {page.url}")
+        asked = " ".join(page.locator("#asked").all_text_contents()).strip()
+        m = re.match(r"Your enquiry went to (\d+) agenc", asked)
+        expect(m, f"#asked reads {asked!r}")
+        holders = int(m.group(1))
+        expect(holders >= 1, f"#asked says the enquiry went to {holders} agencies")
+        expect(query_of(page).get("asked") == [str(holders)] and query_of(page).get("purpose") == ["cme"], f"the enquiry led to {page.url}")
+        run.enquiry = {"question": question, "pseudonym": ps, "holders": holders, "reference": record["localRef"]}
+    if run.enquiry:
+        check_axe(run, visit, f"{label} (after asking)")
+
+
+def check_enquiries(run, visit, spec):
+    r, page = run.results, visit.page
+    label = f"{spec.name} as {visit.role}"
+    with r.check(f"{label}: lists the enquiry asked from the child's page (a section.enquiry headed by the question, "
+                 f"its child, the agencies asked)"):
+        e = run.enquiry
+        expect(e, "no enquiry was asked (the child page's check failed)")
+        headings = [h.strip() for h in page.locator("section.enquiry h2").all_text_contents()]
+        expect(headings.count(e["question"]) == 1, f"{headings.count(e['question'])} section.enquiry headed by the question; headings {headings}")
+        section = page.locator("section.enquiry").nth(headings.index(e["question"]))
+        links = section.locator("a[href^='/console/subjects/']").evaluate_all("as => as.map(a => a.getAttribute('href'))")
+        expect(links == [f"/console/subjects/{e['pseudonym']}?purpose=cme"], f"the enquiry links to {links}")
+        holders = cells(section, "table.holders tbody tr")
+        expect(len(holders) == e["holders"], f"{len(holders)} agencies listed, #asked said {e['holders']}")
+        expect("nhs/Y12345" in [h[0] for h in holders], f"nhs/Y12345 (whose GP record it is) is not among {[h[0] for h in holders]}")
+
+
+def check_inbox(run, visit, spec):
+    """The GP practice finds the partner's enquiry about its own record, and acknowledges its inbox."""
+    r, page = run.results, visit.page
+    label = f"{spec.name} as {visit.role}"
+    waiting = False
+    with r.check(f"{label}: the partner's enquiry waits: a tr.item of type enquiry about \"your reference ...\" (the GP record's), with the question"):
+        e = run.enquiry
+        expect(e, "no enquiry was asked (the child page's check failed)")
+        col = columns(page, "#inbox")
+        rows = cells(page, "#inbox tbody tr.item")
+        mine = [row for row in rows if row[col["Type"]] == "enquiry" and e["question"] in row[col["Details"]]]
+        expect(len(mine) == 1, f"{len(mine)} enquiry rows with the question among {len(rows)}: {rows[:5]}")
+        expect(mine[0][col["About"]] == f"your reference {e['reference']}", f"the enquiry is about {mine[0][col['About']]!r}, expected \"your reference {e['reference']}\"")
+        expect(mine[0][col["Purpose"]] == "cme", f"the enquiry's purpose is {mine[0][col['Purpose']]!r}")
+        count = page.locator("#count").text_content().strip()
+        expect(count == str(len(rows)), f"#count says {count!r}, {len(rows)} rows are listed")
+        waiting = True
+    acked = False
+    with r.check(f"{label}: submitting form#ack acknowledges what is listed: #acked, then #empty and no row, also on a reload"):
+        expect(waiting, "nothing to acknowledge: the enquiry is not in the inbox (the check above failed)")
+        expect(page.locator("form#ack").count() == 1, f"no form#ack ({page.locator('#inbox tbody tr.item').count()} rows listed)")
+        up_to = page.input_value("form#ack input[name=upTo]")
+        with page.expect_navigation(wait_until="load") as navigation:
+            page.click("form#ack button[type=submit]")
+        submitted(page, navigation.value, "the acknowledgement")
+        expect(urllib.parse.urlsplit(page.url).path == "/console/inbox" and query_of(page) == {"acked": [up_to]}, f"the acknowledgement led to {page.url}")
+        notice = " ".join(page.locator("#acked").all_text_contents()).strip()
+        expect(notice.startswith(f"Acknowledged up to {up_to}"), f"#acked reads {notice!r}")
+        for _ in range(2):
+            expect(page.locator("#empty").count() == 1, "no #empty")
+            expect(page.locator("#inbox tbody tr.item").count() == 0, f"{page.locator('#inbox tbody tr.item').count()} rows still listed")
+            visit.goto(spec.url(run))
+        acked = True
+    if acked:
+        check_axe(run, visit, f"{label} (after acknowledging)")
+
+
+# The auditor's log
+
+def check_audit(run, visit, spec):
+    """The auditor checks an entry's inclusion proof in the page, and has the gateway verify the whole log."""
+    r, page, gw = run.results, visit.page, run.gw
+    label = f"{spec.name} as {visit.role}"
+    size = None
+    with r.check(f"{label}: after GET /v1/audit/checkpoint, every entry the checkpoint covers has its \"Check entry N\", no other"):
+        status, _, body = gw.get(visit.role, "/v1/audit/checkpoint?format=json")
+        expect(status == 200, f"GET /v1/audit/checkpoint answered {status}: {body[:200]!r}")
+        signed = json.loads(body)["size"]
+        response, seconds = visit.goto(spec.url(run))
+        r.timing(f"{label} page load (after a checkpoint of {signed})", seconds, visit.navigation_timing())
+        expect(response.status == 200, f"the audit page answered {response.status}")
+        size = int(page.locator("#checkpoint-size").text_content())
+        expect(size >= signed, f"#checkpoint-size says {size}, the checkpoint just signed has {signed}")
+        rows = page.eval_on_selector_all("#audit tbody tr.entry", """rows => rows.map(r => ({index: Number(r.cells[0].textContent),
+            inclusion: r.cells[r.cells.length - 1].textContent.trim(),
+            buttons: [...r.querySelectorAll('button.prove')].map(b => [b.textContent.trim(), b.dataset.index, b.dataset.size])}))""")
+        covered = [row for row in rows if row["index"] < size]
+        expect(covered, f"no entry shown is covered by the checkpoint of size {size} (entries {rows[0]['index'] if rows else '-'} on)")
+        for row in rows:
+            n = row["index"]
+            if n < size:
+                expect(row["buttons"] == [[f"Check entry {n}", str(n), str(size)]], f"entry {n} (covered) has buttons {row['buttons']}")
+            else:
+                expect(not row["buttons"] and "after the checkpoint" in row["inclusion"], f"entry {n} (after the checkpoint) reads {row['inclusion']!r}")
+
+    def prove(button):
+        n = button.get_attribute("data-index")
+        button.click()
+        page.wait_for_function("id => { const e = document.getElementById(id); return e && e.textContent && e.textContent !== 'checking...'; }",
+                               arg=f"proof-{n}")
+        out = page.locator(f"#proof-{n}")
+        return n, out.text_content().strip(), set((out.get_attribute("class") or "").split())
+
+    with r.check(f"{label}: \"Check entry N\" checks the proof in the browser: #proof-N reads \"included in the checkpoint of size M\" (class proof ok)"):
+        expect(size, "no checkpoint to check against (the check above failed)")
+        n, said, classes = prove(page.locator("#audit button.prove").first)
+        expect(said == f"included in the checkpoint of size {size}", f"#proof-{n} reads {said!r}")
+        expect(classes == {"proof", "ok"}, f"#proof-{n} has classes {sorted(classes)}")
+    page.evaluate("() => window.scrollTo(0, 0)")
+    save_screenshot(run, visit, label, "audit.png")
+
+    with r.check(f"{label}: the check can fail: a proof altered in transit (one hash of its path changed) reads \"NOT verified\" (class proof bad)"):
+        buttons = page.locator("#audit button.prove")
+        expect(buttons.count() >= 2, "fewer than two entries to check")
+
+        def altered(route):
+            proof = route.fetch().json()
+            if proof.get("proof"):  # (without a path the proof stays as it is, and the check fails)
+                proof["proof"][0] = proof["proof"][0][:-1] + ("0" if proof["proof"][0][-1] != "0" else "1")
+            route.fulfill(json=proof)
+        page.route("**/v1/audit/proofs/inclusion*", altered)
+        try:
+            n, said, classes = prove(buttons.nth(1))
+        finally:
+            page.unroute("**/v1/audit/proofs/inclusion*")
+        expect(said == "NOT verified" and classes == {"proof", "bad"}, f"with an altered proof #proof-{n} reads {said!r} (classes {sorted(classes)})")
+    check_axe(run, visit, f"{label} (after checking proofs)")
+
+    with r.check(f"{label}: \"Verify the whole log now\" (the form in #verification), then reloads until #verification-status reads Verified (class verified)"):
+        form = page.locator("#verification form")
+        expect(form.count() == 1, "no form in #verification")
+        button = [b.strip() for b in form.locator("button[type=submit]").all_text_contents()]
+        expect(button == ["Verify the whole log now"], f"the verification form's button reads {button}")
+        start = time.monotonic()
+        with page.expect_navigation(wait_until="load") as navigation:
+            form.locator("button[type=submit]").click()
+        submitted(page, navigation.value, "the verification form")
+        expect(urllib.parse.urlsplit(page.url).path == "/console/audit", f"the verification form led to {page.url}")
+        while True:
+            status = page.locator("#verification-status")
+            said, classes = status.text_content().strip(), set((status.get_attribute("class") or "").split())
+            if said.startswith("Verified"):
+                break
+            if said.startswith("FAILED"):
+                raise CheckFailed(f"the gateway's check of the log failed: {page.locator('#verification pre').text_content()[:600]}")
+            expect(time.monotonic() - start < 120, f"#verification-status still reads {said!r} after 120 s")
+            time.sleep(0.5)
+            page.reload(wait_until="load")
+        expect(classes == {"verified"}, f"#verification-status reads {said!r} with classes {sorted(classes)}")
+        r.timing("the whole log verified from the console (form to Verified)", time.monotonic() - start)
+    check_axe(run, visit, f"{label} (after verifying)")
+
+
+# ----------------------------------------------------------------------------------------------
 # The pages. Each gets the checks every page gets (opens, headers, assets, axe-core, requests stay
 # on the gateway; refusal of the forbidden roles) and its own checks, if any.
 
@@ -656,10 +1103,18 @@ PAGES = [
     PageSpec("missing-education report", "/console/reports/missing-education?purpose=cme", allowed=["partner-304-cme"],
              forbidden=["school-100001", "steward-304", "auditor-dpo"], screenshot=("partner-304-cme", "missing-education.png"),
              checks=check_report),
-    # Newer pages, with the common checks only so far (their own: a check_... function as checks=).
-    PageSpec("child page", a_child_of_the_report, allowed=["partner-304-cme"], forbidden=["school-100001", "steward-304"]),
-    PageSpec("review queue", "/console/review", allowed=["steward-304"], forbidden=["partner-304-cme", "school-100001", "auditor-dpo"]),
-    PageSpec("audit log", "/console/audit", allowed=["auditor-dpo"], forbidden=["partner-304-cme", "school-100001", "steward-304"]),
+    # In this order: the enquiry asked on the child page is the one the enquiries page lists and the
+    # GP practice's inbox shows; the audit log then holds the steward's decision.
+    PageSpec("child page", a_child_of_the_report, allowed=["partner-304-cme"], forbidden=["school-100001", "steward-304"],
+             checks=check_child),
+    PageSpec("enquiries", "/console/enquiries", allowed=["partner-304-cme"], forbidden=["school-100001", "steward-304"],
+             checks=check_enquiries),
+    PageSpec("inbox", "/console/inbox", allowed=["nhs-Y12345"], forbidden=["steward-304", "auditor-dpo"], checks=check_inbox),
+    PageSpec("review queue", "/console/review", allowed=["steward-304"], forbidden=["partner-304-cme", "school-100001", "auditor-dpo"],
+             screenshot=("steward-304", "review.png"), checks=check_review),
+    # Its screenshot (audit.png) is taken by check_audit, once a proof check shows its result.
+    PageSpec("audit log", "/console/audit", allowed=["auditor-dpo"], forbidden=["partner-304-cme", "school-100001", "steward-304"],
+             checks=check_audit),
 ]
 
 
@@ -669,7 +1124,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bin", default=os.path.join(ROOT, ".build", "debug"), help="directory of sightline-gateway and sightline")
     parser.add_argument("--chromium", default=os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium")
-    parser.add_argument("--screenshots", default=HERE, help="where home.png and missing-education.png go")
+    parser.add_argument("--screenshots", default=HERE, help="where home.png, missing-education.png, review.png and audit.png go")
     parser.add_argument("--keep", action="store_true", help="keep the temporary state directory (its path is printed)")
     args = parser.parse_args()
     args.bin = os.path.abspath(args.bin)
@@ -735,9 +1190,13 @@ def main():
 
     print(f"\n== {len(results.passed)} checks passed, {len(results.failed)} failed, {len(results.notes)} notes, "
           f"{time.monotonic() - began:.1f} s in all")
-    loads = sorted((t for t in results.timings if t[0].endswith("page load")), key=lambda t: -t[1])
+    loads = sorted((t for t in results.timings if "page load" in t[0]), key=lambda t: -t[1])
     for what, seconds, detail in loads[:5]:
         print(f"slowest: {what} {seconds:.2f} s{'  (' + detail + ')' if detail else ''}")
+    # The two heaviest pages, each time they were opened with their timing: the report and the audit log.
+    for what, seconds, detail in results.timings:
+        if what.startswith(("missing-education report as", "audit log as")) and "page load" in what:
+            print(f"timing: {what} {seconds:.2f} s{'  (' + detail + ')' if detail else ''}")
     for name, message in results.failed:
         print(f"FAILED: {name}\n        {message}")
     return 1 if results.failed else 0

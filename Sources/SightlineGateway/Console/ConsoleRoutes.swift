@@ -302,7 +302,10 @@ extension ConsoleRoutes {
         let site = request.headers[HTTPField.Name("Sec-Fetch-Site")!]
         let origin = request.headers[.origin]
         let host = request.head.authority ?? ""
-        guard site == nil || site == "same-origin", origin == nil || origin == "https://\(host)",
+        // Under Referrer-Policy: no-referrer a browser sends `Origin: null` on a form post; Sec-Fetch-Site,
+        // which no page's script can set, then says where the form came from.
+        let sameOrigin = origin == nil || origin == "https://\(host)" || (origin == "null" && site == "same-origin")
+        guard site == nil || site == "same-origin", sameOrigin,
               let token, token == formToken(context) || token == formToken(context, daysAgo: 1) else {
             throw APIError.forbidden("cross-site-form", "this form did not come from a page of this console (or it is more than a day old); reload the page and try again")
         }

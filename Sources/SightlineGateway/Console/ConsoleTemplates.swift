@@ -98,7 +98,7 @@ enum ConsoleTemplates {
     {{$title}}Child {{pseudonym}}{{/title}}
     {{$content}}
     <h1>Child <code>{{pseudonym}}</code></h1>
-    {{#asked}}<p class="notice" role="status" id="asked">Your enquiry went to {{asked}} agencies; their answers show in the report and under Enquiries.</p>{{/asked}}
+    {{#asked}}<p class="notice" role="status" id="asked">Your enquiry went to {{asked}} agency or agencies; their answers show in the report and under Enquiries.</p>{{/asked}}
     {{#awaiting}}<p class="notice" role="status" id="asked">Your enquiry to {{awaiting}} agencies waits for a second approval before it is sent (see Enquiries); it expires if nobody approves it in time.</p>{{/awaiting}}
     <p class="meta">As purpose <strong>{{purpose}}</strong> allows: only its fields, minimised.{{#uncertain}} <strong id="uncertain">The link is uncertain</strong>: a steward has a pair to decide, or identifiers disagree.{{/uncertain}}</p>
     <h2>What is known</h2>
@@ -142,7 +142,7 @@ enum ConsoleTemplates {
     <form method="post" action="/console/inbox/ack" id="ack">
     <input type="hidden" name="token" value="{{token}}">
     <input type="hidden" name="upTo" value="{{upTo}}">
-    <button type="submit">Acknowledge these {{count}} (up to #{{upTo}})</button>
+    <button type="submit">Acknowledge everything listed (up to #{{upTo}})</button>
     </form>
     {{/upTo}}
     {{^items}}<p id="empty">Nothing waits for you.</p>{{/items}}
@@ -282,7 +282,7 @@ enum ConsoleAssets {
     :root { font-family: system-ui, sans-serif; color: #1b1b1b; background: #fff; }
     body { margin: 0 auto; max-width: 72rem; padding: 0 1rem 2rem; line-height: 1.45; }
     a { color: #1d4f91; }
-    a:focus, button:focus, select:focus { outline: 3px solid #ffbf47; outline-offset: 2px; }
+    a:focus, button:focus, select:focus, input:focus, textarea:focus { outline: 3px solid #ffbf47; outline-offset: 2px; }
     .skip { position: absolute; left: -999px; }
     .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
     .skip:focus { left: 1rem; top: 1rem; background: #ffbf47; color: #000; padding: .5rem; }
