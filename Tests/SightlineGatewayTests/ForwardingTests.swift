@@ -380,10 +380,12 @@ struct ForwardingCrashTests {
         first.signal(SIGKILL)
         await waitForExit(first.process)
 
-        let second = try DaemonProcessTests.Daemon(state: state, port: first.port, opsPort: first.opsPort)
-        try await second.waitReady()
+        // The school's receiver is up before the gateway restarts: on a loaded machine, attempts made
+        // before it listened backed off past the wait below.
         let out = state + "/school-forwards.ndjson"
         let receiver = try ForwardingTests.Receiver(identity: school, port: first.port + 1, out: out); defer { receiver.stop() }
+        let second = try DaemonProcessTests.Daemon(state: state, port: first.port, opsPort: first.opsPort)
+        try await second.waitReady()
         try await ForwardingTests.waitUntil(30) { try receiver.stored().count >= 5 }
         try await Task.sleep(for: .seconds(1))
         let stored = try receiver.stored()
