@@ -170,7 +170,7 @@ struct ForwardingTests {
             _ = try await gw.request(school, "POST", "/v1/submissions", body: Self.enrolment())
             let batch = (1...20).map { Self.incident("MPS-\($0)") }
             _ = try await gw.request(police, "POST", "/v1/submissions", body: Data(ndjson: batch))
-            do { try await Self.waitUntil(10) { try receiver.stored().count == 20 } } catch {
+            do { try await Self.waitUntil(30) { try receiver.stored().count == 20 } } catch {
                 let forwards = try await gw.state.store.forwards(state: nil, limit: 30)
                 Issue.record("stored \(try receiver.stored().count) of 20: \(forwards.map { "\($0.state) attempts \($0.attempts) \($0.lastError ?? "")" })")
                 throw error
