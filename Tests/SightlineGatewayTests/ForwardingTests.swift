@@ -385,6 +385,7 @@ struct ForwardingCrashTests {
         let out = state + "/school-forwards.ndjson"
         let receiver = try ForwardingTests.Receiver(identity: school, port: first.port + 1, out: out); defer { receiver.stop() }
         let second = try DaemonProcessTests.Daemon(state: state, port: first.port, opsPort: first.opsPort)
+        defer { if second.process.isRunning { second.signal(SIGKILL) } }  // a failed wait must not leave the daemon running
         try await second.waitReady()
         try await ForwardingTests.waitUntil(30) { try receiver.stored().count >= 5 }
         try await Task.sleep(for: .seconds(1))
