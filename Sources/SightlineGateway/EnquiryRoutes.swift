@@ -250,14 +250,20 @@ struct EnquiryRoutes {
     // MARK: answer
 
     func answer(_ request: Request, _ context: ParticipantContext) async throws -> Response {
-        let holder = context.participant.identity.shortName
         let id = try context.parameters.require("id")
         let digest = state.requestDigest("POST", "/v1/enquiries/{id}/answers")
         let o = try await boundedJSONObject(request, allowed: ["status", "text"], expected: #"{"status": S, "text": optional text}"#)
-        guard let status = o["status"]?.stringValue.flatMap(EnquiryAnswerStatus.init(rawValue:)) else {
+        try await answerEnquiry(id: id, status: o["status"]?.stringValue, text: o["text"], context, digest: digest)
+        return try json(["enquiry": .string(id), "status": o["status"] ?? .null], status: .created)
+    }
+
+    /// A holder's answer, as `POST /v1/enquiries/{id}/answers` and the console's form give it.
+    func answerEnquiry(id: String, status statusText: String?, text textValue: JSONValue?, _ context: ParticipantContext, digest: String) async throws {
+        let holder = context.participant.identity.shortName
+        guard let status = statusText.flatMap(EnquiryAnswerStatus.init(rawValue:)) else {
             throw APIError.badRequest("status is one of \(EnquiryAnswerStatus.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        let answerText = try text(o["text"], field: "text", required: status == .other || status == .safeguardingConcern)
+        let answerText = try text(textValue, field: "text", required: status == .other || status == .safeguardingConcern)
         let notFound = APIError.notFound("no such enquiry addressed to \(holder)")
         guard id.utf8.count <= 64, let enquiry = try await state.store.enquiries(asker: nil, holder: nil, publicID: id, limit: 1).first,
               enquiry.holders.contains(where: { $0.holder == holder }) else {
@@ -280,7 +286,6 @@ struct EnquiryRoutes {
         case .alreadyAnswered: throw APIError(.conflict, "already-answered", "\(holder) has answered enquiry \(enquiry.publicID) already")
         case .answered:
             state.metrics.enquiriesAnswered.increment()
-            return try json(["enquiry": .string(enquiry.publicID), "status": .string(status.rawValue)], status: .created)
         }
     }
 

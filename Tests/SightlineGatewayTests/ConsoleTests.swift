@@ -137,6 +137,18 @@ struct ConsoleTests {
                                              body: Data("token=\(token)&purpose=cme&question=Is+this+child+on+a+roll+elsewhere%3F".utf8),
                                              headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Origin", "https://127.0.0.1:\(gw.apiPort)")])
             #expect(asked.status == 303 && Self.header(asked, "Location") == "/console/subjects/\(pseudonym)?purpose=cme&asked=1", "\(Self.text(asked))")
+            // The GP answers from its own enquiries page.
+            let gpPage = Self.text(try await gw.request(gp, "GET", "/console/enquiries"))
+            #expect(gpPage.contains("Is this child on a roll elsewhere?") && gpPage.contains("your reference GP-1"), "\(gpPage.suffix(800))")
+            let action = try #require(gpPage.range(of: #"/console/enquiries/enq-[0-9a-f]+/answers"#, options: .regularExpression).map { String(gpPage[$0]) })
+            let gpToken = try #require(gpPage.range(of: #"name="token" value="[0-9a-f]+""#, options: .regularExpression).map {
+                String(gpPage[$0].dropFirst("name=\"token\" value=\"".count).dropLast())
+            })
+            let answered = try await gw.request(gp, "POST", action, body: Data("token=\(gpToken)&status=not-known-here&text=".utf8),
+                                                headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Origin", "null"), ("Sec-Fetch-Site", "same-origin")])
+            #expect(answered.status == 303, "\(Self.text(answered))")
+            #expect(Self.text(try await gw.request(gp, "GET", "/console/enquiries")).contains("You answered: not-known-here"))
+            #expect(Self.text(try await gw.request(cme, "GET", "/console/enquiries")).contains("not-known-here"), "the asker sees the answer")
             let notices = try await EnquiryTests.enquiries(inInboxOf: gp, gw)
             #expect(notices.count == 1 && notices.first?["question"] == .string("Is this child on a roll elsewhere?") && notices.first?["about"]?.objectValue?["yourReference"] == .string("GP-1"),
                     "\(notices)")
@@ -166,7 +178,7 @@ struct ConsoleTests {
             #expect(Self.text(try await gw.request(school, "GET", "/console/inbox")).contains("id=\"empty\""), "acknowledged forwards leave the inbox")
             #expect(try await EnquiryTests.auditActions(gw).contains { $0.action == "forward.delivered" && $0.actor == "school/100001" })
             #expect(try await gw.request(cme, "GET", "/console/enquiries").status == 200)
-            #expect(try await gw.request(school, "GET", "/console/enquiries").status == 403)
+            #expect(try await gw.request(school, "GET", "/console/enquiries").status == 200, "a holder sees what it was asked")
         }
     }
 }

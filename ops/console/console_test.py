@@ -1107,7 +1107,7 @@ PAGES = [
     # GP practice's inbox shows; the audit log then holds the steward's decision.
     PageSpec("child page", a_child_of_the_report, allowed=["partner-304-cme"], forbidden=["school-100001", "steward-304"],
              checks=check_child),
-    PageSpec("enquiries", "/console/enquiries", allowed=["partner-304-cme"], forbidden=["school-100001", "steward-304"],
+    PageSpec("enquiries", "/console/enquiries", allowed=["partner-304-cme"], forbidden=["steward-304", "auditor-dpo"],
              checks=check_enquiries),
     PageSpec("inbox", "/console/inbox", allowed=["nhs-Y12345"], forbidden=["steward-304", "auditor-dpo"], checks=check_inbox),
     PageSpec("review queue", "/console/review", allowed=["steward-304"], forbidden=["partner-304-cme", "school-100001", "auditor-dpo"],

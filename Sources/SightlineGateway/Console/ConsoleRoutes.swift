@@ -25,7 +25,12 @@ struct ConsoleRoutes {
         group.get("assets/favicon.svg") { _, _ in Self.asset(ConsoleAssets.favicon, type: "image/svg+xml") }
         group.on("inbox", method: .get, roles: InboxRoutes.recipientRoles, state: state) { request, context in try await inboxPage(request, context) }
         group.on("inbox/ack", method: .post, roles: InboxRoutes.recipientRoles, state: state) { request, context in try await inboxAck(request, context) }
-        group.on("enquiries", method: .get, roles: PartnerRoutes.partnerRoles, state: state) { _, context in try await enquiriesPage(context) }
+        group.on("enquiries", method: .get, roles: EnquiryRoutes.holderRoles.union(PartnerRoutes.partnerRoles), state: state) { request, context in
+            try await enquiriesPage(request, context)
+        }
+        group.on("enquiries/{id}/answers", method: .post, roles: EnquiryRoutes.holderRoles, state: state) { request, context in
+            try await answerFromPage(request, context)
+        }
         group.on("reports/{name}", method: .get, roles: PartnerRoutes.partnerRoles, state: state) { request, context in
             try await reportPage(request, context, csv: false)
         }
@@ -54,6 +59,7 @@ struct ConsoleRoutes {
         if me.role == .auditor { out.append(["href": "/console/audit", "label": "Audit log", "note": "every decision, with inclusion proofs and checkpoints"]) }
         if InboxRoutes.recipientRoles.contains(me.role) { out.append(["href": "/console/inbox", "label": "Inbox", "note": "forwarded records and enquiries for you"]) }
         if me.role == .partner { out.append(["href": "/console/enquiries", "label": "Enquiries", "note": "what you asked the agencies, and their answers"]) }
+        if EnquiryRoutes.holderRoles.contains(me.role) { out.append(["href": "/console/enquiries", "label": "Enquiries", "note": "what partners asked you, and your answers"]) }
         if me.role == .partner {
             for purpose in state.policy.purposes.values.sorted(by: { $0.name < $1.name }) where purpose.access(for: me).isAllowed {
                 for kind in purpose.reports.keys.sorted(by: { $0.rawValue < $1.rawValue }) {
@@ -266,9 +272,21 @@ extension ConsoleRoutes {
         return Response(status: .seeOther, headers: [.location: "/console/inbox?acked=\(result.acknowledged)"])
     }
 
-    func enquiriesPage(_ context: ParticipantContext) async throws -> Response {
+    func enquiriesPage(_ request: Request, _ context: ParticipantContext) async throws -> Response {
         let answer = try await EnquiryRoutes(state: state).listPage(context)
         let list = answer["enquiries"]?.arrayValue ?? []
+        let answeredNow = request.uri.queryParameters["answered"] != nil
+        if context.participant.identity.role != .partner {
+            let token = formToken(context)
+            let asked: [[String: Any]] = list.compactMap(\.objectValue).map { e in
+                let about = e["about"]?.objectValue
+                return ["id": e["id"]?.stringValue ?? "", "question": e["question"]?.stringValue ?? "", "purpose": e["purpose"]?.stringValue ?? "",
+                        "askedBy": e["askedBy"]?.stringValue ?? "", "askedAt": e["askedAt"]?.stringValue ?? "", "deadline": e["deadline"]?.stringValue ?? "",
+                        "about": about?["yourReference"]?.stringValue.map { "your reference \($0) (\(about?["kind"]?.stringValue ?? ""))" } ?? "a record you hold",
+                        "answered": e["answered"]?.stringValue ?? false, "token": token, "statuses": EnquiryAnswerStatus.allCases.map(\.rawValue)]
+            }
+            return try page("enquiries", ["asked": asked, "partner": false, "answeredNow": answeredNow], context)
+        }
         let enquiries: [[String: Any]] = list.compactMap(\.objectValue).map { e in
             ["id": e["id"]?.stringValue ?? "", "question": e["question"]?.stringValue ?? "", "pseudonym": e["pseudonym"]?.stringValue ?? "",
              "purpose": e["purpose"]?.stringValue ?? "", "askedAt": e["askedAt"]?.stringValue ?? "", "deadline": e["deadline"]?.stringValue ?? "",
@@ -278,7 +296,16 @@ extension ConsoleRoutes {
                   "text": h["text"]?.stringValue ?? "", "answeredAt": h["answeredAt"]?.stringValue ?? "", "overdue": h["overdue"] == .bool(true)] as [String: Any]
              }]
         }
-        return try page("enquiries", ["enquiries": enquiries], context)
+        return try page("enquiries", ["enquiries": enquiries, "partner": true], context)
+    }
+
+    func answerFromPage(_ request: Request, _ context: ParticipantContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        let form = try await Self.form(request)
+        try requireSameSiteForm(request, context, token: form["token"])
+        try await EnquiryRoutes(state: state).answerEnquiry(id: id, status: form["status"], text: form["text"].map { .string($0) }, context,
+                                                            digest: state.requestDigest("POST", "/console/enquiries/{id}/answers"))
+        return Response(status: .seeOther, headers: [.location: "/console/enquiries?answered=1"])
     }
 }
 

@@ -155,7 +155,25 @@ enum ConsoleTemplates {
     {{$title}}Enquiries{{/title}}
     {{$content}}
     <h1>Enquiries</h1>
-    <p class="meta">The enquiries you asked, each holder's delivery and answer. Ask one from a child's page.</p>
+    {{#answeredNow}}<p class="notice" role="status" id="answered">Your answer was sent.</p>{{/answeredNow}}
+    <p class="meta">{{#partner}}The enquiries you asked, each holder's delivery and answer. Ask one from a child's page.{{/partner}}{{^partner}}What partners asked you about children whose records you hold, by your own reference; each answer goes to the team that asked.{{/partner}}</p>
+    {{#asked}}
+    <section class="enquiry" id="{{id}}" aria-labelledby="{{id}}-h">
+    <h2 id="{{id}}-h">{{question}}</h2>
+    <p>About {{about}}, asked by {{askedBy}} for purpose {{purpose}} on {{askedAt}}; answer by {{deadline}}.</p>
+    {{#answered}}<p class="notice" role="status">You answered: {{answered}}.</p>{{/answered}}
+    {{^answered}}
+    <form method="post" action="/console/enquiries/{{id}}/answers" class="answer">
+    <input type="hidden" name="token" value="{{token}}">
+    <label for="status-{{id}}">Your answer</label>
+    <select id="status-{{id}}" name="status" required><option value="">Choose</option>{{#statuses}}<option value="{{.}}">{{.}}</option>{{/statuses}}</select>
+    <label for="text-{{id}}">Details (needed for other and safeguarding-concern)</label>
+    <textarea id="text-{{id}}" name="text" maxlength="2000" rows="2"></textarea>
+    <button type="submit">Send the answer to {{askedBy}}</button>
+    </form>
+    {{/answered}}
+    </section>
+    {{/asked}}
     {{#enquiries}}
     <section class="enquiry" id="{{id}}" aria-labelledby="{{id}}-h">
     <h2 id="{{id}}-h">{{question}}</h2>
@@ -166,7 +184,8 @@ enum ConsoleTemplates {
     </table>
     </section>
     {{/enquiries}}
-    {{^enquiries}}<p id="empty">You have asked no enquiries yet.</p>{{/enquiries}}
+    {{#partner}}{{^enquiries}}<p id="empty">You have asked no enquiries yet.</p>{{/enquiries}}{{/partner}}
+    {{^partner}}{{^asked}}<p id="empty">Nobody has asked you anything.</p>{{/asked}}{{/partner}}
     {{/content}}
     {{/layout}}
     """
