@@ -102,7 +102,9 @@ struct RefusalCoalescingTests {
                 throw error
             }
             let duringFlood = try await Self.refusalEntries(gw.state.store, actor: "school/100001")
-            #expect(duringFlood.count <= 1 + Int(Date().timeIntervalSince(started) / 60), "repeats are counted, not written one by one")
+            // The first refusal at once, then at most one entry a window begun: a flood that crosses a
+            // window boundary (a slow, loaded machine) has begun one more window than whole minutes passed.
+            #expect(duringFlood.count <= 2 + Int(Date().timeIntervalSince(started) / 60), "repeats are counted, not written one by one")
             // Another actor's refusal is written at once.
             #expect(try await gw.request(partner, "GET", "/v1/audit/entries").status == 403)
             let partners = try await Self.refusalEntries(gw.state.store, actor: "partner/304-cme")
