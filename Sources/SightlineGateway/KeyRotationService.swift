@@ -167,7 +167,9 @@ struct KeyRotationService: Service {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             var pending = false
             do { pending = try await state.migrateKeysOnce() } catch {
-                state.logger.error("key rotation batch failed; retrying in a minute", metadata: ["problem": "\(String(describing: error))"])
+                // The gateway's own message, or only the type: a store error's text could carry SQL and its values.
+                let problem = (error as? SightlineError)?.message ?? "\(type(of: error))"
+                state.logger.error("key rotation batch failed; retrying in a minute", metadata: ["problem": "\(problem)"])
                 do { try await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(60)) } } catch { break }
                 continue
             }

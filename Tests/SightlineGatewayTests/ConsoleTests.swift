@@ -9,6 +9,14 @@ import Testing
 @Suite("Console pages", .serialized)
 struct ConsoleTests {
     static func text(_ r: GatewayClient.Response) -> String { String(decoding: r.body, as: UTF8.self) }
+    /// The value of the hidden form field `name` on a page (the first, when a page has several forms).
+    static func field(_ name: String, in page: String) throws -> String {
+        let pattern = "name=\"\(name)\" value=\"[0-9a-zA-Z]+\""
+        return try #require(page.range(of: pattern, options: .regularExpression).map {
+            String(page[$0].dropFirst("name=\"\(name)\" value=\"".count).dropLast())
+        })
+    }
+
     static func header(_ r: GatewayClient.Response, _ name: String) -> String? {
         r.headers.first { $0.0.lowercased() == name.lowercased() }?.1
     }
@@ -79,9 +87,7 @@ struct ConsoleTests {
             let id = try #require(page.range(of: #"action="/console/review/(\d+)""#, options: .regularExpression).map {
                 String(page[$0].dropFirst("action=\"/console/review/".count).dropLast())
             })
-            let token = try #require(page.range(of: #"name="token" value="[0-9a-f]+""#, options: .regularExpression).map {
-                String(page[$0].dropFirst("name=\"token\" value=\"".count).dropLast())
-            })
+            let token = try Self.field("token", in: page)
             func post(_ body: String, _ headers: [(String, String)]) async throws -> GatewayClient.Response {
                 try await gw.request(steward, "POST", "/console/review/\(id)", body: Data(body.utf8),
                                      headers: [("Content-Type", "application/x-www-form-urlencoded")] + headers)
@@ -102,9 +108,7 @@ struct ConsoleTests {
             let audit = Self.text(try await gw.request(auditor, "GET", "/console/audit?action=review.decide"))
             #expect(audit.contains("steward-review:different") && audit.contains("class=\"prove\""))
             // The verification panel runs the log's check on the server and shows its result.
-            let auditToken = try #require(audit.range(of: #"name="token" value="[0-9a-f]+""#, options: .regularExpression).map {
-                String(audit[$0].dropFirst("name=\"token\" value=\"".count).dropLast())
-            })
+            let auditToken = try Self.field("token", in: audit)
             let run = try await gw.request(auditor, "POST", "/console/audit/verify", body: Data("token=\(auditToken)".utf8),
                                            headers: [("Content-Type", "application/x-www-form-urlencoded"), origin])
             #expect(run.status == 303)
@@ -130,9 +134,7 @@ struct ConsoleTests {
             // A pseudonym not issued to this partner is answered like an unknown child.
             let unknown = try await gw.request(cme, "GET", "/console/subjects/ps_\(String(repeating: "0", count: 32))?purpose=cme")
             #expect(unknown.status == 404 && Self.text(unknown).contains("<h1>Not found</h1>"))
-            let token = try #require(page.range(of: #"name="token" value="[0-9a-f]+""#, options: .regularExpression).map {
-                String(page[$0].dropFirst("name=\"token\" value=\"".count).dropLast())
-            })
+            let token = try Self.field("token", in: page)
             let asked = try await gw.request(cme, "POST", "/console/subjects/\(pseudonym)/enquiries",
                                              body: Data("token=\(token)&purpose=cme&question=Is+this+child+on+a+roll+elsewhere%3F".utf8),
                                              headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Origin", "https://127.0.0.1:\(gw.apiPort)")])
@@ -141,9 +143,7 @@ struct ConsoleTests {
             let gpPage = Self.text(try await gw.request(gp, "GET", "/console/enquiries"))
             #expect(gpPage.contains("Is this child on a roll elsewhere?") && gpPage.contains("your reference GP-1"), "\(gpPage.suffix(800))")
             let action = try #require(gpPage.range(of: #"/console/enquiries/enq-[0-9a-f]+/answers"#, options: .regularExpression).map { String(gpPage[$0]) })
-            let gpToken = try #require(gpPage.range(of: #"name="token" value="[0-9a-f]+""#, options: .regularExpression).map {
-                String(gpPage[$0].dropFirst("name=\"token\" value=\"".count).dropLast())
-            })
+            let gpToken = try Self.field("token", in: gpPage)
             let answered = try await gw.request(gp, "POST", action, body: Data("token=\(gpToken)&status=not-known-here&text=".utf8),
                                                 headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Origin", "null"), ("Sec-Fetch-Site", "same-origin")])
             #expect(answered.status == 303, "\(Self.text(answered))")
@@ -166,12 +166,8 @@ struct ConsoleTests {
             let page = Self.text(try await gw.request(school, "GET", "/console/inbox"))
             #expect(page.contains("your reference ADM-0042") && page.contains("encompass") && page.contains("id=\"ack\""), "\(page.suffix(1500))")
             #expect(!page.contains("9434765919") && !page.contains("Okafor"))
-            let token = try #require(page.range(of: #"name="token" value="[0-9a-f]+""#, options: .regularExpression).map {
-                String(page[$0].dropFirst("name=\"token\" value=\"".count).dropLast())
-            })
-            let upTo = try #require(page.range(of: #"name="upTo" value="\d+""#, options: .regularExpression).map {
-                String(page[$0].dropFirst("name=\"upTo\" value=\"".count).dropLast())
-            })
+            let token = try Self.field("token", in: page)
+            let upTo = try Self.field("upTo", in: page)
             let ack = try await gw.request(school, "POST", "/console/inbox/ack", body: Data("token=\(token)&upTo=\(upTo)".utf8),
                                            headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Origin", "https://127.0.0.1:\(gw.apiPort)")])
             #expect(ack.status == 303 && Self.header(ack, "Location") == "/console/inbox?acked=\(upTo)")

@@ -209,7 +209,9 @@ struct KeyRotationTests {
             _ = try await gw.request(police, "POST", "/v1/submissions", body: Data(ForwardingTests.incident("MPS-1").utf8))
             _ = try await gw.request(police, "POST", "/v1/submissions", body: Data(ForwardingTests.incident("MPS-2").utf8))
             // An erasure empties a delivered forward's notice (the row stays for the log).
-            try await DatabaseQueue(path: p.config.databasePath).write { db in
+            var busy = Configuration()
+            busy.busyMode = .timeout(10)  // the gateway writes beside this connection
+            try await DatabaseQueue(path: p.config.databasePath, configuration: busy).write { db in
                 try db.execute(sql: "UPDATE forward SET payload = X'' WHERE id = (SELECT min(id) FROM forward)")
             }
             let old = gw.state.keys

@@ -41,11 +41,7 @@ public struct KeyMaterial: Sendable {
     public var linkChain: [NamedKey] { history.link + [NamedKey(id: linkKeyID, key: linkKey)] }
 
     public static func generate(now: Date = Date()) -> KeyMaterial {
-        let stamp = CivilDate(now).description
-        func id(_ prefix: String) -> String {
-            let random = SymmetricKey(size: .bits128).withUnsafeBytes { Data($0) }.prefix(4)
-            return "\(prefix)-\(stamp)-\(random.map { String(format: "%02x", $0) }.joined())"
-        }
+        func id(_ prefix: String) -> String { newKeyID(prefix, now: now) }
         return KeyMaterial(
             linkKeyID: id("link"), linkKey: SymmetricKey(size: .bits256),
             recipientKeyID: id("recipient"), recipientKey: SymmetricKey(size: .bits256),
