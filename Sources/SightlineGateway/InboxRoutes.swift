@@ -14,6 +14,10 @@ struct InboxRoutes {
     struct InboxItem: Encodable {
         let id: Int64
         let state: String
+        /// The purpose and rule the forward or enquiry was sent under, from the gateway's own row
+        /// (the notice may not say: an enquiry's names its purpose, an erased forward's nothing).
+        let purpose: String
+        let rule: String
         let forward: JSONValue
     }
     struct InboxPage: Encodable {
@@ -47,7 +51,7 @@ struct InboxRoutes {
         let recipient = context.participant.identity.shortName
         let (forwards, acknowledged) = try await state.store.inbox(recipient: recipient, after: after, limit: limit)
         let items = try forwards.map { f in
-            InboxItem(id: f.id, state: f.state.rawValue,
+            InboxItem(id: f.id, state: f.state.rawValue, purpose: f.purpose, rule: f.rule,
                       // A forward about a child since erased keeps its row, not its notice.
                       forward: f.sealedPayload.isEmpty ? .object(["type": .string("erased"), "forwardId": .string(f.publicID)])
                           : try JSONDecoder().decode(JSONValue.self, from: state.sealer.open(f.sealedPayload)))

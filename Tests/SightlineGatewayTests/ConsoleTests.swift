@@ -70,6 +70,48 @@ struct ConsoleTests {
         }
     }
 
+    /// The pseudonyms a report page lists, in the order shown.
+    static func listed(_ html: String) -> [String] {
+        let regex = try! NSRegularExpression(pattern: "<td><a href=\"/console/subjects/(ps_[0-9a-f]+)\\?")
+        return regex.matches(in: html, range: NSRange(html.startIndex..., in: html)).map { String(html[Range($0.range(at: 1), in: html)!]) }
+    }
+
+    @Test func aLargeReportIsSortedOnTheServerAndPagedWithEveryChildOnExactlyOnePage() async throws {
+        let p = try TestPartnership(); defer { p.remove() }
+        let gp = try p.identity(TestPartnership.id(.nhs, "Y12345"))
+        let cme = try p.identity(TestPartnership.id(.partner, "304-cme"))
+        try await p.withGateway { gw in
+            let children = KeyRotationTests.children(0..<60)
+            try await EnquiryTests.submit(gw, gp, children.enumerated().map { KeyRotationTests.gp($0.element, "GP-\($0.offset)") })
+            let api = try EnquiryTests.object(try await gw.request(cme, "GET", "/v1/reports/missing-education?purpose=cme").body)
+            guard case .array(let rows)? = api["rows"] else { throw TestFailure("no rows") }
+            let all = rows.compactMap { $0.objectValue?["pseudonym"]?.stringValue }
+            #expect(all.count == 60)
+            // Sorted by pseudonym, descending, 25 a page: three pages that hold every child once, in order.
+            var seen: [String] = []
+            for page in 1...3 {
+                let html = Self.text(try await gw.request(cme, "GET", "/console/reports/missing-education?purpose=cme&sort=pseudonym&order=desc&size=25&page=\(page)"))
+                let listed = Self.listed(html)
+                #expect(listed.count == (page < 3 ? 25 : 10), "page \(page) lists \(listed.count)")
+                #expect(html.contains("Page \(page) of 3") && html.contains("<span id=\"count\">60</span>"))
+                #expect(html.contains("rel=\"next\"") == (page < 3) && html.contains("rel=\"prev\"") == (page > 1))
+                #expect(html.contains("aria-sort=\"descending\" data-key=\"pseudonym\""))
+                seen += listed
+            }
+            #expect(seen == all.sorted(by: >), "the pages together are the whole report, sorted across pages")
+            // A page past the end shows the last; a sort key the report does not hold is ignored, not echoed.
+            let past = Self.text(try await gw.request(cme, "GET", "/console/reports/missing-education?purpose=cme&sort=pseudonym&size=25&page=99"))
+            #expect(Self.listed(past) == Array(all.sorted().suffix(10)) && past.contains("Page 3 of 3"))
+            let odd = Self.text(try await gw.request(cme, "GET", "/console/reports/missing-education?purpose=cme&sort=%3Cb%3E&size=7"))
+            #expect(Self.listed(odd).count == 60 && !odd.contains("&lt;b&gt;") && !odd.contains("<b>") && !odd.contains("Page 1 of"),
+                    "an unknown sort and size fall back to the report's order on one page of 500")
+            // The CSV is every row the filters keep, in the sort shown, whatever the page.
+            let csv = Self.text(try await gw.request(cme, "GET", "/console/reports/missing-education/csv?purpose=cme&sort=pseudonym&order=desc&page=2"))
+            let lines = csv.split(separator: "\r\n").dropFirst().map { String($0.split(separator: ",")[0].dropFirst().dropLast()) }
+            #expect(lines == all.sorted(by: >))
+        }
+    }
+
     @Test func aStewardsDecisionNeedsAFormFromTheConsoleAndIsAudited() async throws {
         let p = try TestPartnership(); defer { p.remove() }
         let gp = try p.identity(TestPartnership.id(.nhs, "Y12345"))
@@ -147,6 +189,9 @@ struct ConsoleTests {
             let answered = try await gw.request(gp, "POST", action, body: Data("token=\(gpToken)&status=not-known-here&text=".utf8),
                                                 headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Origin", "null"), ("Sec-Fetch-Site", "same-origin")])
             #expect(answered.status == 303, "\(Self.text(answered))")
+            // The GP's inbox row names the purpose and the rule the enquiry was sent under.
+            let inbox = Self.text(try await gw.request(gp, "GET", "/console/inbox"))
+            #expect(inbox.contains("<td>enquiry</td><td>cme</td><td>purpose:cme:enquiries</td>"), "\(inbox.suffix(900))")
             #expect(Self.text(try await gw.request(gp, "GET", "/console/enquiries")).contains("You answered: not-known-here"))
             #expect(Self.text(try await gw.request(cme, "GET", "/console/enquiries")).contains("not-known-here"), "the asker sees the answer")
             let notices = try await EnquiryTests.enquiries(inInboxOf: gp, gw)

@@ -487,8 +487,8 @@ def check_home(run, visit, spec):
                 name = parts.path.rsplit("/", 1)[1]
                 purpose = urllib.parse.parse_qs(parts.query)["purpose"][0]
                 api = {row["pseudonym"] for row in run.gw.api_rows(role, name, purpose)}
-                shown = set(page.locator("#report tbody tr.row td:first-child").all_text_contents())
                 count = page.locator("#count").text_content().strip()
+                shown = set(all_pages(visit))
                 if shown != api or count != str(len(api)):
                     problems.append(f"{h}: shows {len(shown)} children, #count {count}, the API lists {len(api)}"
                                     f" ({len(api - shown)} missing, {len(shown - api)} extra)")
@@ -535,12 +535,12 @@ def check_report(run, visit, spec):
 
     with r.check(f"{label}: lists exactly the children of GET /v1/reports/{name} ({len(rows)}), #count agrees"):
         expect(rows, "the API lists no children: the sample data did not load?")
-        shown = page.locator("#report tbody tr.row td:first-child").all_text_contents()
+        count = page.locator("#count").text_content().strip()
+        shown = all_pages(visit)
         bad = [p for p in shown if not PSEUDONYM.match(p)]
         expect(not bad, f"first column is not a pseudonym (ps_ + 32 hex) in {len(bad)} rows, e.g. {bad[:3]}")
         expect(len(shown) == len(set(shown)), f"{len(shown) - len(set(shown))} children are listed twice")
         expect(set(shown) == api, f"page {len(set(shown))} children, API {len(api)}; missing {sorted(api - set(shown))[:3]}, extra {sorted(set(shown) - api)[:3]}")
-        count = page.locator("#count").text_content().strip()
         expect(count == str(len(rows)), f"#count says {count!r}, the API lists {len(rows)}")
 
     with r.check(f"{label}: charts have one bar per district ({len(districts)}) and per year group ({len(years)})"):
@@ -611,25 +611,50 @@ def check_report(run, visit, spec):
         problems = header_problems(headers)
         expect(not problems, "CSV response: " + "; ".join(problems))
 
-    with r.check(f"{label}: clicking the year-group heading twice sorts descending, aria-sort says so"):
+    with r.check(f"{label}: clicking the year-group heading twice sorts every page descending, aria-sort says so"):
         response, _ = visit.goto(spec.url(run))
         expect(response.status == 200, f"reload answered {response.status}")
         col = column_index(page, "schoolYearGroup")
-        button = page.locator(f"#report thead th button.sort[data-column='{col}']")
+        link = page.locator(f"#report thead th a.sort[data-column='{col}']")
         th = page.locator("#report thead th").nth(col)
-        button.click()
+        with page.expect_navigation(wait_until="load"):
+            link.click()
         values = column_values(page, col)
         expect(th.get_attribute("aria-sort") == "ascending", f"after one click aria-sort is {th.get_attribute('aria-sort')!r}")
         expect(values == sorted(values, key=order_key), f"after one click not ascending: {values[:12]}...")
-        button.click()
+        with page.expect_navigation(wait_until="load"):
+            link.click()
         values = column_values(page, col)
         expect(th.get_attribute("aria-sort") == "descending", f"after two clicks aria-sort is {th.get_attribute('aria-sort')!r}")
         expect(values == sorted(values, key=order_key, reverse=True), f"after two clicks not descending: {values[:12]}...")
         others = [a for i, a in enumerate(page.locator("#report thead th").evaluate_all("ths => ths.map(t => t.getAttribute('aria-sort'))")) if i != col]
         expect(all(a in (None, "none") for a in others), f"other headings' aria-sort: {others}")
-        expect(set(page.locator("#report tbody tr.row td:first-child").all_text_contents()) == api, "sorting lost or added rows")
+        expect(set(all_pages(visit)) == api, "sorting lost or added rows")
 
-    with r.check(f"{label}: keyboard only: Tab reaches the filter form, then the table; Enter on a sort button sorts"):
+    with r.check(f"{label}: 25 a page: Next walks every page, each child on exactly one, sorted across pages"):
+        response, _ = visit.goto(f"{spec.url(run)}&sort=schoolYearGroup&size=25")
+        expect(response.status == 200, f"the paged report answered {response.status}")
+        pages = 0
+        listed, years = [], []
+        col = column_index(page, "schoolYearGroup")
+        while True:
+            pages += 1
+            shown = page.locator("#report tbody tr.row td:first-child").all_text_contents()
+            expect(len(shown) <= 25, f"page {pages} has {len(shown)} rows")
+            listed += shown
+            years += column_values(page, col)
+            nxt = page.locator("nav.pager a[rel=next]")
+            if nxt.count() == 0 or pages > 1000:
+                break
+            with page.expect_navigation(wait_until="load"):
+                nxt.click()
+        expect(pages == (len(rows) + 24) // 25, f"{pages} pages for {len(rows)} rows at 25 a page")
+        expect(len(listed) == len(set(listed)) and set(listed) == api, f"the pages list {len(listed)} rows ({len(set(listed))} children), the API {len(api)}")
+        expect(years == sorted(years, key=order_key), "the year groups are not ascending across the pages")
+        current = page.locator("nav.pager a[aria-current=page]").all_text_contents()
+        expect(current == [str(pages)], f"the last page's pager marks {current} as current")
+
+    with r.check(f"{label}: keyboard only: Tab reaches the filter form, then the table; Enter on a sort link sorts, focus stays on it"):
         response, _ = visit.goto(spec.url(run))
         col = column_index(page, "schoolYearGroup")
         path = []
@@ -651,19 +676,34 @@ def check_report(run, visit, spec):
                f"Tab did not reach every filter select: {where}")
         expect(first_table is not None, f"Tab never reached the table: {where}")
         expect(first_form < first_table, f"Tab reaches the table before the filters: {where}")
-        expect(path[-1]["table"] and path[-1]["column"] == str(col), f"Tab never reached the year-group sort button: {where}")
+        expect(path[-1]["table"] and path[-1]["column"] == str(col), f"Tab never reached the year-group sort link: {where}")
         outline = page.evaluate("() => { const s = getComputedStyle(document.activeElement); return [s.outlineStyle, s.outlineWidth]; }")
-        expect(outline[0] != "none" and outline[1] != "0px", f"the focused sort button shows no focus outline ({outline})")
+        expect(outline[0] != "none" and outline[1] != "0px", f"the focused sort link shows no focus outline ({outline})")
         th = page.locator("#report thead th").nth(col)
-        page.keyboard.press("Enter")
-        values = column_values(page, col)
-        expect(th.get_attribute("aria-sort") == "ascending", f"Enter left aria-sort {th.get_attribute('aria-sort')!r}")
-        expect(values == sorted(values, key=order_key), f"Enter did not sort ascending: {values[:12]}...")
-        page.keyboard.press("Enter")
-        values = column_values(page, col)
-        expect(th.get_attribute("aria-sort") == "descending", f"a second Enter left aria-sort {th.get_attribute('aria-sort')!r}")
-        expect(values == sorted(values, key=order_key, reverse=True), f"a second Enter did not sort descending: {values[:12]}...")
-        print(f"INFO  {label}: {len(path)} Tab presses from the top of the page to the year-group sort button", flush=True)
+        for order, reverse in (("ascending", False), ("descending", True)):
+            with page.expect_navigation(wait_until="load"):
+                page.keyboard.press("Enter")
+            page.wait_for_function(f"() => document.activeElement && document.activeElement.getAttribute('data-column') === '{col}'", timeout=5000)
+            values = column_values(page, col)
+            expect(th.get_attribute("aria-sort") == order, f"Enter left aria-sort {th.get_attribute('aria-sort')!r}, expected {order}")
+            expect(values == sorted(values, key=order_key, reverse=reverse), f"Enter did not sort {order}: {values[:12]}...")
+        print(f"INFO  {label}: {len(path)} Tab presses from the top of the page to the year-group sort link", flush=True)
+
+
+def all_pages(visit):
+    """The first column of every row of the report shown, following the pager's Next links from the
+    current page; the page it started on is open again afterwards."""
+    page, out, start, moved = visit.page, [], visit.page.url, False
+    for _ in range(1000):
+        out += page.locator("#report tbody tr.row td:first-child").all_text_contents()
+        nxt = page.get_attribute("nav.pager a[rel=next]", "href") if page.locator("nav.pager a[rel=next]").count() else None
+        if not nxt:
+            break
+        visit.goto(nxt)
+        moved = True
+    if moved:
+        page.goto(start, wait_until="load")
+    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -969,7 +1009,7 @@ def check_inbox(run, visit, spec):
     r, page = run.results, visit.page
     label = f"{spec.name} as {visit.role}"
     waiting = False
-    with r.check(f"{label}: the partner's enquiry waits: a tr.item of type enquiry about \"your reference ...\" (the GP record's), with the question"):
+    with r.check(f"{label}: the partner's enquiry waits: a tr.item of type enquiry about \"your reference ...\" (the GP record's), with the question and the rule that sent it"):
         e = run.enquiry
         expect(e, "no enquiry was asked (the child page's check failed)")
         col = columns(page, "#inbox")
@@ -978,6 +1018,7 @@ def check_inbox(run, visit, spec):
         expect(len(mine) == 1, f"{len(mine)} enquiry rows with the question among {len(rows)}: {rows[:5]}")
         expect(mine[0][col["About"]] == f"your reference {e['reference']}", f"the enquiry is about {mine[0][col['About']]!r}, expected \"your reference {e['reference']}\"")
         expect(mine[0][col["Purpose"]] == "cme", f"the enquiry's purpose is {mine[0][col['Purpose']]!r}")
+        expect(mine[0][col["Rule"]] == "purpose:cme:enquiries", f"the enquiry's rule is {mine[0][col['Rule']]!r}, expected purpose:cme:enquiries")
         count = page.locator("#count").text_content().strip()
         expect(count == str(len(rows)), f"#count says {count!r}, {len(rows)} rows are listed")
         waiting = True

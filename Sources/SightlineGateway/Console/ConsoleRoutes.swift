@@ -119,24 +119,66 @@ struct ConsoleRoutes {
             if let selected { chosen[f.key] = selected }
             filters.append(["name": f.name, "label": f.label, "options": values.map { ["value": $0, "selected": $0 == selected] }])
         }
-        let rows = answer.rows.filter { row in chosen.allSatisfy { row[$0.key].map(Self.text) == $0.value } }
+        var rows = answer.rows.filter { row in chosen.allSatisfy { row[$0.key].map(Self.text) == $0.value } }
         let keys = Self.columns(of: answer.rows)
+        // Sorting and paging on the server, over every row the filters keep: a page of a large
+        // report is a page of the whole sorted list, not a sort of one page. Only a column the
+        // report holds is accepted as the sort key, and only numbers as the page.
+        let sortKey = query["sort"].map(String.init).flatMap { asked in keys.first { $0 == asked } }
+        let descending = sortKey != nil && query["order"] == "desc"
+        if let sortKey {
+            rows = rows.enumerated().sorted { a, b in
+                let x = a.element[sortKey].map(Self.text).map(Self.sortKey) ?? "", y = b.element[sortKey].map(Self.text).map(Self.sortKey) ?? ""
+                return x == y ? a.offset < b.offset : (descending ? x > y : x < y)
+            }.map(\.element)
+        }
         if csv { return Self.csv(rows, keys: keys, name: name) }
+        let size = query["size"].flatMap { Int(String($0)) }.flatMap { Self.pageSizes.contains($0) ? $0 : nil } ?? Self.pageSizes.last!
+        let pages = max(1, (rows.count + size - 1) / size)
+        let pageNumber = min(max(1, query["page"].flatMap { Int(String($0)) } ?? 1), pages)
+        let first = (pageNumber - 1) * size
+        let onPage = rows[min(first, rows.count)..<min(first + size, rows.count)]
+        /// A link to this report with the filters in force and the given sort and page.
+        func href(csv: Bool = false, sort: String?, desc: Bool, page: Int, fragment: String? = nil) -> String {
+            var parts = ["purpose=\(answer.purpose)"]
+            for f in Self.filterColumns { if let v = chosen[f.key] { parts.append("\(f.name)=\(v.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")") } }
+            if let sort { parts.append("sort=\(sort)"); if desc { parts.append("order=desc") } }
+            if !csv && size != Self.pageSizes.last! { parts.append("size=\(size)") }
+            if !csv && page > 1 { parts.append("page=\(page)") }
+            return "/console/reports/\(name)\(csv ? "/csv" : "")?" + parts.joined(separator: "&") + (fragment.map { "#" + $0 } ?? "")
+        }
         var values: [String: Any] = [
             "heading": Self.title(kind), "purpose": answer.purpose, "la": answer.la, "generatedAt": Instant.format(answer.generatedAt),
             "shown": rows.count, "total": answer.rows.count, "filters": filters,
-            "csvHref": "/console/reports/\(name)/csv?" + (["purpose=\(answer.purpose)"] + Self.filterColumns.compactMap { f in
-                chosen[f.key].map { "\(f.name)=\($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" } }).joined(separator: "&"),
-            "columns": keys.enumerated().map { ["index": $0.offset, "label": Self.label($0.element), "key": $0.element] },
-            "rows": rows.map { row in
+            "csvHref": href(csv: true, sort: sortKey, desc: descending, page: 1),
+            "sortHidden": sortKey.map { [["name": "sort", "value": $0]] + (descending ? [["name": "order", "value": "desc"]] : []) } ?? [],
+            "sizeHidden": size != Self.pageSizes.last! ? [["name": "size", "value": String(size)]] : [],
+            "columns": keys.enumerated().map { column -> [String: Any] in
+                let sorted = column.element == sortKey
+                return ["index": column.offset, "label": Self.label(column.element), "key": column.element,
+                        "ariaSort": sorted ? (descending ? "descending" : "ascending") : "none", "focus": sorted,
+                        // A heading's link sorts ascending, or descending if the table is sorted ascending by it already.
+                        "href": href(sort: column.element, desc: sorted && !descending, page: 1, fragment: "sort-\(column.element)")]
+            },
+            "rows": onPage.map { row in
                 ["uncertain": row["uncertain"] == .bool(true),
                  "cells": keys.map { key -> [String: Any] in
-                     var cell: [String: Any] = ["value": row[key].map(Self.text) ?? "", "sort": row[key].map(Self.text).map(Self.sortKey) ?? ""]
+                     var cell: [String: Any] = ["value": row[key].map(Self.text) ?? ""]
                      if key == "pseudonym", let ps = row[key]?.stringValue { cell["href"] = "/console/subjects/\(ps)?purpose=\(answer.purpose)" }
                      return cell
                  }] as [String: Any]
             },
         ]
+        if pages > 1 {
+            values["paging"] = [
+                "page": pageNumber, "pages": pages, "from": first + 1, "to": first + onPage.count,
+                "prev": pageNumber > 1 ? href(sort: sortKey, desc: descending, page: pageNumber - 1) : false,
+                "next": pageNumber < pages ? href(sort: sortKey, desc: descending, page: pageNumber + 1) : false,
+                "numbers": Self.pageNumbers(current: pageNumber, pages: pages).map { n -> [String: Any] in
+                    n == 0 ? ["gap": true] : ["number": n, "current": n == pageNumber, "href": href(sort: sortKey, desc: descending, page: n)]
+                },
+            ] as [String: Any]
+        }
         var charts: [[String: Any]] = []
         for (key, id, caption) in [("postcodeDistrict", "chart-district", "Children by postcode district"), ("schoolYearGroup", "chart-year", "Children by school year group")] {
             let counts = Dictionary(grouping: rows.compactMap { $0[key].map(Self.text) }, by: { $0 }).mapValues(\.count)
@@ -145,6 +187,21 @@ struct ConsoleRoutes {
         }
         values["charts"] = charts
         return try page("report", values, context)
+    }
+
+    /// Rows a page may hold; the largest is the default.
+    static let pageSizes = [25, 50, 100, 200, 500]
+
+    /// The page numbers a pager shows: the first, the last, and two either side of the current
+    /// one, with 0 for a gap ("…").
+    static func pageNumbers(current: Int, pages: Int) -> [Int] {
+        let wanted = Set([1, pages] + Array(max(1, current - 2)...min(pages, current + 2)))
+        var out: [Int] = []
+        for n in wanted.sorted() {
+            if let last = out.last, n > last + 1 { out.append(0) }
+            out.append(n)
+        }
+        return out
     }
 
     /// Columns in a stable order: the pseudonym, the common ones, then the rest alphabetically.
@@ -254,7 +311,7 @@ extension ConsoleRoutes {
             if type == "enquiry" { details = "asked by \(f["askedBy"]?.stringValue ?? ""): \(f["question"]?.stringValue ?? "")" }
             if type == "erased" { details = "the child's records were erased; delete what you hold of this forward" }
             if type == "withdrawal" { details = "pseudonym withdrawn: delete what you hold under it" }
-            return ["id": item.id, "type": type, "purpose": f["purpose"]?.stringValue ?? "", "rule": f["rule"]?.stringValue ?? "",
+            return ["id": item.id, "type": type, "purpose": item.purpose, "rule": item.rule,
                     "about": about, "created": f["createdAt"]?.stringValue ?? f["askedAt"]?.stringValue ?? "",
                     "deadline": f["deadline"]?.stringValue ?? "", "details": details]
         }

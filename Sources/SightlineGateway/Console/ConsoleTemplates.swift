@@ -56,9 +56,11 @@ enum ConsoleTemplates {
     {{$content}}
     <h1>{{heading}}</h1>
     <p class="meta">Purpose <strong>{{purpose}}</strong>, local authority {{la}}, generated {{generatedAt}}.
-    <span id="count">{{shown}}</span> of {{total}} children shown.</p>
+    <span id="count">{{shown}}</span> of {{total}} children shown{{#paging}}, <span id="range">{{from}}–{{to}}</span> on this page{{/paging}}.</p>
     <form id="filters" method="get" action="">
     <input type="hidden" name="purpose" value="{{purpose}}">
+    {{#sortHidden}}<input type="hidden" name="{{name}}" value="{{value}}">{{/sortHidden}}
+    {{#sizeHidden}}<input type="hidden" name="{{name}}" value="{{value}}">{{/sizeHidden}}
     {{#filters}}
     <label for="filter-{{name}}">{{label}}</label>
     <select id="filter-{{name}}" name="{{name}}">
@@ -67,7 +69,7 @@ enum ConsoleTemplates {
     </select>
     {{/filters}}
     <button type="submit">Filter</button>
-    <a id="csv" href="{{csvHref}}">Download these rows as CSV</a>
+    <a id="csv" href="{{csvHref}}">Download these {{shown}} rows as CSV</a>
     </form>
     {{#charts}}
     <figure class="chart">
@@ -81,14 +83,24 @@ enum ConsoleTemplates {
     </figure>
     {{/charts}}
     <table id="report">
-    <caption>{{heading}}: one row a child. Select a column heading to sort.</caption>
-    <thead><tr>{{#columns}}<th scope="col" aria-sort="none" data-key="{{key}}"><button type="button" class="sort" data-column="{{index}}">{{label}}</button></th>{{/columns}}</tr></thead>
+    <caption>{{heading}}: one row a child. Select a column heading to sort every page by it.</caption>
+    <thead><tr>{{#columns}}<th scope="col" aria-sort="{{ariaSort}}" data-key="{{key}}"><a class="sort" id="sort-{{key}}" data-column="{{index}}" href="{{href}}"{{#focus}} autofocus{{/focus}}>{{label}}</a></th>{{/columns}}</tr></thead>
     <tbody>
-    {{#rows}}<tr class="row{{#uncertain}} uncertain{{/uncertain}}">{{#cells}}<td data-sort="{{sort}}">{{#href}}<a href="{{href}}">{{value}}</a>{{/href}}{{^href}}{{value}}{{/href}}</td>{{/cells}}</tr>
+    {{#rows}}<tr class="row{{#uncertain}} uncertain{{/uncertain}}">{{#cells}}<td>{{#href}}<a href="{{href}}">{{value}}</a>{{/href}}{{^href}}{{value}}{{/href}}</td>{{/cells}}</tr>
     {{/rows}}
     </tbody>
     </table>
     {{^rows}}<p id="empty">No child matches these filters.</p>{{/rows}}
+    {{#paging}}
+    <nav class="pager" aria-label="Pages of this report">
+    <p>Page {{page}} of {{pages}}</p>
+    <ul>
+    {{#prev}}<li><a rel="prev" href="{{prev}}">Previous<span class="visually-hidden"> page</span></a></li>{{/prev}}
+    {{#numbers}}{{#gap}}<li aria-hidden="true">…</li>{{/gap}}{{^gap}}<li>{{#current}}<a href="{{href}}" aria-current="page">{{number}}</a>{{/current}}{{^current}}<a href="{{href}}">{{number}}</a>{{/current}}</li>{{/gap}}{{/numbers}}
+    {{#next}}<li><a rel="next" href="{{next}}">Next<span class="visually-hidden"> page</span></a></li>{{/next}}
+    </ul>
+    </nav>
+    {{/paging}}
     {{/content}}
     {{/layout}}
     """
@@ -321,7 +333,13 @@ enum ConsoleAssets {
     table { border-collapse: collapse; width: 100%; margin-top: 1rem; }
     caption { text-align: left; font-weight: 600; padding: .25rem 0; }
     th, td { border-bottom: 1px solid #b1b4b6; padding: .35rem .5rem; text-align: left; vertical-align: top; }
-    th button { background: none; border: 0; font-weight: 700; cursor: pointer; padding: 0; color: #1d4f91; text-decoration: underline; }
+    th a.sort { font-weight: 700; }
+    th[aria-sort="ascending"] a.sort::after { content: " \\25B2"; }
+    th[aria-sort="descending"] a.sort::after { content: " \\25BC"; }
+    nav.pager { margin: 1rem 0; }
+    nav.pager p { margin: 0 0 .25rem; }
+    nav.pager ul { flex-wrap: wrap; gap: .75rem; }
+    nav.pager a[aria-current] { font-weight: 700; text-decoration: none; }
     tr.uncertain td { background: #fff7e0; }
     footer { margin-top: 2rem; color: #333; font-size: .9rem; }
     section.pair { border: 1px solid #b1b4b6; padding: .5rem 1rem; margin: 1rem 0; }
@@ -334,33 +352,10 @@ enum ConsoleAssets {
     .proof.bad { color: #d4351c; font-weight: 700; }
     """
 
-    /// Sorting the report table by a column (click or Enter/Space on its heading button), with
-    /// aria-sort kept in step. No inline script anywhere: the CSP allows only this file.
+    /// The in-page inclusion-proof check of the audit page. No inline script anywhere: the CSP
+    /// allows only this file. (The report table sorts on the server, across all its pages.)
     static let js = """
     "use strict";
-    document.addEventListener("DOMContentLoaded", function () {
-      var table = document.getElementById("report");
-      if (!table) { return; }
-      var headers = table.querySelectorAll("thead th");
-      table.querySelectorAll("button.sort").forEach(function (button) {
-        button.addEventListener("click", function () {
-          var column = Number(button.getAttribute("data-column"));
-          var th = button.parentElement;
-          var ascending = th.getAttribute("aria-sort") !== "ascending";
-          headers.forEach(function (h) { h.setAttribute("aria-sort", "none"); });
-          th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
-          var body = table.tBodies[0];
-          var rows = Array.prototype.slice.call(body.rows);
-          rows.sort(function (a, b) {
-            var x = a.cells[column].getAttribute("data-sort"), y = b.cells[column].getAttribute("data-sort");
-            var nx = Number(x), ny = Number(y);
-            var order = (x !== "" && y !== "" && !isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y);
-            return ascending ? order : -order;
-          });
-          rows.forEach(function (r) { body.appendChild(r); });
-        });
-      });
-    });
 
     // Inclusion proofs (RFC 9162 section 2.1.3.2), checked here with the browser's own SHA-256.
     function hex(buffer) { return Array.prototype.map.call(new Uint8Array(buffer), function (b) { return ("0" + b.toString(16)).slice(-2); }).join(""); }
