@@ -41,6 +41,7 @@ struct SightlineBench: AsyncParsableCommand {
     @Option(help: "Repetitions of the cheap measurements (medians are reported).") var repetitions = 3
     @Option(help: "Also write the results table (Markdown) to this file.") var out: String?
     @Flag(help: "Keep the gateway's state directory after the run.") var keep = false
+    @Option(name: .customLong("loaded-state"), help: "Run figures 7 and 8 on the state directory an earlier run kept (--keep, or a run that stopped after figure 2), without generating or ingesting again; figure 8 skips a rotation the store has already completed. 7 deletes that state's data.") var loadedState: String?
     @Option(help: "Profile with `perf record` during ingest, single-record submissions, matches and the report, into DIR/<phase>.perf.data (figures taken under the profiler are slower).") var perf: String?
 
     func run() async throws {
@@ -69,6 +70,13 @@ struct SightlineBench: AsyncParsableCommand {
         let table = ResultsTable()
         let policy = try PolicyLoader.load(directory: repository + "/Policies")
 
+        if let loadedState {
+            guard figures.isSubset(of: [7, 8]) else { throw ValidationError("--loaded-state runs figures 7 and 8 only (--only 7,8)") }
+            try await runOnLoadedState(loadedState, figures: figures, repository: repository, table: table)
+            try report(table: table, machine: machine, command: command, loadAtStart: loadAtStart)
+            return
+        }
+
         var files: [PreparedFile] = []
         if !figures.isDisjoint(with: [1, 2, 3, 4, 7, 8]) {
             section("data")
@@ -95,6 +103,10 @@ struct SightlineBench: AsyncParsableCommand {
                                      repetitions: repetitions, table: table)
         }
 
+        try report(table: table, machine: machine, command: command, loadAtStart: loadAtStart)
+    }
+
+    func report(table: ResultsTable, machine: Machine, command: String, loadAtStart: String) throws {
         let markdown = """
         Run \(machine.date); \(machine.lines.joined(separator: "; "))
         Command: `\(command)`; load average (1/5/15 min) at start \(loadAtStart), at end \(loadAverage())
@@ -127,16 +139,32 @@ struct SightlineBench: AsyncParsableCommand {
         }
         await process.stop()
         print("gateway: stopped (\(process.process.ending)); log: \(process.log)")
+        try await storeFigures(figures, state: gateway.state, repository: repository, table: table)
+        if !keep { try? FileManager.default.removeItem(atPath: gateway.state) }
+    }
+
+    /// Figures 7 and 8 on a state directory an earlier run loaded (the gateway not running).
+    func runOnLoadedState(_ state: String, figures: Set<Int>, repository: String, table: ResultsTable) async throws {
+        guard FileManager.default.fileExists(atPath: state + "/sightline.sqlite"), FileManager.default.fileExists(atPath: state + "/keys.json") else {
+            throw ValidationError("\(state) holds no sightline.sqlite and keys.json from an earlier run")
+        }
+        section("loaded state")
+        let counts = SQLiteBaselines.counts(databasePath: state + "/sightline.sqlite")
+        print("store: \(counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))")
+        table.note("figures \(figures.sorted().map(String.init).joined(separator: ",")) ran on the store an earlier run loaded (\(state)), not on a fresh ingest")
+        try await storeFigures(figures, state: state, repository: repository, table: table)
+    }
+
+    func storeFigures(_ figures: Set<Int>, state: String, repository: String, table: ResultsTable) async throws {
         if figures.contains(8) {
             section("8. key rotation, each kind (the gateway stopped; on what 2-4 loaded)")
-            try await KeyRotationBench.run(statePath: gateway.state, work: work, table: table)
+            try await KeyRotationBench.run(statePath: state, work: work, table: table)
         }
         if figures.contains(7) {
             section("7. retention sweep as of seven years on (the gateway stopped; deletes what 2-4 loaded)")
-            try await RetentionBench.run(databasePath: gateway.state + "/sightline.sqlite", policyDirectory: repository + "/Policies",
+            try await RetentionBench.run(databasePath: state + "/sightline.sqlite", policyDirectory: repository + "/Policies",
                                          work: work, table: table)
         }
-        if !keep { try? FileManager.default.removeItem(atPath: gateway.state) }
     }
 
     func gatewayPhases(figures: Set<Int>, files: [PreparedFile], gateway: BenchGateway, process: GatewayProcess, table: ResultsTable,
