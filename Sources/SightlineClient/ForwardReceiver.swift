@@ -250,7 +250,11 @@ public actor ForwardLog {
     /// Set when a failed write could not be rolled back: no further append until it is.
     private var needsRollback = false
 
-    public init(path: String, logger: Logger = Logger(label: "sightline.partner-listen")) throws(SightlineError) {
+    /// `lockWait`: how long to wait for another holder of the file's lock to let go before refusing.
+    /// A receiver restarted at once (systemd, or a test) can find the lock still held for a moment
+    /// after the old one closed the file: a process being spawned at that instant holds a copy of
+    /// the descriptor until its exec closes it.
+    public init(path: String, logger: Logger = Logger(label: "sightline.partner-listen"), lockWait: Duration = .seconds(2)) throws(SightlineError) {
         self.path = path
         let existed = FileManager.default.fileExists(atPath: path)
         // Append mode: every write lands at the end, whatever else holds the file open.
@@ -260,7 +264,13 @@ public actor ForwardLog {
         }
         let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         // One receiver per file: two would each miss the other's keys and store duplicates.
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+        let giveUp = ContinuousClock.now + lockWait
+        var locked = flock(fd, LOCK_EX | LOCK_NB) == 0
+        while !locked, errno == EWOULDBLOCK, ContinuousClock.now < giveUp {
+            usleep(50_000)
+            locked = flock(fd, LOCK_EX | LOCK_NB) == 0
+        }
+        guard locked else {
             try? handle.close()
             throw SightlineError(.store, "\(path) is in use by another `sightline partner listen`; give each receiver its own --out file")
         }
