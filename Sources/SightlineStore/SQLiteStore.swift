@@ -39,6 +39,7 @@ public final class SQLiteStore: SightlineStore {
             try db.execute(sql: "PRAGMA secure_delete = ON")
             // 32 MiB of page cache a connection (SQLite's default is 2 MiB): linkage looks up a dozen
             // blocking keys a record, and with the default cache most lookups were reads from the file.
+            // (128 MiB for the writer measured no faster at 100,000 children: ops/benchmarks.md.)
             try db.execute(sql: "PRAGMA cache_size = -32768")
         }
         if !readOnly { try Self.createOwnerOnly(path) }
@@ -166,6 +167,11 @@ public final class SQLiteStore: SightlineStore {
         registerKeyRotationMigrations(&m)
         registerAuditPruningMigrations(&m)
         registerKeyRotationPassMigrations(&m)
+        m.registerMigration("v12-drop-record-kind-index") { db in
+            // record_kind_subject (kind, subject_id) answers every lookup by kind; the narrower index
+            // only cost an insert a record.
+            try db.execute(sql: "DROP INDEX IF EXISTS record_kind")
+        }
         return m
     }
 

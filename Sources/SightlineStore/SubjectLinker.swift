@@ -133,7 +133,7 @@ final class SubjectLinker {
         let read = try db.cachedStatement(sql: "SELECT token, count FROM name_frequency WHERE token IN (0, ?, ?)")
         var counts: [UInt64: Int] = [:]
         for row in try Row.fetchAll(read, arguments: [Int64(bitPattern: tokens[0]), Int64(bitPattern: tokens.count > 1 ? tokens[1] : tokens[0])]) {
-            counts[UInt64(bitPattern: row["token"] as Int64)] = row["count"]
+            counts[UInt64(bitPattern: row[0] as Int64)] = row[1]
         }
         for t in Set(tokens + [0]) { if let n = pending[t] { counts[t, default: 0] += n } }
         guard let total = counts[0], total >= 100 else { return [:] }  // too few to say
@@ -158,9 +158,9 @@ final class SubjectLinker {
         let strong = try db.cachedStatement(sql: "SELECT subject_id, basis FROM linkage_key WHERE digest = ?")
         for key in strongKeys {
             if let row = try Row.fetchOne(strong, arguments: [key]) {
-                let s: Int64 = row["subject_id"]
+                let s: Int64 = row[0]
                 subjects.insert(s)
-                if strongHits[s] == nil { strongHits[s] = row["basis"] }
+                if strongHits[s] == nil { strongHits[s] = row[1] }
             }
         }
         // One statement for all of a record's blocking keys (a dozen), each still read at most
@@ -170,8 +170,9 @@ final class SubjectLinker {
             let one = "SELECT * FROM (SELECT digest, subject_id FROM blocking_key WHERE digest = ? LIMIT \(maxSubjectsPerBlockingKey + 1))"
             let blocking = try db.cachedStatement(sql: Array(repeating: one, count: blockingKeys.count).joined(separator: " UNION ALL "))
             var perKey: [Data: [Int64]] = [:]
+            // Columns by position, not name: a name is looked up case-insensitively on every row.
             for row in try Row.fetchAll(blocking, arguments: StatementArguments(blockingKeys)) {
-                perKey[row["digest"], default: []].append(row["subject_id"])
+                perKey[row[0], default: []].append(row[1])
             }
             for found in perKey.values where found.count <= maxSubjectsPerBlockingKey { subjects.formUnion(found) }
         }
@@ -179,8 +180,8 @@ final class SubjectLinker {
         for referenceKey in referenceKeys where existing == nil {
             if let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, subject_id FROM record WHERE source = ? AND kind = ? AND reference_key = ?"),
                                           arguments: [source, kind.rawValue, referenceKey]) {
-                existing = row["id"]
-                subjects.insert(row["subject_id"])
+                existing = row[0]
+                subjects.insert(row[1])
             }
         }
         let records = try db.cachedStatement(sql: """
@@ -194,9 +195,10 @@ final class SubjectLinker {
             var lift: LinkRewrap? = nil
             if let rewrap, let generation, let g = try Int.fetchOne(generation, arguments: [subject]), g < rewrap.generation { lift = rewrap }
             for row in try Row.fetchAll(records, arguments: [subject, source, kind.rawValue]) {
-                guard let k = RecordKind(rawValue: row["kind"]), let m = open(row["id"], row["material"]) else { continue }
-                out.append(CandidateRecord(subject: subject, source: row["source"], kind: k,
-                                           referenceKey: lift.map { $0.digest(row["reference_key"]) } ?? row["reference_key"],
+                // id, source, kind, reference_key, material
+                guard let k = RecordKind(rawValue: row[2]), let m = open(row[0], row[4]) else { continue }
+                out.append(CandidateRecord(subject: subject, source: row[1], kind: k,
+                                           referenceKey: lift.map { $0.digest(row[3]) } ?? row[3],
                                            material: lift.map { w in m.mappingTokens(w.token) } ?? m))
             }
         }
