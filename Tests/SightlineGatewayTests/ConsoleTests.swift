@@ -105,6 +105,24 @@ struct ConsoleTests {
             let odd = Self.text(try await gw.request(cme, "GET", "/console/reports/missing-education?purpose=cme&sort=%3Cb%3E&size=7"))
             #expect(Self.listed(odd).count == 60 && !odd.contains("&lt;b&gt;") && !odd.contains("<b>") && !odd.contains("Page 1 of"),
                     "an unknown sort and size fall back to the report's order on one page of 500")
+            // The pager's own links keep the filter, the column and the order: following Next from the
+            // first page walks the year groups (numbers) from the highest down, ties in the report's order.
+            let year = { (row: JSONValue) in Double(row.objectValue?["schoolYearGroup"].map(ConsoleRoutes.text) ?? "") ?? -1 }
+            let wanted = rows.enumerated().sorted { year($0.element) != year($1.element) ? year($0.element) > year($1.element) : $0.offset < $1.offset }
+                .compactMap { $0.element.objectValue?["pseudonym"]?.stringValue }
+            var path: String? = "/console/reports/missing-education?purpose=cme&district=NW6&sort=schoolYearGroup&order=desc&size=25"
+            var walked: [String] = [], pages = 0
+            while let next = path, pages < 10 {
+                let html = Self.text(try await gw.request(cme, "GET", next))
+                walked += Self.listed(html)
+                pages += 1
+                path = html.range(of: #"<a rel="next" href="[^"]+""#, options: .regularExpression).map {
+                    String(html[$0].dropFirst(#"<a rel="next" href=""#.count).dropLast()).replacingOccurrences(of: "&amp;", with: "&")
+                        .components(separatedBy: "#")[0]
+                }
+                if let p = path { #expect(p.contains("district=NW6") && p.contains("sort=schoolYearGroup") && p.contains("order=desc") && p.contains("size=25")) }
+            }
+            #expect(pages == 3 && walked == wanted, "following Next: \(pages) pages, in order: \(walked == wanted)")
             // The CSV is every row the filters keep, in the sort shown, whatever the page.
             let csv = Self.text(try await gw.request(cme, "GET", "/console/reports/missing-education/csv?purpose=cme&sort=pseudonym&order=desc&page=2"))
             let lines = csv.split(separator: "\r\n").dropFirst().map { String($0.split(separator: ",")[0].dropFirst().dropLast()) }

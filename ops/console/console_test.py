@@ -643,7 +643,7 @@ def check_report(run, visit, spec):
             expect(len(shown) <= 25, f"page {pages} has {len(shown)} rows")
             listed += shown
             years += column_values(page, col)
-            nxt = page.locator("nav.pager a[rel=next]")
+            nxt = page.locator("nav#pager a[rel=next]")
             if nxt.count() == 0 or pages > 1000:
                 break
             with page.expect_navigation(wait_until="load"):
@@ -651,7 +651,7 @@ def check_report(run, visit, spec):
         expect(pages == (len(rows) + 24) // 25, f"{pages} pages for {len(rows)} rows at 25 a page")
         expect(len(listed) == len(set(listed)) and set(listed) == api, f"the pages list {len(listed)} rows ({len(set(listed))} children), the API {len(api)}")
         expect(years == sorted(years, key=order_key), "the year groups are not ascending across the pages")
-        current = page.locator("nav.pager a[aria-current=page]").all_text_contents()
+        current = page.locator("nav#pager a[aria-current=page]").all_text_contents()
         expect(current == [str(pages)], f"the last page's pager marks {current} as current")
 
     with r.check(f"{label}: keyboard only: Tab reaches the filter form, then the table; Enter on a sort link sorts, focus stays on it"):
@@ -696,7 +696,7 @@ def all_pages(visit):
     page, out, start, moved = visit.page, [], visit.page.url, False
     for _ in range(1000):
         out += page.locator("#report tbody tr.row td:first-child").all_text_contents()
-        nxt = page.get_attribute("nav.pager a[rel=next]", "href") if page.locator("nav.pager a[rel=next]").count() else None
+        nxt = page.get_attribute("nav#pager a[rel=next]", "href") if page.locator("nav#pager a[rel=next]").count() else None
         if not nxt:
             break
         visit.goto(nxt)

@@ -112,7 +112,7 @@ struct ConsoleRoutes {
         var chosen: [String: String] = [:]
         var filters: [[String: Any]] = []
         for f in Self.filterColumns {
-            let values = Set(answer.rows.compactMap { $0[f.key].map(Self.text) }).sorted { Self.sortKey($0) < Self.sortKey($1) }
+            let values = Set(answer.rows.compactMap { $0[f.key].map(Self.text) }).sorted { OrderKey($0) < OrderKey($1) }
             guard !values.isEmpty else { continue }
             let asked: String? = query[f.name[...]].map(String.init)
             let selected = values.first { $0 == asked }
@@ -127,13 +127,17 @@ struct ConsoleRoutes {
         let sortKey = query["sort"].map(String.init).flatMap { asked in keys.first { $0 == asked } }
         let descending = sortKey != nil && query["order"] == "desc"
         if let sortKey {
-            rows = rows.enumerated().sorted { a, b in
-                let x = a.element[sortKey].map(Self.text).map(Self.sortKey) ?? "", y = b.element[sortKey].map(Self.text).map(Self.sortKey) ?? ""
-                return x == y ? a.offset < b.offset : (descending ? x > y : x < y)
-            }.map(\.element)
+            // Each row's key worked out once; ties keep the report's order; blanks last either way.
+            let keyed = rows.enumerated().map { (key: OrderKey($0.element[sortKey].map(Self.text) ?? ""), offset: $0.offset, row: $0.element) }
+            rows = keyed.sorted { a, b in
+                if a.key == b.key { return a.offset < b.offset }
+                if a.key.isBlank != b.key.isBlank { return b.key.isBlank }
+                return descending ? b.key < a.key : a.key < b.key
+            }.map(\.row)
         }
         if csv { return Self.csv(rows, keys: keys, name: name) }
         let size = query["size"].flatMap { Int(String($0)) }.flatMap { Self.pageSizes.contains($0) ? $0 : nil } ?? Self.pageSizes.last!
+        filters.append(["name": "size", "label": "Rows a page", "options": Self.pageSizes.map { ["value": String($0), "selected": $0 == size] }, "noAll": true])
         let pages = max(1, (rows.count + size - 1) / size)
         let pageNumber = min(max(1, query["page"].flatMap { Int(String($0)) } ?? 1), pages)
         let first = (pageNumber - 1) * size
@@ -141,7 +145,7 @@ struct ConsoleRoutes {
         /// A link to this report with the filters in force and the given sort and page.
         func href(csv: Bool = false, sort: String?, desc: Bool, page: Int, fragment: String? = nil) -> String {
             var parts = ["purpose=\(answer.purpose)"]
-            for f in Self.filterColumns { if let v = chosen[f.key] { parts.append("\(f.name)=\(v.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")") } }
+            for f in Self.filterColumns { if let v = chosen[f.key] { parts.append("\(f.name)=\(v.addingPercentEncoding(withAllowedCharacters: Self.asciiAlphanumerics) ?? "")") } }
             if let sort { parts.append("sort=\(sort)"); if desc { parts.append("order=desc") } }
             if !csv && size != Self.pageSizes.last! { parts.append("size=\(size)") }
             if !csv && page > 1 { parts.append("page=\(page)") }
@@ -152,11 +156,10 @@ struct ConsoleRoutes {
             "shown": rows.count, "total": answer.rows.count, "filters": filters,
             "csvHref": href(csv: true, sort: sortKey, desc: descending, page: 1),
             "sortHidden": sortKey.map { [["name": "sort", "value": $0]] + (descending ? [["name": "order", "value": "desc"]] : []) } ?? [],
-            "sizeHidden": size != Self.pageSizes.last! ? [["name": "size", "value": String(size)]] : [],
             "columns": keys.enumerated().map { column -> [String: Any] in
                 let sorted = column.element == sortKey
                 return ["index": column.offset, "label": Self.label(column.element), "key": column.element,
-                        "ariaSort": sorted ? (descending ? "descending" : "ascending") : "none", "focus": sorted,
+                        "ariaSort": sorted ? (descending ? "descending" : "ascending") : "none",
                         // A heading's link sorts ascending, or descending if the table is sorted ascending by it already.
                         "href": href(sort: column.element, desc: sorted && !descending, page: 1, fragment: "sort-\(column.element)")]
             },
@@ -170,14 +173,17 @@ struct ConsoleRoutes {
             },
         ]
         if pages > 1 {
-            values["paging"] = [
+            let paging: [String: Any] = [
                 "page": pageNumber, "pages": pages, "from": first + 1, "to": first + onPage.count,
-                "prev": pageNumber > 1 ? href(sort: sortKey, desc: descending, page: pageNumber - 1) : false,
-                "next": pageNumber < pages ? href(sort: sortKey, desc: descending, page: pageNumber + 1) : false,
+                // Each pager link lands on the table, which takes the focus, not the top of the page.
+                "prev": pageNumber > 1 ? href(sort: sortKey, desc: descending, page: pageNumber - 1, fragment: "report") : false,
+                "next": pageNumber < pages ? href(sort: sortKey, desc: descending, page: pageNumber + 1, fragment: "report") : false,
                 "numbers": Self.pageNumbers(current: pageNumber, pages: pages).map { n -> [String: Any] in
-                    n == 0 ? ["gap": true] : ["number": n, "current": n == pageNumber, "href": href(sort: sortKey, desc: descending, page: n)]
+                    n == 0 ? ["gap": true] : ["number": n, "current": n == pageNumber, "href": href(sort: sortKey, desc: descending, page: n, fragment: "report")]
                 },
-            ] as [String: Any]
+            ]
+            values["paging"] = paging
+            values["pagingTop"] = paging.merging(["top": true]) { $1 }
         }
         var charts: [[String: Any]] = []
         for (key, id, caption) in [("postcodeDistrict", "chart-district", "Children by postcode district"), ("schoolYearGroup", "chart-year", "Children by school year group")] {
@@ -198,7 +204,8 @@ struct ConsoleRoutes {
         let wanted = Set([1, pages] + Array(max(1, current - 2)...min(pages, current + 2)))
         var out: [Int] = []
         for n in wanted.sorted() {
-            if let last = out.last, n > last + 1 { out.append(0) }
+            // A gap of one page shows that page; a longer one "…".
+            if let last = out.last, n > last + 1 { out.append(n == last + 2 ? last + 1 : 0) }
             out.append(n)
         }
         return out
@@ -236,11 +243,7 @@ struct ConsoleRoutes {
         }
     }
 
-    /// Numbers sort as numbers (zero-padded), everything else as text.
-    static func sortKey(_ s: String) -> String {
-        if let n = Int(s), n >= 0 { return String(repeating: "0", count: max(0, 12 - String(n).count)) + String(n) }
-        return s
-    }
+    static let asciiAlphanumerics = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 
     /// What is on screen as CSV (RFC 4180), every field quoted; a field that a spreadsheet would
     /// run as a formula is prefixed with an apostrophe.
@@ -562,7 +565,7 @@ struct BarChart {
     let suppressBelow: Int
 
     var values: [String: Any] {
-        let labels = counts.keys.sorted { ConsoleRoutes.sortKey($0) < ConsoleRoutes.sortKey($1) }
+        let labels = counts.keys.sorted { OrderKey($0) < OrderKey($1) }
         let barWidth = 28, gap = 12, plot = 160, top = 16, bottom = 22
         let width = max(120, labels.count * (barWidth + gap) + gap)
         let shown = labels.map { max(counts[$0]!, suppressBelow > 0 && counts[$0]! < suppressBelow ? suppressBelow : counts[$0]!) }
@@ -650,5 +653,25 @@ struct ConsoleMiddleware: RouterMiddleware {
             return Response(status: status)
         }
         return Response(status: status, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+}
+
+/// How a cell sorts: numbers as numbers (decimals and signs included) before text, text without
+/// regard to case, blanks after everything.
+struct OrderKey: Comparable {
+    let rank: Int
+    let number: Double
+    let text: String
+    var isBlank: Bool { rank == 2 }
+
+    init(_ s: String) {
+        let trimmed = s.trimmingCharacters(in: .whitespaces)
+        if trimmed.isEmpty { rank = 2; number = 0; text = "" }
+        else if let n = Double(trimmed), n.isFinite { rank = 0; number = n; text = trimmed }
+        else { rank = 1; number = 0; text = trimmed.lowercased() + "\u{0}" + trimmed }
+    }
+
+    static func < (a: OrderKey, b: OrderKey) -> Bool {
+        (a.rank, a.number, a.text) < (b.rank, b.number, b.text)
     }
 }

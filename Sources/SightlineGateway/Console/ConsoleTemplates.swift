@@ -56,15 +56,15 @@ enum ConsoleTemplates {
     {{$content}}
     <h1>{{heading}}</h1>
     <p class="meta">Purpose <strong>{{purpose}}</strong>, local authority {{la}}, generated {{generatedAt}}.
-    <span id="count">{{shown}}</span> of {{total}} children shown{{#paging}}, <span id="range">{{from}}–{{to}}</span> on this page{{/paging}}.</p>
+    <span id="count">{{shown}}</span> of {{total}} children shown{{#paging}}, <span id="range">{{from}}–{{to}}</span> on this page{{/paging}}.
+    {{#paging}}Each page runs the report afresh: a record that arrives between two pages can move a child from one page to another.{{/paging}}</p>
     <form id="filters" method="get" action="">
     <input type="hidden" name="purpose" value="{{purpose}}">
     {{#sortHidden}}<input type="hidden" name="{{name}}" value="{{value}}">{{/sortHidden}}
-    {{#sizeHidden}}<input type="hidden" name="{{name}}" value="{{value}}">{{/sizeHidden}}
     {{#filters}}
     <label for="filter-{{name}}">{{label}}</label>
     <select id="filter-{{name}}" name="{{name}}">
-    <option value="">All</option>
+    {{^noAll}}<option value="">All</option>{{/noAll}}
     {{#options}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{value}}</option>{{/options}}
     </select>
     {{/filters}}
@@ -82,17 +82,24 @@ enum ConsoleTemplates {
     {{#suppressBelow}}<p class="note">Counts under {{suppressBelow}} are shown as &lt;{{suppressBelow}}, with a bar of that height.</p>{{/suppressBelow}}
     </figure>
     {{/charts}}
-    <table id="report">
+    {{#pagingTop}}{{>pager}}{{/pagingTop}}
+    <table id="report" tabindex="-1">
     <caption>{{heading}}: one row a child. Select a column heading to sort every page by it.</caption>
-    <thead><tr>{{#columns}}<th scope="col" aria-sort="{{ariaSort}}" data-key="{{key}}"><a class="sort" id="sort-{{key}}" data-column="{{index}}" href="{{href}}"{{#focus}} autofocus{{/focus}}>{{label}}</a></th>{{/columns}}</tr></thead>
+    <thead><tr>{{#columns}}<th scope="col" aria-sort="{{ariaSort}}" data-key="{{key}}"><a class="sort" id="sort-{{key}}" data-column="{{index}}" href="{{href}}">{{label}}</a></th>{{/columns}}</tr></thead>
     <tbody>
     {{#rows}}<tr class="row{{#uncertain}} uncertain{{/uncertain}}">{{#cells}}<td>{{#href}}<a href="{{href}}">{{value}}</a>{{/href}}{{^href}}{{value}}{{/href}}</td>{{/cells}}</tr>
     {{/rows}}
     </tbody>
     </table>
     {{^rows}}<p id="empty">No child matches these filters.</p>{{/rows}}
-    {{#paging}}
-    <nav class="pager" aria-label="Pages of this report">
+    {{#paging}}{{>pager}}{{/paging}}
+    {{/content}}
+    {{/layout}}
+    """
+
+    /// The report's pager, above and below the table (each its own landmark, told apart by position).
+    static let pager = """
+    <nav class="pager" id="{{#top}}pager-top{{/top}}{{^top}}pager{{/top}}" aria-label="Pages of this report, {{#top}}above{{/top}}{{^top}}below{{/top}} the table">
     <p>Page {{page}} of {{pages}}</p>
     <ul>
     {{#prev}}<li><a rel="prev" href="{{prev}}">Previous<span class="visually-hidden"> page</span></a></li>{{/prev}}
@@ -100,9 +107,6 @@ enum ConsoleTemplates {
     {{#next}}<li><a rel="next" href="{{next}}">Next<span class="visually-hidden"> page</span></a></li>{{/next}}
     </ul>
     </nav>
-    {{/paging}}
-    {{/content}}
-    {{/layout}}
     """
 
     static let subject = """
@@ -295,7 +299,7 @@ enum ConsoleTemplates {
 
     static let library: MustacheLibrary = {
         var templates: [String: MustacheTemplate] = [:]
-        for (name, text) in [("layout", layout), ("home", home), ("report", report), ("subject", subject), ("inbox", inbox), ("enquiries", enquiries), ("review", review), ("audit", audit), ("error", error)] {
+        for (name, text) in [("layout", layout), ("home", home), ("report", report), ("pager", pager), ("subject", subject), ("inbox", inbox), ("enquiries", enquiries), ("review", review), ("audit", audit), ("error", error)] {
             // The templates are constants of this file: one that does not parse is a build defect, caught by the console tests.
             templates[name] = try! MustacheTemplate(string: text)
         }
@@ -334,8 +338,9 @@ enum ConsoleAssets {
     caption { text-align: left; font-weight: 600; padding: .25rem 0; }
     th, td { border-bottom: 1px solid #b1b4b6; padding: .35rem .5rem; text-align: left; vertical-align: top; }
     th a.sort { font-weight: 700; }
-    th[aria-sort="ascending"] a.sort::after { content: " \\25B2"; }
-    th[aria-sort="descending"] a.sort::after { content: " \\25BC"; }
+    th[aria-sort="ascending"] a.sort::after { content: " \\25B2" / ""; }
+    th[aria-sort="descending"] a.sort::after { content: " \\25BC" / ""; }
+    table#report:focus { outline: 3px solid #ffbf47; outline-offset: 2px; }
     nav.pager { margin: 1rem 0; }
     nav.pager p { margin: 0 0 .25rem; }
     nav.pager ul { flex-wrap: wrap; gap: .75rem; }
