@@ -266,7 +266,7 @@ public actor ForwardLog {
         // One receiver per file: two would each miss the other's keys and store duplicates.
         let giveUp = ContinuousClock.now + lockWait
         var locked = flock(fd, LOCK_EX | LOCK_NB) == 0
-        while !locked, errno == EWOULDBLOCK, ContinuousClock.now < giveUp {
+        while !locked, errno == EWOULDBLOCK || errno == EINTR, ContinuousClock.now < giveUp {
             usleep(50_000)
             locked = flock(fd, LOCK_EX | LOCK_NB) == 0
         }

@@ -241,6 +241,22 @@ struct ForwardReceiverTests {
         _ = try ForwardLog(path: f.outPath)
     }
 
+    @Test("a lock let go within the wait is taken (a restart at once); one held past it is refused")
+    func lockReleasedWithinTheWait() async throws {
+        let f = try ReceiverFixture(); defer { f.remove() }
+        // Another open file description holds the lock, as a process being spawned briefly does.
+        let other = open(f.outPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        #expect(other >= 0 && flock(other, LOCK_EX | LOCK_NB) == 0)
+        #expect(throws: SightlineError.self) { _ = try ForwardLog(path: f.outPath, lockWait: .milliseconds(100)) }
+        let release = Task.detached { try await Task.sleep(for: .milliseconds(300)); close(other) }
+        let started = ContinuousClock.now
+        let log = try ForwardLog(path: f.outPath, lockWait: .seconds(5))
+        #expect(ContinuousClock.now - started >= .milliseconds(200), "it waited for the holder")
+        try await release.value
+        #expect(try await log.append(idempotencyKey: "k-1", forward: f.notice("fw-1")) == .stored)
+        await log.close()
+    }
+
     @Test("a port already in use is an error, not a hang")
     func portInUse() async throws {
         let f = try ReceiverFixture(); defer { f.remove() }
