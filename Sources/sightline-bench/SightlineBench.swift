@@ -17,7 +17,8 @@ struct SightlineBench: AsyncParsableCommand {
           swift run -c release --scratch-path .build-release sightline-bench [--quick | --children N]
         Figures: 1 validation + pseudonymisation in process; 2 end-to-end ingest over mTLS;
         3 single-record submissions; 4 match latency and the missing-education report;
-        5 audit append and verification; 6 the daemon's peak memory (during 2 and 4).
+        5 audit append and verification; 6 the daemon's peak memory (during 2 and 4); 7 a retention
+        sweep; 8 key rotation; 9 the submission commit alone, in process.
         Figures are printed, never asserted.
         """)
 
@@ -78,7 +79,7 @@ struct SightlineBench: AsyncParsableCommand {
         }
 
         var files: [PreparedFile] = []
-        if !figures.isDisjoint(with: [1, 2, 3, 4, 7, 8]) {
+        if !figures.isDisjoint(with: [1, 2, 3, 4, 7, 8, 9]) {
             section("data")
             let dataDir = "\(work)/data-\(childCount)"
             try SyntheticData.ensure(children: childCount, directory: dataDir, repository: repository)
@@ -96,6 +97,10 @@ struct SightlineBench: AsyncParsableCommand {
             try await runAgainstGateway(
                 figures: figures, files: files, binary: binary, prefix: prefix, repository: repository, table: table,
                 phaseSeconds: phaseSeconds, matchesPerClient: matchesPerClient, childCount: childCount)
+        }
+
+        if figures.contains(9) {
+            try await StoreCommitBench.run(files: files, policy: policy, work: work, batchSize: batchSize, repetitions: repetitions, table: table)
         }
 
         if figures.contains(5) {
@@ -326,11 +331,11 @@ struct SightlineBench: AsyncParsableCommand {
     }
 
     func selectedFigures() throws -> Set<Int> {
-        guard let only else { return [1, 2, 3, 4, 5, 7, 8] }
+        guard let only else { return [1, 2, 3, 4, 5, 7, 8, 9] }
         var out = Set<Int>()
         for part in only.split(separator: ",") {
-            guard let n = Int(part.trimmingCharacters(in: .whitespaces)), (1...8).contains(n) else {
-                throw ValidationError("--only takes figure numbers 1-8, e.g. --only 2,4")
+            guard let n = Int(part.trimmingCharacters(in: .whitespaces)), (1...9).contains(n) else {
+                throw ValidationError("--only takes figure numbers 1-9, e.g. --only 2,4")
             }
             out.insert(n == 6 ? 2 : n)
         }
