@@ -43,6 +43,8 @@ let package = Package(
             dependencies: [
                 "SightlineCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // The C API itself, for the linker's hot statements (RawStatements.swift).
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ]
         ),
         // The partnership's TLS for every endpoint: NIOSSL settings and an mTLS HTTP/1.1 client whose

@@ -8,8 +8,9 @@ enum StrongKeys {
     static let bases: Set<LinkageKey.Basis> = [.nhsNumber, .upn]
 
     static func encode(_ keys: [LinkageKey]) -> Data? {
-        let digests = keys.filter { bases.contains($0.basis) }.map(\.digest)
-        return digests.isEmpty ? nil : Data(digests.joined())
+        var out = Data()
+        for key in keys where bases.contains(key.basis) { out.append(key.digest) }  // appended, not joined: joining walks byte by byte
+        return out.isEmpty ? nil : out
     }
 
     static func decode(_ data: Data?) -> Set<Data> {

@@ -18,10 +18,11 @@ extension SQLiteStore {
     public func linkageCandidates(strongKeys: [Data], blockingKeys: [Data], nameTokens: [UInt64],
                                   open: @escaping @Sendable (Data) -> ComparisonMaterial?) async throws -> LinkageCandidates {
         try await pool.read { db in
-            let found = try SubjectLinker.candidates(db, strongKeys: strongKeys, blockingKeys: blockingKeys, source: "",
+            let raw = RawStatements(db)
+            let found = try SubjectLinker.candidates(db, raw: raw, strongKeys: strongKeys, blockingKeys: blockingKeys, source: "",
                                                      kind: .schoolEnrolment, referenceKeys: [], rewrap: try activeRewrap(db), open: { open($1) })
             return LinkageCandidates(records: found.records, strongHits: found.strongHits,
-                                     frequencies: try SubjectLinker.frequencies(db, tokens: nameTokens))
+                                     frequencies: try SubjectLinker.frequencies(raw, tokens: nameTokens))
         }
     }
 

@@ -193,7 +193,7 @@ public final class SQLiteStore: SightlineStore {
             let linker = SubjectLinker(db: db, time: received, linkage: s.linkage, rewrap: try activeRewrap(db), generation: generation)
             for record in s.records {
                 let decision = try linker.link(record, source: s.participant)
-                let (outcome, id) = try Self.upsert(db, record, decision: decision, source: s.participant, submissionID: s.id, at: received)
+                let (outcome, id) = try Self.upsert(db, record, decision: decision, source: s.participant, submissionID: s.id, at: received, raw: linker.raw)
                 linker.stored(record, id: id, created: outcome.change == .created)
                 outcomes.append(outcome)
             }
@@ -217,13 +217,13 @@ public final class SQLiteStore: SightlineStore {
 
     /// A record a source sends again under the same reference replaces the earlier version.
     static func upsert(_ db: Database, _ r: PseudonymisedRecord, decision: SubjectLinker.Decision, source: String, submissionID: String,
-                       at time: Double) throws -> (RecordOutcome, Int64) {
+                       at time: Double, raw: RawStatements) throws -> (RecordOutcome, Int64) {
         let subject = decision.subject
         let fields = try r.encodedFields ?? String(decoding: CanonicalJSON.encode(r.fields), as: UTF8.self)
         let existing = decision.existingRecord
-        let args: StatementArguments = [subject, submissionID, r.observedAt.timeIntervalSince1970, time, r.birthYearMonth, r.postcodeDistrict, fields,
-                                        decision.linkedBy, r.birthDateKey, r.sealedReference, r.sealedMaterial, StrongKeys.encode(r.linkageKeys)]
         if let id = existing {
+            let args: StatementArguments = [subject, submissionID, r.observedAt.timeIntervalSince1970, time, r.birthYearMonth, r.postcodeDistrict, fields,
+                                            decision.linkedBy, r.birthDateKey, r.sealedReference, r.sealedMaterial, StrongKeys.encode(r.linkageKeys)]
             try db.cachedStatement(sql: """
                 UPDATE record SET subject_id = ?, submission_id = ?, observed_at = ?, received_at = ?,
                   birth_year_month = ?, postcode_district = ?, fields = ?, linked_by = ?, dob_key = ?, sealed_ref = ?, material = ?, strong_keys = ?,
@@ -232,10 +232,15 @@ public final class SQLiteStore: SightlineStore {
             return (RecordOutcome(subjectID: subject, change: .updated, linkedBy: decision.linkedBy, merges: decision.merges, conflicts: decision.conflicts,
                                   reviews: decision.reviews.count), id)
         }
-        try db.cachedStatement(sql: """
+        // A new record, the common case, through the C API (RawStatements.swift): the columns the update sets, then the key.
+        try raw.statement(.insertRecord, """
             INSERT INTO record (subject_id, submission_id, observed_at, received_at, birth_year_month, postcode_district, fields, linked_by, dob_key, sealed_ref, material, strong_keys, kind, source, reference_key)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: args + [r.kind.rawValue, source, r.referenceKey])
+            """)
+            .bind(1, subject).bind(2, submissionID).bind(3, r.observedAt.timeIntervalSince1970).bind(4, time).bind(5, r.birthYearMonth)
+            .bind(6, r.postcodeDistrict).bind(7, fields).bind(8, decision.linkedBy).bind(9, r.birthDateKey).bind(10, r.sealedReference)
+            .bind(11, r.sealedMaterial).bind(12, StrongKeys.encode(r.linkageKeys)).bind(13, r.kind.rawValue).bind(14, source).bind(15, r.referenceKey)
+            .run()
         return (RecordOutcome(subjectID: subject, change: .created, linkedBy: decision.linkedBy, merges: decision.merges, conflicts: decision.conflicts,
                               reviews: decision.reviews.count), db.lastInsertedRowID)
     }

@@ -22,8 +22,12 @@ final class SubjectLinker {
     /// The link key generation of the records being linked (checked against the store's).
     let generation: Int
 
+    /// The hot statements, prepared once a commit (RawStatements.swift).
+    let raw: RawStatements
+
     init(db: Database, time: Double, linkage: LinkageContext, rewrap: LinkRewrap? = nil, generation: Int = 0) {
         self.db = db; self.time = time; self.linkage = linkage; self.rewrap = rewrap; self.generation = generation
+        raw = RawStatements(db)
     }
 
     /// A blocking key shared by more subjects than this says nothing (a common name on a common
@@ -45,7 +49,7 @@ final class SubjectLinker {
 
     func link(_ record: PseudonymisedRecord, source: String) throws -> Decision {
         let legacy = rewrap == nil ? nil : record.legacy
-        let found = try Self.candidates(db, strongKeys: record.linkageKeys.filter(\.basis.isStrong).map(\.digest) + (legacy?.strongKeys ?? []),
+        let found = try Self.candidates(db, raw: raw, strongKeys: record.linkageKeys.filter(\.basis.isStrong).map(\.digest) + (legacy?.strongKeys ?? []),
                                         blockingKeys: record.candidateKeys + (legacy?.candidateKeys ?? []), source: source, kind: record.kind,
                                         referenceKeys: [record.referenceKey] + (legacy.map { [$0.referenceKey] } ?? []), rewrap: rewrap, open: open)
         let frequency = try frequencies([record.material.given?.exact, record.material.family?.exact].compactMap { $0 })
@@ -58,7 +62,7 @@ final class SubjectLinker {
             out = Decision(subject: subject, linkedBy: basis == "score" ? "score:\(String(format: "%.1f", score.total)) \(score.explanation)" : basis,
                            reviews: review)
         case .newSubject(let review):
-            try db.cachedStatement(sql: "INSERT INTO subject (created_at, link_gen) VALUES (?, ?)").execute(arguments: [time, generation])
+            try raw.statement(.newSubject, "INSERT INTO subject (created_at, link_gen) VALUES (?, ?)").bind(1, time).bind(2, Int64(generation)).run()
             out = Decision(subject: db.lastInsertedRowID, linkedBy: "new", reviews: review)
         }
         out.existingRecord = found.existingRecord
@@ -87,10 +91,13 @@ final class SubjectLinker {
         // The material cache holds what it opened in the old form: after a migration it is stale.
         if let rewrap, try SQLiteStore.migrateSubject(db, subject, rewrap) { opened.removeAll(keepingCapacity: true) }
         if !found.records.contains(where: { $0.subject == subject && $0.material.sameKeys(as: record.material) }) {
-            let insertStrong = try db.cachedStatement(sql: "INSERT OR IGNORE INTO linkage_key (digest, basis, subject_id) VALUES (?, ?, ?)")
-            for key in record.linkageKeys where key.basis.isStrong { try insertStrong.execute(arguments: [key.digest, key.basis.rawValue, subject]) }
-            let insertBlocking = try db.cachedStatement(sql: "INSERT OR IGNORE INTO blocking_key (digest, subject_id) VALUES (?, ?)")
-            for key in record.blockingKeys { try insertBlocking.execute(arguments: [key, subject]) }
+            for key in record.linkageKeys where key.basis.isStrong {
+                try raw.statement(.insertLinkageKey, "INSERT OR IGNORE INTO linkage_key (digest, basis, subject_id) VALUES (?, ?, ?)")
+                    .bind(1, key.digest).bind(2, key.basis.rawValue).bind(3, subject).run()
+            }
+            for key in record.blockingKeys {
+                try raw.statement(.insertBlockingKey, "INSERT OR IGNORE INTO blocking_key (digest, subject_id) VALUES (?, ?)").bind(1, key).bind(2, subject).run()
+            }
         }
         return out
     }
@@ -125,16 +132,19 @@ final class SubjectLinker {
 
     /// Term frequencies of name tokens, counting this transaction's records not yet written.
     func frequencies(_ tokens: [UInt64]) throws -> [UInt64: Double] {
-        try Self.frequencies(db, tokens: tokens, pending: pendingNames)
+        try Self.frequencies(raw, tokens: tokens, pending: pendingNames)
     }
 
-    static func frequencies(_ db: Database, tokens: [UInt64], pending: [UInt64: Int] = [:]) throws -> [UInt64: Double] {
+    static func frequencies(_ db: Database, tokens: [UInt64]) throws -> [UInt64: Double] {
+        try frequencies(RawStatements(db), tokens: tokens)
+    }
+
+    static func frequencies(_ raw: RawStatements, tokens: [UInt64], pending: [UInt64: Int] = [:]) throws -> [UInt64: Double] {
         guard !tokens.isEmpty else { return [:] }
-        let read = try db.cachedStatement(sql: "SELECT token, count FROM name_frequency WHERE token IN (0, ?, ?)")
         var counts: [UInt64: Int] = [:]
-        for row in try Row.fetchAll(read, arguments: [Int64(bitPattern: tokens[0]), Int64(bitPattern: tokens.count > 1 ? tokens[1] : tokens[0])]) {
-            counts[UInt64(bitPattern: row[0] as Int64)] = row[1]
-        }
+        try raw.statement(.nameFrequencies, "SELECT token, count FROM name_frequency WHERE token IN (0, ?, ?)")
+            .bind(1, Int64(bitPattern: tokens[0])).bind(2, Int64(bitPattern: tokens.count > 1 ? tokens[1] : tokens[0]))
+            .step { row in counts[UInt64(bitPattern: row.int64(0))] = Int(row.int64(1)) }
         for t in Set(tokens + [0]) { if let n = pending[t] { counts[t, default: 0] += n } }
         guard let total = counts[0], total >= 100 else { return [:] }  // too few to say
         var out: [UInt64: Double] = [:]
@@ -151,54 +161,54 @@ final class SubjectLinker {
 
     /// Every record (keyed material, opened) of the subjects that share a strong key or a
     /// blocking key with the record, plus the subject holding this source's own earlier version.
-    static func candidates(_ db: Database, strongKeys: [Data], blockingKeys: [Data], source: String, kind: RecordKind,
+    static func candidates(_ db: Database, raw: RawStatements, strongKeys: [Data], blockingKeys: [Data], source: String, kind: RecordKind,
                            referenceKeys: [Data], rewrap: LinkRewrap?, open: (Int64, Data) -> ComparisonMaterial?) throws -> Candidates {
         var subjects = Set<Int64>()
         var strongHits: [Int64: String] = [:]
-        let strong = try db.cachedStatement(sql: "SELECT subject_id, basis FROM linkage_key WHERE digest = ?")
         for key in strongKeys {
-            if let row = try Row.fetchOne(strong, arguments: [key]) {
-                let s: Int64 = row[0]
+            try raw.statement(.strongKey, "SELECT subject_id, basis FROM linkage_key WHERE digest = ? LIMIT 1").bind(1, key).step { row in
+                let s = row.int64(0)
                 subjects.insert(s)
-                if strongHits[s] == nil { strongHits[s] = row[1] }
+                if strongHits[s] == nil { strongHits[s] = row.text(1) }
             }
         }
         // One statement for all of a record's blocking keys (a dozen), each still read at most
         // maxSubjectsPerBlockingKey + 1 rows deep: one statement a key was most of the linker's cost.
         let blockingKeys = Array(Set(blockingKeys))
         if !blockingKeys.isEmpty {
-            let one = "SELECT * FROM (SELECT digest, subject_id FROM blocking_key WHERE digest = ? LIMIT \(maxSubjectsPerBlockingKey + 1))"
-            let blocking = try db.cachedStatement(sql: Array(repeating: one, count: blockingKeys.count).joined(separator: " UNION ALL "))
-            var perKey: [Data: [Int64]] = [:]
-            // Columns by position, not name: a name is looked up case-insensitively on every row.
-            for row in try Row.fetchAll(blocking, arguments: StatementArguments(blockingKeys)) {
-                perKey[row[0], default: []].append(row[1])
-            }
-            for found in perKey.values where found.count <= maxSubjectsPerBlockingKey { subjects.formUnion(found) }
+            // Each subquery tagged with its key's position, so the rows need not carry the digest back.
+            let blocking = try raw.statement(.blocking(keys: blockingKeys.count), blockingKeys.indices.map {
+                "SELECT * FROM (SELECT \($0), subject_id FROM blocking_key WHERE digest = ? LIMIT \(maxSubjectsPerBlockingKey + 1))"
+            }.joined(separator: " UNION ALL "))
+            for (i, key) in blockingKeys.enumerated() { blocking.bind(Int32(i + 1), key) }
+            var perKey = [[Int64]](repeating: [], count: blockingKeys.count)
+            try blocking.step { row in perKey[Int(row.int64(0))].append(row.int64(1)) }
+            for found in perKey where found.count <= maxSubjectsPerBlockingKey { subjects.formUnion(found) }
         }
         var existing: Int64? = nil
         for referenceKey in referenceKeys where existing == nil {
-            if let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, subject_id FROM record WHERE source = ? AND kind = ? AND reference_key = ?"),
-                                          arguments: [source, kind.rawValue, referenceKey]) {
-                existing = row[0]
-                subjects.insert(row[1])
-            }
+            try raw.statement(.reference, "SELECT id, subject_id FROM record WHERE source = ? AND kind = ? AND reference_key = ?")
+                .bind(1, source).bind(2, kind.rawValue).bind(3, referenceKey).step { row in
+                    existing = row.int64(0)
+                    subjects.insert(row.int64(1))
+                }
         }
-        let records = try db.cachedStatement(sql: """
+        let recordsSQL = """
             SELECT id, source, kind, reference_key, material FROM record WHERE subject_id = ? AND material IS NOT NULL
             ORDER BY (source = ? AND kind = ?) DESC, observed_at DESC LIMIT \(maxRecordsPerCandidate)
-            """)
+            """
         var out: [CandidateRecord] = []
         let generation = try rewrap.map { _ in try db.cachedStatement(sql: "SELECT link_gen FROM subject WHERE id = ?") }
         for subject in subjects.sorted() {
             // A subject not yet migrated holds material in the previous form: compare it lifted to the current one.
             var lift: LinkRewrap? = nil
             if let rewrap, let generation, let g = try Int.fetchOne(generation, arguments: [subject]), g < rewrap.generation { lift = rewrap }
-            for row in try Row.fetchAll(records, arguments: [subject, source, kind.rawValue]) {
+            try raw.statement(.candidateRecords, recordsSQL).bind(1, subject).bind(2, source).bind(3, kind.rawValue).step { row in
                 // id, source, kind, reference_key, material
-                guard let k = RecordKind(rawValue: row[2]), let m = open(row[0], row[4]) else { continue }
-                out.append(CandidateRecord(subject: subject, source: row[1], kind: k,
-                                           referenceKey: lift.map { $0.digest(row[3]) } ?? row[3],
+                guard let k = RecordKind(rawValue: row.text(2)), let m = open(row.int64(0), row.data(4)) else { return }
+                let referenceKey = row.data(3)
+                out.append(CandidateRecord(subject: subject, source: row.text(1), kind: k,
+                                           referenceKey: lift.map { $0.digest(referenceKey) } ?? referenceKey,
                                            material: lift.map { w in m.mappingTokens(w.token) } ?? m))
             }
         }

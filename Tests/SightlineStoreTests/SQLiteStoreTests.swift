@@ -131,7 +131,7 @@ struct BlockingCandidateTests {
             }
             try db.execute(sql: "INSERT INTO blocking_key (digest, subject_id) VALUES (?, 7), (?, 9)", arguments: [rare, rare])
             func subjects(_ keys: [Data]) throws -> Set<Int64> {
-                let c = try SubjectLinker.candidates(db, strongKeys: [], blockingKeys: keys, source: "school/1", kind: .schoolEnrolment,
+                let c = try SubjectLinker.candidates(db, raw: RawStatements(db), strongKeys: [], blockingKeys: keys, source: "school/1", kind: .schoolEnrolment,
                                                      referenceKeys: [Data(repeating: 9, count: 32)], rewrap: nil, open: { _, _ in ComparisonMaterial() })
                 return Set(c.records.map(\.subject))
             }

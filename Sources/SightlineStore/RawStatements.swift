@@ -1,0 +1,104 @@
+import Foundation
+import GRDB
+import GRDBSQLite
+
+/// The linker's hot statements through SQLite's C API, on the connection GRDB holds for the
+/// transaction. Each record costs a few dozen lookups and inserts; through GRDB's generic
+/// argument and row types about a fifth of the writer's time went to building arguments,
+/// decoding values and counting references (ops/benchmarks.md, figure 9's profile). Statements
+/// are prepared once per owner (a commit's linker, a match) and finalized with it; errors become
+/// GRDB's `DatabaseError`, so the transaction rolls back as with any other failure.
+final class RawStatements {
+    private let connection: OpaquePointer
+    private var prepared: [Key: OpaquePointer] = [:]
+
+    /// Which statement: a small key, so that finding a prepared one hashes no SQL text.
+    enum Key: Hashable {
+        case strongKey, blocking(keys: Int), reference, candidateRecords, nameFrequencies, newSubject, insertLinkageKey, insertBlockingKey, insertRecord
+    }
+
+    init(_ db: Database) {
+        connection = db.sqliteConnection!
+    }
+
+    deinit {
+        for statement in prepared.values { sqlite3_finalize(statement) }
+    }
+
+    /// A statement ready to bind: prepared from `sql` the first time `key` is asked for.
+    func statement(_ key: Key, _ sql: @autoclosure () -> String) throws -> Raw {
+        if let s = prepared[key] { return Raw(s, connection) }
+        let text = sql()
+        var s: OpaquePointer?
+        let code = sqlite3_prepare_v3(connection, text, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &s, nil)
+        guard code == SQLITE_OK, let s else { throw Raw.error(code, connection, text) }
+        prepared[key] = s
+        return Raw(s, connection)
+    }
+
+    /// One use of a prepared statement: bind, then `step` rows or `run` it.
+    struct Raw {
+        let s: OpaquePointer
+        let connection: OpaquePointer
+        init(_ s: OpaquePointer, _ connection: OpaquePointer) { self.s = s; self.connection = connection }
+
+        /// SQLITE_TRANSIENT: SQLite copies the bytes before the call returns.
+        static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+        static func error(_ code: Int32, _ connection: OpaquePointer, _ sql: String?) -> DatabaseError {
+            DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(connection)), sql: sql)
+        }
+
+        @discardableResult func bind(_ i: Int32, _ data: Data) -> Raw {
+            data.withUnsafeBytes { b in _ = sqlite3_bind_blob(s, i, b.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(b.count), Self.transient) }
+            return self
+        }
+        @discardableResult func bind(_ i: Int32, _ data: Data?) -> Raw {
+            if let data { bind(i, data) } else { sqlite3_bind_null(s, i) }
+            return self
+        }
+        @discardableResult func bind(_ i: Int32, _ n: Int64) -> Raw { sqlite3_bind_int64(s, i, n); return self }
+        @discardableResult func bind(_ i: Int32, _ x: Double) -> Raw { sqlite3_bind_double(s, i, x); return self }
+        @discardableResult func bind(_ i: Int32, _ text: String) -> Raw {
+            var t = text
+            t.withUTF8 { u in
+                u.withMemoryRebound(to: CChar.self) { c in _ = sqlite3_bind_text(s, i, c.baseAddress ?? UnsafePointer(bitPattern: 1), Int32(c.count), Self.transient) }
+            }
+            return self
+        }
+        @discardableResult func bind(_ i: Int32, _ text: String?) -> Raw {
+            if let text { bind(i, text) } else { sqlite3_bind_null(s, i) }
+            return self
+        }
+
+        /// Calls `row` for each result row, then resets the statement.
+        func step(_ row: (Raw) throws -> Void) throws {
+            defer { sqlite3_reset(s); sqlite3_clear_bindings(s) }
+            while true {
+                let code = sqlite3_step(s)
+                if code == SQLITE_DONE { return }
+                guard code == SQLITE_ROW else { throw Self.error(code, connection, String(cString: sqlite3_sql(s))) }
+                try row(self)
+            }
+        }
+
+        /// Runs a statement that returns no rows.
+        func run() throws {
+            defer { sqlite3_reset(s); sqlite3_clear_bindings(s) }
+            let code = sqlite3_step(s)
+            guard code == SQLITE_DONE || code == SQLITE_ROW else { throw Self.error(code, connection, String(cString: sqlite3_sql(s))) }
+        }
+
+        func int64(_ column: Int32) -> Int64 { sqlite3_column_int64(s, column) }
+        func isNull(_ column: Int32) -> Bool { sqlite3_column_type(s, column) == SQLITE_NULL }
+        func data(_ column: Int32) -> Data {
+            let n = Int(sqlite3_column_bytes(s, column))
+            guard n > 0, let p = sqlite3_column_blob(s, column) else { return Data() }
+            return Data(bytes: p, count: n)
+        }
+        func text(_ column: Int32) -> String {
+            guard let p = sqlite3_column_text(s, column) else { return "" }
+            return String(cString: p)
+        }
+    }
+}
