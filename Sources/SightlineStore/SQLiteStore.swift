@@ -21,6 +21,9 @@ public final class SQLiteStore: SightlineStore {
     /// Set while subjects remain in the form before the last link rotation: writes that touch
     /// such a subject migrate it first, and reads lift its material.
     let linkRewrapBox = LockedValue<LinkRewrap?>(nil)
+    /// The writer connection's hot statements, kept prepared across commits; touched only inside
+    /// `pool.write`, which GRDB runs one at a time on the writer's queue.
+    let writerStatements = WriterStatements()
     public var linkRewrap: LinkRewrap? {
         get { linkRewrapBox.value }
         set { linkRewrapBox.value = newValue }
@@ -190,7 +193,8 @@ public final class SQLiteStore: SightlineStore {
             var outcomes: [RecordOutcome] = []
             outcomes.reserveCapacity(s.records.count)
             let received = s.receivedAt.timeIntervalSince1970
-            let linker = SubjectLinker(db: db, time: received, linkage: s.linkage, rewrap: try activeRewrap(db), generation: generation)
+            let linker = SubjectLinker(db: db, time: received, linkage: s.linkage, rewrap: try activeRewrap(db), generation: generation,
+                                       raw: try writerStatements.statements(for: db))
             for record in s.records {
                 let decision = try linker.link(record, source: s.participant)
                 let (outcome, id) = try Self.upsert(db, record, decision: decision, source: s.participant, submissionID: s.id, at: received, raw: linker.raw)

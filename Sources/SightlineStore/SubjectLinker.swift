@@ -22,12 +22,11 @@ final class SubjectLinker {
     /// The link key generation of the records being linked (checked against the store's).
     let generation: Int
 
-    /// The hot statements, prepared once a commit (RawStatements.swift).
+    /// The hot statements, prepared once for the writer connection (RawStatements.swift).
     let raw: RawStatements
 
-    init(db: Database, time: Double, linkage: LinkageContext, rewrap: LinkRewrap? = nil, generation: Int = 0) {
-        self.db = db; self.time = time; self.linkage = linkage; self.rewrap = rewrap; self.generation = generation
-        raw = RawStatements(db)
+    init(db: Database, time: Double, linkage: LinkageContext, rewrap: LinkRewrap? = nil, generation: Int = 0, raw: RawStatements) {
+        self.db = db; self.time = time; self.linkage = linkage; self.rewrap = rewrap; self.generation = generation; self.raw = raw
     }
 
     /// A blocking key shared by more subjects than this says nothing (a common name on a common
@@ -133,10 +132,6 @@ final class SubjectLinker {
     /// Term frequencies of name tokens, counting this transaction's records not yet written.
     func frequencies(_ tokens: [UInt64]) throws -> [UInt64: Double] {
         try Self.frequencies(raw, tokens: tokens, pending: pendingNames)
-    }
-
-    static func frequencies(_ db: Database, tokens: [UInt64]) throws -> [UInt64: Double] {
-        try frequencies(RawStatements(db), tokens: tokens)
     }
 
     static func frequencies(_ raw: RawStatements, tokens: [UInt64], pending: [UInt64: Int] = [:]) throws -> [UInt64: Double] {
