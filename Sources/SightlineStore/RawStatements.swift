@@ -38,21 +38,24 @@ final class RawStatements {
         if let s = prepared[key] {
             // One use at a time: a statement still stepping would be reset under its reader.
             precondition(sqlite3_stmt_busy(s) == 0, "linker statement \(key) used while still stepping")
-            return Raw(s, connection)
+            return Raw(s, self)
         }
         let text = sql()
         var s: OpaquePointer?
         let code = sqlite3_prepare_v3(connection, text, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &s, nil)
         guard code == SQLITE_OK, let s else { throw Raw.error(code, connection, text) }
         prepared[key] = s
-        return Raw(s, connection)
+        return Raw(s, self)
     }
 
     /// One use of a prepared statement: bind, then `step` rows or `run` it.
     struct Raw {
         let s: OpaquePointer
-        let connection: OpaquePointer
-        init(_ s: OpaquePointer, _ connection: OpaquePointer) { self.s = s; self.connection = connection }
+        /// Holds the owner, which finalizes its statements when it goes: a use of a statement
+        /// keeps it prepared (`RawStatements(db).statement(...).bind(...).run()` is safe).
+        let owner: RawStatements
+        var connection: OpaquePointer { owner.connection }
+        init(_ s: OpaquePointer, _ owner: RawStatements) { self.s = s; self.owner = owner }
 
         /// SQLITE_TRANSIENT: SQLite copies the bytes before the call returns.
         static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
