@@ -34,6 +34,11 @@ final class SubjectLinker {
     static let maxSubjectsPerBlockingKey = 64
     /// Records of one candidate compared; the most recent first (attendance repeats identifiers).
     static let maxRecordsPerCandidate = 24
+    /// A candidate's records, this source's and kind's first: made once, not per lookup.
+    static let candidateRecordsSQL = """
+        SELECT id, source, kind, reference_key, material FROM record WHERE subject_id = ? AND material IS NOT NULL
+        ORDER BY (source = ? AND kind = ?) DESC, observed_at DESC LIMIT \(maxRecordsPerCandidate)
+        """
 
     struct Decision {
         var subject: Int64
@@ -188,17 +193,13 @@ final class SubjectLinker {
                     subjects.insert(row.int64(1))
                 }
         }
-        let recordsSQL = """
-            SELECT id, source, kind, reference_key, material FROM record WHERE subject_id = ? AND material IS NOT NULL
-            ORDER BY (source = ? AND kind = ?) DESC, observed_at DESC LIMIT \(maxRecordsPerCandidate)
-            """
         var out: [CandidateRecord] = []
         let generation = try rewrap.map { _ in try db.cachedStatement(sql: "SELECT link_gen FROM subject WHERE id = ?") }
         for subject in subjects.sorted() {
             // A subject not yet migrated holds material in the previous form: compare it lifted to the current one.
             var lift: LinkRewrap? = nil
             if let rewrap, let generation, let g = try Int.fetchOne(generation, arguments: [subject]), g < rewrap.generation { lift = rewrap }
-            try raw.statement(.candidateRecords, recordsSQL).bind(1, subject).bind(2, source).bind(3, kind.rawValue).step { row in
+            try raw.statement(.candidateRecords, candidateRecordsSQL).bind(1, subject).bind(2, source).bind(3, kind.rawValue).step { row in
                 // id, source, kind, reference_key, material
                 guard let k = RecordKind(rawValue: row.text(2)), let m = open(row.int64(0), row.data(4)) else { return }
                 let referenceKey = row.data(3)
