@@ -83,6 +83,7 @@ public struct Gateway: Sendable {
         }
         router.get("metrics") { _, _ -> Response in
             if let counts = try? await state.store.counts() { state.metrics.setStoreCounts(counts) }
+            state.metrics.setLinkageWork(state.store.linkageWork())
             state.metrics.setCertificateExpiry(state.certificateExpiry.daysLeft())
             if let counts = try? await state.store.outboxCounts() { state.metrics.setOutboxCounts(counts) }
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],

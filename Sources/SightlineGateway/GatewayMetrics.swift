@@ -85,6 +85,14 @@ public final class GatewayMetrics: Sendable {
         registry.makeGauge(descriptor: Self.name("sightline_records", "Stored pseudonymised records")).set(Double(counts.records))
     }
 
+    /// Since the gateway started: records linked, and the candidates they were compared with
+    /// (candidates per record should stay flat as the population grows).
+    func setLinkageWork(_ work: LinkageWork) {
+        registry.makeGauge(descriptor: Self.name("sightline_linkage_records_linked", "Records linked since the gateway started")).set(Double(work.records))
+        registry.makeGauge(descriptor: Self.name("sightline_linkage_candidate_subjects", "Candidate subjects compared since the gateway started")).set(Double(work.candidateSubjects))
+        registry.makeGauge(descriptor: Self.name("sightline_linkage_candidate_records", "Candidate records compared since the gateway started")).set(Double(work.candidateRecords))
+    }
+
     private func requests(_ status: Int) -> Counter {
         registry.makeCounter(descriptor: Self.name("sightline_requests_total", "API requests by status"), labels: [("status", String(status))])
     }

@@ -11,6 +11,8 @@ final class LockedValue<T: Sendable>: @unchecked Sendable {
         get { lock.lock(); defer { lock.unlock() }; return stored }
         set { lock.lock(); stored = newValue; lock.unlock() }
     }
+    /// Read-modify-write under the lock (`value += 1` through get and set would race).
+    func mutate(_ change: (inout T) -> Void) { lock.lock(); change(&stored); lock.unlock() }
 }
 
 /// The embedded store: one SQLite file in WAL mode, through GRDB. Serves one LA (up to about
@@ -21,6 +23,8 @@ public final class SQLiteStore: SightlineStore {
     /// Set while subjects remain in the form before the last link rotation: writes that touch
     /// such a subject migrate it first, and reads lift its material.
     let linkRewrapBox = LockedValue<LinkRewrap?>(nil)
+    /// Linkage work of the committed submissions since the store was opened.
+    let linkageWorkBox = LockedValue(LinkageWork())
     /// The writer connection's hot statements, kept prepared across commits; touched only inside
     /// `pool.write`, which GRDB runs one at a time on the writer's queue.
     let writerStatements = WriterStatements()
@@ -179,12 +183,12 @@ public final class SQLiteStore: SightlineStore {
     }
 
     public func commit(_ s: SubmissionCommit) async throws -> SubmissionCommitResult {
-        try await pool.write { db in
+        let (result, work) = try await pool.write { db -> (SubmissionCommitResult, LinkageWork) in
             try s.authorise?()
             if let row = try Row.fetchOne(db, sql: "SELECT body_digest, receipt FROM submission WHERE participant = ? AND idempotency_key = ?",
                                           arguments: [s.participant, s.idempotencyKey]) {
                 let digest: String = row["body_digest"]
-                return digest == s.bodyDigest ? .replayed(receipt: row["receipt"]) : .conflict
+                return (digest == s.bodyDigest ? .replayed(receipt: row["receipt"]) : .conflict, LinkageWork())
             }
             let generation = try Self.linkGeneration(db)
             if let stale = s.records.first(where: { $0.linkGeneration != generation }) {
@@ -215,8 +219,15 @@ public final class SQLiteStore: SightlineStore {
                 INSERT INTO submission (id, participant, idempotency_key, body_digest, received_at, audit_index, receipt)
                 VALUES (?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [s.id, s.participant, s.idempotencyKey, s.bodyDigest, received, index, receipt])
-            return .committed(receipt: receipt, auditIndex: index, forwards: forwards)
+            return (.committed(receipt: receipt, auditIndex: index, forwards: forwards), linker.work)
         }
+        // Counted once the transaction is on disk: a rolled-back submission compared nothing that stayed.
+        if work.records > 0 {
+            linkageWorkBox.mutate { total in
+                total.records += work.records; total.candidateSubjects += work.candidateSubjects; total.candidateRecords += work.candidateRecords
+            }
+        }
+        return result
     }
 
     /// A record a source sends again under the same reference replaces the earlier version.
@@ -309,6 +320,8 @@ public final class SQLiteStore: SightlineStore {
                         auditEntries: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM audit_entry") ?? 0)
         }
     }
+
+    public func linkageWork() -> LinkageWork { linkageWorkBox.value }
 
     public func isReady() async -> Bool {
         (try? await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }) == 1

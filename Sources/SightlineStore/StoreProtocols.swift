@@ -110,6 +110,8 @@ public protocol SightlineStore: ForwardOutbox, EnquiryStore, DPOStore, Retention
     func resolvePseudonym(_ pseudonym: String) async throws -> Int64?
     /// How each record of a subject was linked, with its sealed local reference (for the steward).
     func linkExplanation(ofSubject subject: Int64) async throws -> [LinkedRecord]
+    /// The linkage work of the submissions committed since the store was opened (not persisted).
+    func linkageWork() -> LinkageWork
 
     // The steward's review queue (SQLiteStore+Review.swift)
     func reviewItems(status: String, limit: Int) async throws -> [ReviewItem]
@@ -135,6 +137,23 @@ public struct IssuedPseudonym: Sendable {
     public let subject: Int64
     public init(pseudonym: String, recipient: String, subject: Int64) {
         self.pseudonym = pseudonym; self.recipient = recipient; self.subject = subject
+    }
+}
+
+/// How much comparing linkage did since the store was opened: the records linked, and the
+/// candidate subjects and candidate records the matcher compared them with. Blocking that scales
+/// keeps the candidates per record flat as the population grows; a rising ratio says keys have
+/// become too common (see ops/benchmarks.md, figure 9).
+public struct LinkageWork: Sendable, Equatable {
+    public var records = 0
+    public var candidateSubjects = 0
+    public var candidateRecords = 0
+    public init() {}
+    public static func - (a: LinkageWork, b: LinkageWork) -> LinkageWork {
+        var d = LinkageWork()
+        d.records = a.records - b.records; d.candidateSubjects = a.candidateSubjects - b.candidateSubjects
+        d.candidateRecords = a.candidateRecords - b.candidateRecords
+        return d
     }
 }
 

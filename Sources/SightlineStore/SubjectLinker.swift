@@ -16,6 +16,8 @@ final class SubjectLinker {
     static let maxOpenedPerCommit = 20_000
     /// Name counts of the records created so far, written once at the end (`flush`).
     private var pendingNames: [UInt64: Int] = [:]
+    /// What this transaction compared: records linked, candidate subjects and records.
+    private(set) var work = LinkageWork()
 
     /// During a link key migration: how a subject still in the previous form is brought up to date.
     let rewrap: LinkRewrap?
@@ -56,6 +58,9 @@ final class SubjectLinker {
         let found = try Self.candidates(db, raw: raw, strongKeys: record.linkageKeys.filter(\.basis.isStrong).map(\.digest) + (legacy?.strongKeys ?? []),
                                         blockingKeys: record.candidateKeys + (legacy?.candidateKeys ?? []), source: source, kind: record.kind,
                                         referenceKeys: [record.referenceKey] + (legacy.map { [$0.referenceKey] } ?? []), rewrap: rewrap, open: open)
+        work.records += 1
+        work.candidateRecords += found.records.count
+        work.candidateSubjects += Set(found.records.lazy.map(\.subject)).union(found.strongHits.keys).count
         let frequency = try frequencies([record.material.given?.exact, record.material.family?.exact].compactMap { $0 })
         let decision = linkage.matcher.decide(
             SubjectMatcher.Record(material: record.material, source: source, kind: record.kind, referenceKey: record.referenceKey),

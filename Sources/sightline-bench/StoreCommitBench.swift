@@ -38,6 +38,8 @@ enum StoreCommitBench {
         let store = try SQLiteStore(path: path)
         var committed = 0, seconds = 0.0
         var perCommit: [Double] = []
+        // Linkage work at each submission's end, to compare the candidates per record early and late.
+        var linked: [LinkageWork] = [store.linkageWork()]
         let limits = SubmissionBody.Limits(maxRecords: batchSize * 2)
         for (i, (body, source)) in order.enumerated() {
             let now = Date()
@@ -58,6 +60,7 @@ enum StoreCommitBench {
             let took = RetentionBench.seconds(ContinuousClock.now - start)
             seconds += took
             perCommit.append(took / Double(max(1, plan.kept.count)))
+            linked.append(store.linkageWork())
             committed += plan.kept.count
         }
         let counts = try await store.counts()
@@ -73,6 +76,13 @@ enum StoreCommitBench {
         let lastTenth = perCommit.suffix(max(1, perCommit.count / 10)).reduce(0, +) / Double(max(1, perCommit.count / 10))
         table.add("9", "commit time per record: median; first tenth of submissions; last tenth",
                   String(format: "%.0f µs; %.0f µs; %.0f µs", sorted[sorted.count / 2] * 1e6, firstTenth * 1e6, lastTenth * 1e6))
+        let tenth = max(1, perCommit.count / 10)
+        func perRecord(_ w: LinkageWork) -> String {
+            let n = Double(max(1, w.records))
+            return String(format: "%.2f subjects, %.2f records", Double(w.candidateSubjects) / n, Double(w.candidateRecords) / n)
+        }
+        table.add("9", "candidates compared per record linked: first tenth of submissions; last tenth",
+                  perRecord(linked[tenth] - linked[0]) + "; " + perRecord(linked[linked.count - 1] - linked[linked.count - 1 - tenth]))
         for suffix in ["", "-wal", "-shm"] {
             try? FileManager.default.removeItem(atPath: path + suffix)
             try? FileManager.default.removeItem(atPath: work + "/figure9-baseline.sqlite" + suffix)

@@ -47,6 +47,13 @@ struct PolicyIngressTests {
             #expect(metrics.contains("sightline_requests_total{status=\"201\"} 1"))
             #expect(metrics.contains("sightline_request_duration_seconds_bucket"))
             #expect(metrics.contains("sightline_audit_entries 1"))
+            // One record linked, into an empty store: no candidates.
+            func gauge(_ name: String) -> Double? {
+                metrics.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.dropFirst(name.count + 1)) }
+            }
+            #expect(gauge("sightline_linkage_records_linked") == 1, "\(metrics)")
+            #expect(gauge("sightline_linkage_candidate_subjects") == 0)
+            #expect(gauge("sightline_linkage_candidate_records") == 0)
         }
     }
 }

@@ -76,6 +76,24 @@ struct SQLiteStoreTests {
         #expect(counts.submissions == 1 && counts.auditEntries == 1 && counts.records == 1)
     }
 
+    /// The linkage work counts each record linked once, with the candidates it was compared with,
+    /// and counts nothing for a submission that was replayed or refused as a conflict.
+    @Test func linkageWorkCountsCandidatesOfCommittedSubmissionsOnly() async throws {
+        let store = try SQLiteStore(path: dir + "/s.sqlite")
+        #expect(store.linkageWork() == LinkageWork())
+        // Amara's GP registration (no candidate yet), then her enrolment: it finds the GP's subject
+        // through the blocking keys, one subject with one record.
+        _ = try await commit(store, id: "s1", key: "k1", records: [record([key(.nhsNumber, 1)], ref: 1, named: true)])
+        _ = try await commit(store, id: "s2", key: "k2", records: [record([key(.upn, 3)], ref: 2, kind: .schoolEnrolment, named: true)])
+        var expected = LinkageWork()
+        expected.records = 2; expected.candidateSubjects = 1; expected.candidateRecords = 1
+        #expect(store.linkageWork() == expected)
+        #expect(try await store.counts().subjects == 1)
+        _ = try await commit(store, id: "s3", key: "k2", records: [record([key(.upn, 3)], ref: 2, kind: .schoolEnrolment, named: true)])  // replayed
+        _ = try await commit(store, id: "s4", key: "k2", digest: "other", records: [record([key(.nhsNumber, 4)], ref: 4)])  // conflict
+        #expect(store.linkageWork() == expected)
+    }
+
     @Test func auditLogIsHashChainedAndAppendOnly() async throws {
         let store = try SQLiteStore(path: dir + "/s.sqlite")
         for i in 0..<5 {

@@ -369,9 +369,11 @@ def resolve_all(port, state, records, workers):
 def steward_pass(port, state):
     """Work the review queue as the LA's steward would with perfect knowledge: a pair is the same
     child exactly when its two sides hold records of one FEBRL rec number. The steward sees each
-    source's own reference (here the rec_id), never an identifier. Returns (same, different) counts."""
+    source's own reference (here the rec_id), never an identifier. Returns (same, different) counts
+    and the decisions counted by the gateway's reason for queueing the pair."""
     client = MatchClient(port, os.path.join(state, "identities", "steward-304"))
     same = different = 0
+    by_reason = collections.Counter()
     seen = set()
     while True:
         conn = client.connection()
@@ -382,7 +384,7 @@ def steward_pass(port, state):
             raise HarnessError(f"GET /v1/review as the steward: HTTP {resp.status}")
         pairs = [p for p in queue.get("pairs", []) if p["id"] not in seen]
         if not pairs:
-            return same, different
+            return same, different, by_reason
         for p in pairs:
             seen.add(p["id"])
             sides = collections.defaultdict(set)
@@ -399,6 +401,7 @@ def steward_pass(port, state):
             if r.status == 200:
                 same += decision == "same"
                 different += decision == "different"
+                by_reason[(p.get("reason", "?"), decision)] += 1
             elif r.status != 409:  # 409: settled by an earlier merge
                 raise HarnessError(f"POST /v1/review/{p['id']}: HTTP {r.status}")
 
@@ -647,6 +650,13 @@ def markdown(res):
         w(f"| steward's review queue (decided from the references it shows) | {ar['decided_same']} same, {ar['decided_different']} different |")
         w(f"| **after the review: precision / recall / F1** | **{fmt(a['precision'])} / {fmt(a['recall'])} / {fmt(a['f1'])}** |")
     w("")
+    if ar and ar.get("by_reason"):
+        w("The steward's queue by the gateway's reason for it:\n")
+        w("| reason | decided | pairs |")
+        w("|---|---|---|")
+        for r in ar["by_reason"]:
+            w(f"| {r['reason']} | {r['decision']} | {r['pairs']} |")
+        w("")
     for side in ("4a", "4b"):
         reasons = res["submission"][side]["reasons"]
         if reasons:
@@ -792,12 +802,13 @@ def run(args):
         if args.steward:
             first = score(records)
             log("working the review queue as the steward, then resolving every record again ...")
-            same, different = steward_pass(port, state)
+            same, different, by_reason = steward_pass(port, state)
             for r in records["4a"] + records["4b"]:
                 r.pseudonym = None
             resolve_all(port, state, records, args.match_workers)
             sc2 = score(records)
             after_review = {"decided_same": same, "decided_different": different,
+                            "by_reason": [{"reason": k[0], "decision": k[1], "pairs": n} for k, n in by_reason.most_common()],
                             "before": {k: v for k, v in first.items() if k in ("precision", "recall", "f1")},
                             "after": {k: v for k, v in sc2.items() if k in ("precision", "recall", "f1", "predicted", "true_positives")}}
         vmhwm = gateway.status_kib("VmHWM")
