@@ -9,7 +9,7 @@ struct SightlineGatewayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sightline-gateway",
         abstract: "The Sightline data-sharing gateway daemon.",
-        subcommands: [Serve.self, Check.self, Forwards.self, Linkage.self, Retention.self])
+        subcommands: [Serve.self, Check.self, Backup.self, Forwards.self, Linkage.self, Retention.self])
 }
 
 struct Check: AsyncParsableCommand {

@@ -86,6 +86,50 @@ struct DaemonProcessTests {
         #expect(daemon.outputText().contains("stopped"))
     }
 
+    /// `sightline-gateway backup` while the daemon serves and a school keeps submitting: the copy
+    /// verifies with `sightline audit verify --database`, holds no raw identifier, and a restore
+    /// (the copy as the state's database) serves the children it held.
+    @Test func backupWhileServingVerifiesAndRestores() async throws {
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("sightline-daemon-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let daemon = try Daemon(state: state)
+        try await daemon.waitReady()
+        let school = state + "/identities/school-100001"
+        #expect(try await Self.submit(school, port: daemon.port, localRef: "R-1") == 201)
+        let writing = Task {
+            for i in 2...30 { _ = try await Self.submit(school, port: daemon.port, localRef: "R-\(i)") }
+        }
+        let out = state + "/backup-1.sqlite"
+        let (status, text) = try await runTool(Self.binary, ["backup", "--state", state, "--out", out])
+        try await writing.value
+        #expect(status == 0, "\(text)")
+        #expect(text.contains("backup written: \(out)") && text.contains("quick_check: ok"), "\(text)")
+        #expect(try FileManager.default.attributesOfItem(atPath: out)[.posixPermissions] as? Int == 0o600)
+        let again = try await runTool(Self.binary, ["backup", "--state", state, "--out", out])
+        #expect(again.status == 1 && again.output.contains("already exists"), "\(again.output)")
+
+        let sightline = TestPartnership.repoRoot + "/.build/debug/sightline"
+        let verify = try await runTool(sightline, ["audit", "verify", "--database", out])
+        #expect(verify.status == 0 && verify.output.contains("audit log OK"), "\(verify.output)")
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: out))
+        for raw in ["Amara", "AMARA", "Okafor", "OKAFOR", "H801200001001", "2014-03-02", "NW6 4DP"] {
+            #expect(bytes.range(of: Data(raw.utf8)) == nil, "the backup holds \(raw)")
+        }
+        daemon.signal(SIGTERM)
+        await waitForExit(daemon.process)
+
+        // Restore: the backup in the database's place (its -wal and -shm gone with the old file).
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: state + "/sightline.sqlite" + suffix) }
+        try FileManager.default.copyItem(atPath: out, toPath: state + "/sightline.sqlite")
+        let restored = try Daemon(state: state)
+        try await restored.waitReady()
+        #expect(try await Self.submit(school, port: restored.port, localRef: "R-restored") == 201, "the restored gateway serves")
+        let afterRestore = try await runTool(sightline, ["audit", "verify", "--database", state + "/sightline.sqlite"])
+        #expect(afterRestore.status == 0 && afterRestore.output.contains("audit log OK"), "\(afterRestore.output)")
+        restored.signal(SIGTERM)
+        await waitForExit(restored.process)
+    }
+
     @Test func refusesToStartOnAKeyFileOthersCanRead() async throws {
         let state = FileManager.default.temporaryDirectory.appendingPathComponent("sightline-daemon-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: state) }

@@ -128,6 +128,37 @@ struct AuditLogStoreTests {
         }
     }
 
+    // MARK: - Backups (issue 11 item 8)
+
+    /// A backup taken while entries are still being appended is the log as of one commit: one file
+    /// (no -wal), owner-only, that verifies on its own; a second backup to the same name is refused
+    /// and leaves the first untouched.
+    @Test func aBackupTakenWhileWritingIsOneConsistentFileThatVerifies() async throws {
+        let f = try AuditLogFixture()
+        try await f.grow(0..<48)
+        let writing = Task { try await f.grow(48..<400) }
+        try await Task.sleep(for: .milliseconds(20))
+        let out = f.dir + "/backup.sqlite"
+        let backup = try f.store.backup(to: out)
+        try await writing.value
+        #expect(backup.auditEntries >= 48 && backup.auditEntries <= 400, "\(backup.auditEntries)")
+        #expect(!FileManager.default.fileExists(atPath: out + "-wal"), "the copy is one file")
+        #expect(try FileManager.default.attributesOfItem(atPath: out)[.posixPermissions] as? Int == 0o600)
+        let report = try f.verify(out)
+        #expect(report.ok, "\(report)")
+        #expect(report.entries == Int64(backup.auditEntries))
+        let mode = try await DatabaseQueue(path: out).read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
+        #expect(mode == "delete")
+        // The live log went on to 400; the copy stayed where it was taken.
+        #expect(try await f.store.auditTreeHead().size == 400)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: out))
+        #expect(throws: SightlineError.self) { _ = try f.store.backup(to: out) }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: out)) == bytes, "the existing backup is untouched")
+        let left = try FileManager.default.contentsOfDirectory(atPath: f.dir).filter { $0.contains("partial") }
+        #expect(left.isEmpty, "\(left)")
+        #expect(throws: SightlineError.self) { _ = try f.store.backup(to: f.dir + "/no-such-dir/backup.sqlite") }
+    }
+
     @Test func proofsOutsideTheTreeAreRangeErrors() async throws {
         let f = try AuditLogFixture()
         try await f.grow(0..<10)
