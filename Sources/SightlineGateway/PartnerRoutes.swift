@@ -183,6 +183,10 @@ struct PartnerRoutes {
         return try json(answer.response)
     }
 
+    /// Subject ids a report reads at a time (about three records each): the daemon's memory for a
+    /// report is its rows plus one page, whatever the population.
+    static let reportPageSubjects = 2_000
+
     /// A report as the partner may see it (its LA, its purpose's fields, its own pseudonyms),
     /// with the pseudonyms recorded as issued and the audit entry written: the API and the
     /// console show the same thing.
@@ -200,14 +204,17 @@ struct PartnerRoutes {
         }
         let la = try ownLocalAuthority(context)
         let now = state.now()
-        var input = ReportInput(subjects: try await state.store.records(ofKinds: kind.kindsRead),
-                                uncertain: try await state.store.uncertainSubjects(), today: CivilDate(now), la: la, settings: settings,
-                                schools: Set(state.participants.participants.values.filter { $0.identity.role == .school && $0.la == la.code }
-                                    .map(\.identity.shortName)))
-        if kind == .missingEducation, purpose.enquiries != nil {
-            input.enquiryAnswers = try await state.store.enquiryAnswers(purpose: purpose.name)
+        let uncertain = try await state.store.uncertainSubjects()
+        let schools = Set(state.participants.participants.values.filter { $0.identity.role == .school && $0.la == la.code }.map(\.identity.shortName))
+        let answers = kind == .missingEducation && purpose.enquiries != nil ? try await state.store.enquiryAnswers(purpose: purpose.name) : [:]
+        // A page of subjects at a time: the report holds its rows, never every child's records at once.
+        let page = try await state.store.reduceSubjectPages(ofKinds: kind.kindsRead, subjectsPerPage: Self.reportPageSubjects, into: ReportPage()) {
+            merged, subjects in
+            var input = ReportInput(subjects: subjects, uncertain: uncertain, today: CivilDate(now), la: la, settings: settings, schools: schools)
+            input.enquiryAnswers = answers
+            merged.merge(input.page(kind))
         }
-        let result = input.run(kind)
+        let result = ReportInput.finish(kind, page, settings: settings)
         let recipient = context.participant.identity.shortName
         var issued: [IssuedPseudonym] = []
         let pseudonyms = try await state.pseudonyms(for: result.rows.map(\.subjectID), recipient: context.participant.identity)

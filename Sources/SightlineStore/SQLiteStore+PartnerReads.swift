@@ -44,16 +44,27 @@ extension SQLiteStore {
         }
     }
 
-    public func records(ofKinds kinds: [RecordKind]) async throws -> [Int64: [SubjectRecord]] {
+    public func reduceSubjectPages<T: Sendable>(ofKinds kinds: [RecordKind], subjectsPerPage: Int, into initial: T,
+                                                _ update: @escaping @Sendable (inout T, [Int64: [SubjectRecord]]) throws -> Void) async throws -> T {
         try await pool.read { db in
+            var result = initial
+            guard !kinds.isEmpty, let last = try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM subject") else { return result }
             let placeholders = kinds.map { _ in "?" }.joined(separator: ",")
-            var out: [Int64: [SubjectRecord]] = [:]
-            let cursor = try Row.fetchCursor(db, sql: "SELECT \(Self.recordColumns) FROM record WHERE kind IN (\(placeholders))",
-                                             arguments: StatementArguments(kinds.map(\.rawValue)))
-            while let row = try cursor.next() {
-                if let r = Self.subjectRecord(row) { out[r.subjectID, default: []].append(r) }
+            // record_kind_subject (kind, subject_id) answers each page with one range per kind.
+            let statement = try db.cachedStatement(sql: "SELECT \(Self.recordColumns) FROM record WHERE kind IN (\(placeholders)) AND subject_id >= ? AND subject_id < ?")
+            let step = Int64(max(1, subjectsPerPage))
+            var low: Int64 = 0
+            while low <= last {
+                let high = low + step
+                var page: [Int64: [SubjectRecord]] = [:]
+                let cursor = try Row.fetchCursor(statement, arguments: StatementArguments(kinds.map(\.rawValue)) + [low, high])
+                while let row = try cursor.next() {
+                    if let r = Self.subjectRecord(row) { page[r.subjectID, default: []].append(r) }
+                }
+                if !page.isEmpty { try update(&result, page) }
+                low = high
             }
-            return out
+            return result
         }
     }
 

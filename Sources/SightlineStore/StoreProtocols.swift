@@ -97,8 +97,12 @@ public protocol SightlineStore: ForwardOutbox, EnquiryStore, DPOStore, Retention
     func linkageCandidates(strongKeys: [Data], blockingKeys: [Data], nameTokens: [UInt64],
                            open: @escaping @Sendable (Data) -> ComparisonMaterial?) async throws -> LinkageCandidates
     func records(ofSubject subject: Int64) async throws -> [SubjectRecord]
-    /// Every subject holding a record of one of `kinds`, with all its records of those kinds.
-    func records(ofKinds kinds: [RecordKind]) async throws -> [Int64: [SubjectRecord]]
+    /// Every subject holding a record of one of `kinds`, with all its records of those kinds, a page
+    /// of subjects at a time (at most `subjectsPerPage` subject ids, in id order). All pages are
+    /// read in one read transaction, so that they are one state of the store:
+    /// `update` folds each page into the result, and no more than one page is held at once.
+    func reduceSubjectPages<T: Sendable>(ofKinds kinds: [RecordKind], subjectsPerPage: Int, into initial: T,
+                                         _ update: @escaping @Sendable (inout T, [Int64: [SubjectRecord]]) throws -> Void) async throws -> T
     /// Subjects with an unresolved identifier conflict.
     func uncertainSubjects() async throws -> Set<Int64>
     /// Remembers pseudonyms given to recipients so that they keep resolving after merges.

@@ -318,3 +318,58 @@ struct ReportMissingEducationTests {
         #expect(!(F.texts(row.values["reasons"]) ?? []).contains("no school has recorded this child on roll"))
     }
 }
+
+@Suite("Report: pages of subjects")
+struct ReportPagingTests {
+    /// A mixed population: listed and not, by every report, across many schools (so the absence
+    /// summary has counts both under and over the suppression threshold).
+    static var population: [SubjectRecord] {
+        var records: [SubjectRecord] = []
+        for s in Int64(1)...60 {
+            let school = s % 4 == 0 ? "100002" : "100001"
+            switch s % 6 {
+            case 0: records += [F.gp(s), F.enrolment(s, school: school, off: "2026-10-02", reason: s % 12 == 0 ? "other-school" : "cme")]
+            case 1: records += [F.gp(s)]
+            case 2: records += [F.gp(s), F.enrolment(s, school: school, youngCarer: false), F.attendance(s, school: school, possible: 100, attended: 40 + Int(s))]
+            case 3: records += [F.tenancy(s), F.enrolment(s, school: school), F.exclusion(s, school: school, category: "permanent", start: "2026-09-10", days: nil)]
+            case 4: records += [F.gp(s, youngCarer: true), F.enrolment(s, school: school), F.attendance(s, school: school, possible: 100, attended: 95)]
+            default: records += [F.register(s, "cin"), F.gp(s), F.enrolment(s, school: school, off: "2026-11-20", reason: "moved-away")]
+            }
+        }
+        return records
+    }
+
+    /// Each row as canonical JSON (sorted keys at every level), with its subject first.
+    static func rows(_ r: ReportResult) -> [String] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return r.rows.map { "\($0.subjectID):" + String(decoding: (try? encoder.encode($0.values)) ?? Data(), as: UTF8.self) }
+    }
+
+    static func canonical(_ summary: [String: JSONValue]) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return String(decoding: (try? encoder.encode(summary)) ?? Data(), as: UTF8.self)
+    }
+
+    /// Any split of the subjects into pages gives the report computed over all of them at once:
+    /// the same rows in the same order, and the same summary (counts merged before suppression).
+    @Test(arguments: ReportKind.allCases)
+    func pagesMergeToTheWholeReport(kind: ReportKind) {
+        let records = Self.population
+        let whole = F.run(kind, records, uncertain: [7, 8])
+        #expect(!whole.rows.isEmpty, "the population lists someone in \(kind.rawValue)")
+        let bySubject = Dictionary(grouping: records, by: \.subjectID)
+        for pageSize in [1, 7, 25] {
+            var merged = ReportPage()
+            for start in stride(from: 1, through: 60, by: pageSize) {
+                let page = bySubject.filter { (Int64(start)..<Int64(start + pageSize)).contains($0.key) }
+                merged.merge(ReportInput(subjects: page, uncertain: [7, 8], today: F.today, la: F.brent, settings: ReportSettings()).page(kind))
+            }
+            let paged = ReportInput.finish(kind, merged, settings: ReportSettings())
+            let (p, w) = (Self.rows(paged), Self.rows(whole))
+            #expect(p == w, "\(kind.rawValue), pages of \(pageSize): first difference \(zip(p, w).first { $0 != $1 }.map { "\($0) vs \($1)" } ?? "in the count, \(p.count) vs \(w.count)")")
+            #expect(Self.canonical(paged.summary) == Self.canonical(whole.summary), "\(kind.rawValue), pages of \(pageSize)")
+        }
+    }
+}

@@ -76,6 +76,34 @@ struct SQLiteStoreTests {
         #expect(counts.submissions == 1 && counts.auditEntries == 1 && counts.records == 1)
     }
 
+    /// Reports read a page of subjects at a time: every subject holding a record of the kinds asked
+    /// for comes exactly once, with all its records of those kinds together, in pages of at most
+    /// the size asked for; records of other kinds are not read.
+    @Test func subjectPagesHoldEverySubjectOnceWithAllItsRecords() async throws {
+        let store = try SQLiteStore(path: dir + "/s.sqlite")
+        var records: [PseudonymisedRecord] = []
+        for i in 0..<25 {
+            records.append(record([key(.nhsNumber, UInt8(i))], ref: UInt8(i)))  // a GP registration each
+            if i % 3 == 0 { records.append(record([key(.nhsNumber, UInt8(i))], ref: UInt8(100 + i), kind: .housingTenancy)) }
+            if i % 5 == 0 { records.append(record([key(.nhsNumber, UInt8(i))], ref: UInt8(200 + i), kind: .policeNotification)) }
+        }
+        _ = try await commit(store, id: "s1", records: records)
+        struct Seen: Sendable { var pages: [[Int64: Int]] = [] }
+        let seen = try await store.reduceSubjectPages(ofKinds: [.gpRegistration, .housingTenancy], subjectsPerPage: 4, into: Seen()) { seen, page in
+            seen.pages.append(page.mapValues(\.count))
+        }
+        let subjects = seen.pages.flatMap(\.keys)
+        #expect(subjects.count == 25 && Set(subjects).count == 25, "every child once: \(subjects)")
+        #expect(seen.pages.allSatisfy { (1...4).contains($0.count) }, "\(seen.pages.map(\.count))")
+        let perChild: [Int] = seen.pages.flatMap { Array($0.values) }
+        let read: Int = perChild.reduce(0, +)
+        #expect(read == 34, "25 GP and 9 housing records, the police's not read")
+        let withTwo: Int = perChild.filter { $0 == 2 }.count
+        #expect(withTwo == 9, "a child's records come in one page")
+        let none = try await store.reduceSubjectPages(ofKinds: [.schoolExclusion], subjectsPerPage: 4, into: 0) { n, page in n += page.count }
+        #expect(none == 0)
+    }
+
     /// The linkage work counts each record linked once, with the candidates it was compared with,
     /// and counts nothing for a submission that was replayed or refused as a conflict.
     @Test func linkageWorkCountsCandidatesOfCommittedSubmissionsOnly() async throws {

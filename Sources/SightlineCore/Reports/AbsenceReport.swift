@@ -5,9 +5,9 @@ import Foundation
 struct AbsenceReport {
     let input: ReportInput
 
-    func run() -> ReportResult {
-        var rows: [ReportRow] = []
-        var perSchool: [String: (pupils: Int, persistent: Int, severe: Int)] = [:]
+    /// Tallies: "pupils|", "persistent|" and "severe|" followed by the school.
+    func page() -> ReportPage {
+        var page = ReportPage()
         for (subject, records) in input.subjects {
             let periods = records.filter { $0.kind == .schoolAttendance && ($0.int("sessionsPossible") ?? 0) > 0 }
             guard let latest = periods.max(by: { ($0.string("periodEnd") ?? "", $0.source) < ($1.string("periodEnd") ?? "", $1.source) }),
@@ -15,13 +15,11 @@ struct AbsenceReport {
                   let possible = latest.int("sessionsPossible"), let attended = latest.int("sessionsAttended") else { continue }
             let rate = Double(possible - attended) / Double(possible)
             let band = rate >= 0.5 ? "severe" : rate >= 0.1 ? "persistent" : nil
-            var school = perSchool[latest.source] ?? (0, 0, 0)
-            school.pupils += 1
-            if band != nil { school.persistent += 1 }
-            if band == "severe" { school.severe += 1 }
-            perSchool[latest.source] = school
+            page.tallies["pupils|" + latest.source, default: 0] += 1
+            if band != nil { page.tallies["persistent|" + latest.source, default: 0] += 1 }
+            if band == "severe" { page.tallies["severe|" + latest.source, default: 0] += 1 }
             guard let band else { continue }
-            rows.append(ReportRow(subjectID: subject, values: [
+            page.rows.append(ReportRow(subjectID: subject, values: [
                 "band": .string(band),
                 "school": .string(latest.source),
                 "periodStart": latest.fields["periodStart"] ?? .null,
@@ -33,15 +31,20 @@ struct AbsenceReport {
                 "uncertain": .bool(input.uncertain.contains(subject)),
             ], priority: band == "severe" ? 0 : 1))
         }
-        rows.sort { ($0.priority, -($0.values["absenceRate"].flatMap { if case .number(let n) = $0 { n } else { nil } } ?? 0), $0.subjectID)
+        return page
+    }
+
+    static func finish(_ page: ReportPage, settings: ReportSettings) -> ReportResult {
+        let rows = page.rows.sorted { ($0.priority, -($0.values["absenceRate"].flatMap { if case .number(let n) = $0 { n } else { nil } } ?? 0), $0.subjectID)
                   < ($1.priority, -($1.values["absenceRate"].flatMap { if case .number(let n) = $0 { n } else { nil } } ?? 0), $1.subjectID) }
-        let threshold = input.settings.suppressBelow
-        let schools: [JSONValue] = perSchool.keys.sorted().map { source in
-            let s = perSchool[source]!
+        let threshold = settings.suppressBelow
+        let sources = Set(page.tallies.keys.compactMap { $0.hasPrefix("pupils|") ? String($0.dropFirst("pupils|".count)) : nil })
+        let schools: [JSONValue] = sources.sorted().map { source in
+            func n(_ what: String) -> Int { page.tallies[what + "|" + source] ?? 0 }
             return .object(["school": .string(source),
-                            "pupils": Suppression.count(s.pupils, below: threshold),
-                            "persistent": Suppression.count(s.persistent, below: threshold),
-                            "severe": Suppression.count(s.severe, below: threshold)])
+                            "pupils": Suppression.count(n("pupils"), below: threshold),
+                            "persistent": Suppression.count(n("persistent"), below: threshold),
+                            "severe": Suppression.count(n("severe"), below: threshold)])
         }
         return ReportResult(rows: rows, summary: ["perSchool": .array(schools), "suppressBelow": .number(Double(threshold))])
     }

@@ -7,8 +7,8 @@ import Foundation
 struct ExclusionsReport {
     let input: ReportInput
 
-    func run() -> ReportResult {
-        var rows: [ReportRow] = []
+    func page() -> ReportPage {
+        var page = ReportPage()
         let today = input.today
         for (subject, records) in input.subjects {
             let exclusions = records.filter { r in
@@ -25,7 +25,7 @@ struct ExclusionsReport {
             guard !enrolledSince else { continue }
             let registers = records.filter { $0.kind == .laRegister && $0.isCurrent(from: "from", to: "to", on: today) }
                 .compactMap { $0.string("register") }.filter { ["cin", "cp"].contains($0) }
-            rows.append(ReportRow(subjectID: subject, values: [
+            page.rows.append(ReportRow(subjectID: subject, values: [
                 "category": .string(latest.string("category") ?? ""),
                 "school": .string(latest.source),
                 "startDate": .string(start.description),
@@ -35,8 +35,12 @@ struct ExclusionsReport {
                 "uncertain": .bool(input.uncertain.contains(subject)),
             ], priority: registers.contains("cp") ? 0 : registers.isEmpty ? 2 : 1))
         }
-        rows.sort { ($0.priority, $0.values["startDate"]?.stringValue ?? "", $0.subjectID) < ($1.priority, $1.values["startDate"]?.stringValue ?? "", $1.subjectID) }
-        return ReportResult(rows: rows, summary: ["children": .number(Double(rows.count)), "schoolDays": .number(Double(input.settings.schoolDays))])
+        return page
+    }
+
+    static func finish(_ page: ReportPage, settings: ReportSettings) -> ReportResult {
+        let rows = page.rows.sorted { ($0.priority, $0.values["startDate"]?.stringValue ?? "", $0.subjectID) < ($1.priority, $1.values["startDate"]?.stringValue ?? "", $1.subjectID) }
+        return ReportResult(rows: rows, summary: ["children": .number(Double(rows.count)), "schoolDays": .number(Double(settings.schoolDays))])
     }
 }
 

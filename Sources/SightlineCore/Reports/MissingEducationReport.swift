@@ -19,18 +19,22 @@ import Foundation
 struct MissingEducationReport {
     let input: ReportInput
 
-    func run() -> ReportResult {
-        var rows: [ReportRow] = []
-        var reasonsCount: [String: Int] = [:]
+    func page() -> ReportPage {
+        var page = ReportPage()
         let districts = Set(input.la.districts)
         for (subject, records) in input.subjects {
             guard let row = evaluate(subject, records, districts: districts) else { continue }
-            reasonsCount[row.values["status"]?.stringValue ?? "", default: 0] += 1
-            rows.append(row)
+            page.tallies[row.values["status"]?.stringValue ?? "", default: 0] += 1
+            page.rows.append(row)
         }
-        rows.sort { ($0.priority, $0.subjectID) < ($1.priority, $1.subjectID) }
+        return page
+    }
+
+    /// Tallies are counts by status.
+    static func finish(_ page: ReportPage) -> ReportResult {
+        let rows = page.rows.sorted { ($0.priority, $0.subjectID) < ($1.priority, $1.subjectID) }
         return ReportResult(rows: rows, summary: ["children": .number(Double(rows.count)),
-                                                  "byStatus": .object(reasonsCount.mapValues { .number(Double($0)) })])
+                                                  "byStatus": .object(page.tallies.mapValues { .number(Double($0)) })])
     }
 
     func evaluate(_ subject: Int64, _ records: [SubjectRecord], districts: Set<String>) -> ReportRow? {

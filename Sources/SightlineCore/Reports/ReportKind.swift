@@ -51,6 +51,19 @@ public struct ReportRow: Sendable {
     }
 }
 
+/// What a report found in some of the subjects: its rows, unsorted, and the counts its summary is
+/// made of, before suppression. Pages of subjects are evaluated one at a time and merged, so that a
+/// report never holds every subject's records at once.
+public struct ReportPage: Sendable {
+    public var rows: [ReportRow] = []
+    public var tallies: [String: Int] = [:]
+    public init() {}
+    public mutating func merge(_ other: ReportPage) {
+        rows.append(contentsOf: other.rows)
+        for (k, n) in other.tallies { tallies[k, default: 0] += n }
+    }
+}
+
 public struct ReportResult: Sendable {
     public var rows: [ReportRow]
     /// Aggregates (e.g. per-school counts), already suppressed.
@@ -79,12 +92,26 @@ public struct ReportInput: Sendable {
 
     func isLASchool(_ source: String) -> Bool { schools?.contains(source) ?? true }
 
-    public func run(_ report: ReportKind) -> ReportResult {
+    /// The whole report over these subjects.
+    public func run(_ report: ReportKind) -> ReportResult { Self.finish(report, page(report), settings: settings) }
+
+    /// The rows and counts of these subjects (one page of them); `finish` makes the report of the merged pages.
+    public func page(_ report: ReportKind) -> ReportPage {
         switch report {
-        case .missingEducation: MissingEducationReport(input: self).run()
-        case .absence: AbsenceReport(input: self).run()
-        case .exclusions: ExclusionsReport(input: self).run()
-        case .youngCarers: YoungCarersReport(input: self).run()
+        case .missingEducation: MissingEducationReport(input: self).page()
+        case .absence: AbsenceReport(input: self).page()
+        case .exclusions: ExclusionsReport(input: self).page()
+        case .youngCarers: YoungCarersReport(input: self).page()
+        }
+    }
+
+    /// Sorts the rows and makes the summary (suppressing small counts) from every page's counts.
+    public static func finish(_ report: ReportKind, _ page: ReportPage, settings: ReportSettings) -> ReportResult {
+        switch report {
+        case .missingEducation: MissingEducationReport.finish(page)
+        case .absence: AbsenceReport.finish(page, settings: settings)
+        case .exclusions: ExclusionsReport.finish(page, settings: settings)
+        case .youngCarers: YoungCarersReport.finish(page)
         }
     }
 

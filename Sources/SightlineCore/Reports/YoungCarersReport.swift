@@ -5,8 +5,8 @@ import Foundation
 struct YoungCarersReport {
     let input: ReportInput
 
-    func run() -> ReportResult {
-        var rows: [ReportRow] = []
+    func page() -> ReportPage {
+        var page = ReportPage()
         for (subject, records) in input.subjects {
             let current = records.filter { $0.kind == .schoolEnrolment && $0.isCurrent(from: "onRollFrom", to: "offRollOn", on: input.today)
                 && input.isLASchool($0.source) }
@@ -14,14 +14,18 @@ struct YoungCarersReport {
             let currentSources = Set(current.map(\.source))
             let recordedBy = records.filter { $0.bool("youngCarer") == true && !currentSources.contains($0.source) }
             guard !recordedBy.isEmpty else { continue }
-            rows.append(ReportRow(subjectID: subject, values: [
+            page.rows.append(ReportRow(subjectID: subject, values: [
                 "school": .string(current.map(\.source).sorted().joined(separator: ",")),
                 "recordedBy": .array(Set(recordedBy.map { "\($0.kind.rawValue) from \($0.source)" }).sorted().map { .string($0) }),
                 "lastRecorded": input.instant(recordedBy.map(\.observedAt).max()!),
                 "uncertain": .bool(input.uncertain.contains(subject)),
             ]))
         }
-        rows.sort { $0.subjectID < $1.subjectID }
+        return page
+    }
+
+    static func finish(_ page: ReportPage) -> ReportResult {
+        let rows = page.rows.sorted { $0.subjectID < $1.subjectID }
         return ReportResult(rows: rows, summary: ["children": .number(Double(rows.count))])
     }
 }
