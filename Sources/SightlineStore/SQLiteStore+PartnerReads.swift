@@ -28,10 +28,13 @@ extension SQLiteStore {
 
     static let recordColumns = "subject_id, kind, source, observed_at, fields, birth_year_month, postcode_district, linked_by"
 
-    static func subjectRecord(_ row: Row) -> SubjectRecord? {
+    static func subjectRecord(_ row: Row) -> SubjectRecord? { subjectRecord(row, decoder: JSONDecoder()) }
+
+    /// `decoder`: one for many rows (a report's page), not one a row.
+    static func subjectRecord(_ row: Row, decoder: JSONDecoder) -> SubjectRecord? {
         guard let kind = RecordKind(rawValue: row["kind"]) else { return nil }
         let fieldsText: String = row["fields"]
-        let fields = (try? JSONDecoder().decode([String: JSONValue].self, from: Data(fieldsText.utf8))) ?? [:]
+        let fields = (try? decoder.decode([String: JSONValue].self, from: Data(fieldsText.utf8))) ?? [:]
         return SubjectRecord(subjectID: row["subject_id"], kind: kind, source: row["source"],
                              observedAt: Date(timeIntervalSince1970: row["observed_at"]), fields: fields,
                              birthYearMonth: row["birth_year_month"], postcodeDistrict: row["postcode_district"], linkedBy: row["linked_by"])
@@ -57,9 +60,10 @@ extension SQLiteStore {
             while low <= last {
                 let high = low + step
                 var page: [Int64: [SubjectRecord]] = [:]
+                let decoder = JSONDecoder()
                 let cursor = try Row.fetchCursor(statement, arguments: StatementArguments(kinds.map(\.rawValue)) + [low, high])
                 while let row = try cursor.next() {
-                    if let r = Self.subjectRecord(row) { page[r.subjectID, default: []].append(r) }
+                    if let r = Self.subjectRecord(row, decoder: decoder) { page[r.subjectID, default: []].append(r) }
                 }
                 if !page.isEmpty { try update(&result, page) }
                 low = high
