@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import Prometheus
 import SightlineStore
 
@@ -85,12 +86,19 @@ public final class GatewayMetrics: Sendable {
         registry.makeGauge(descriptor: Self.name("sightline_records", "Stored pseudonymised records")).set(Double(counts.records))
     }
 
-    /// Since the gateway started: records linked, and the candidates they were compared with
-    /// (candidates per record should stay flat as the population grows).
+    /// The store's linkage work already exported, so that each scrape adds only what is new.
+    private let linkageExported = NIOLockedValueBox(LinkageWork())
+
+    /// Records linked and the candidates they were compared with, as counters (candidates per
+    /// record, the ratio of their rates, should stay flat as the population grows).
     func setLinkageWork(_ work: LinkageWork) {
-        registry.makeGauge(descriptor: Self.name("sightline_linkage_records_linked", "Records linked since the gateway started")).set(Double(work.records))
-        registry.makeGauge(descriptor: Self.name("sightline_linkage_candidate_subjects", "Candidate subjects compared since the gateway started")).set(Double(work.candidateSubjects))
-        registry.makeGauge(descriptor: Self.name("sightline_linkage_candidate_records", "Candidate records compared since the gateway started")).set(Double(work.candidateRecords))
+        let new = linkageExported.withLockedValue { exported in
+            defer { exported = work }
+            return work - exported
+        }
+        registry.makeCounter(descriptor: Self.name("sightline_linkage_records_linked_total", "Records linked")).increment(by: Int64(new.records))
+        registry.makeCounter(descriptor: Self.name("sightline_linkage_candidate_subjects_total", "Candidate subjects linkage compared records with")).increment(by: Int64(new.candidateSubjects))
+        registry.makeCounter(descriptor: Self.name("sightline_linkage_candidate_records_total", "Candidate records linkage compared records with")).increment(by: Int64(new.candidateRecords))
     }
 
     private func requests(_ status: Int) -> Counter {

@@ -204,6 +204,8 @@ struct PartnerRoutes {
         }
         let la = try ownLocalAuthority(context)
         let now = state.now()
+        // The uncertain flags and enquiry answers are read just before the pages, in reads of their
+        // own: a merge in between can leave a flag on the merged-away id until the next report.
         let uncertain = try await state.store.uncertainSubjects()
         let schools = Set(state.participants.participants.values.filter { $0.identity.role == .school && $0.la == la.code }.map(\.identity.shortName))
         let answers = kind == .missingEducation && purpose.enquiries != nil ? try await state.store.enquiryAnswers(purpose: purpose.name) : [:]

@@ -26,8 +26,12 @@ extension SQLiteStore {
     ///   directory, synced, then linked to `out`. `link` refuses an existing name, so a backup never
     ///   replaces another.
     ///
-    /// It holds what the database holds: pseudonyms, keyed digests and sealed material, never a
-    /// raw identifier. It is useless without the key file, and the key file must never travel with it.
+    /// It holds what the database holds: pseudonymised personal data (pseudonyms, keyed digests,
+    /// sealed material, and the minimised fields in clear: handle it as personal data), never a raw
+    /// identifier. The key file must never travel with it.
+    ///
+    /// Refused before anything is written when the target's filesystem has less free space than the
+    /// database and its WAL take: a backup that filled the disk would stop the gateway's commits.
     public func backup(to out: String) throws(SightlineError) -> StoreBackup {
         let target = URL(fileURLWithPath: out).standardizedFileURL
         let dir = target.deletingLastPathComponent().path
@@ -38,9 +42,22 @@ extension SQLiteStore {
         guard !FileManager.default.fileExists(atPath: target.path) else {
             throw SightlineError(.store, "\(target.path) already exists; a backup never replaces a file (choose a new name, e.g. with the date)")
         }
+        let needed = [path, path + "-wal"].reduce(Int64(0)) { sum, file in
+            sum + ((try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int64) ?? nil ?? 0)
+        }
+        var fs = statvfs()
+        if statvfs(dir, &fs) == 0 {
+            let free = Int64(fs.f_bavail) * Int64(fs.f_frsize)
+            guard free > needed + needed / 10 else {
+                throw SightlineError(.store, "not enough free space in \(dir) for a backup (\(free) bytes free, the database takes \(needed)); a full disk there could stop the gateway's commits, so nothing was written")
+            }
+        }
         let partial = dir + "/." + target.lastPathComponent + ".partial-\(getpid())"
         let fd = open(partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
+            if errno == EEXIST {
+                throw SightlineError(.store, "\(partial) exists: another backup to this name is running, or one was killed before it finished (remove the file if no backup is running)")
+            }
             throw SightlineError(.store, "cannot create \(partial) (\(String(cString: strerror(errno)))); check the directory is writable")
         }
         close(fd)
@@ -51,7 +68,10 @@ extension SQLiteStore {
             try pool.backup(to: copy)
             let summary = try copy.writeWithoutTransaction { db -> (Int, Int, Int, Int64?) in
                 // The source is in WAL mode, and so is the copy's header: one self-contained file instead.
-                try db.execute(sql: "PRAGMA journal_mode = DELETE")
+                let mode = try String.fetchOne(db, sql: "PRAGMA journal_mode = DELETE")
+                guard mode == "delete" else {
+                    throw SightlineError(.store, "the copy stayed in journal mode \(mode ?? "unknown"); nothing was written to \(target.path)")
+                }
                 let check = try String.fetchAll(db, sql: "PRAGMA quick_check")
                 guard check == ["ok"] else {
                     throw SightlineError(.store, "the copy failed SQLite's quick_check (\(check.prefix(3).joined(separator: "; "))); nothing was written to \(target.path)")
@@ -63,8 +83,14 @@ extension SQLiteStore {
             }
             try copy.close()
             try Self.syncFile(partial)
-            guard link(partial, target.path) == 0 else {
-                throw SightlineError(.store, "cannot name the backup \(target.path) (\(String(cString: strerror(errno))))")
+            if link(partial, target.path) != 0 {
+                let linkError = errno
+                // Filesystems without hard links (SMB, some FUSE mounts): rename instead, after checking
+                // the name is free (a file appearing in between would be replaced: link is preferred).
+                guard [EPERM, ENOTSUP, EOPNOTSUPP].contains(linkError), !FileManager.default.fileExists(atPath: target.path),
+                      rename(partial, target.path) == 0 else {
+                    throw SightlineError(.store, "cannot name the backup \(target.path) (\(String(cString: strerror(linkError))))")
+                }
             }
             try Self.syncFile(dir)
             let bytes = (try? FileManager.default.attributesOfItem(atPath: target.path)[.size] as? Int64) ?? nil

@@ -28,8 +28,8 @@ struct Backup: AsyncParsableCommand {
             backup written: \(backup.path) (\(backup.bytes) bytes, mode 0600) in \(String(format: "%.1f", Date().timeIntervalSince(started))) s
               \(backup.records) records, \(backup.subjects) children, \(backup.auditEntries) audit entries; \(checkpoint)
               SQLite quick_check: ok
-            It holds pseudonyms and sealed material only, and is useless without the key file. Keep the
-            key file's own backup apart from this one (ops/RUNBOOK.md, "Back up"). Check it with:
+            It is pseudonymised personal data (no raw identifier; minimised fields in clear): handle it
+            as such, and keep the key file's own backup apart from it (ops/RUNBOOK.md, "Back up"). Check it with:
               sightline audit verify --database \(backup.path) --verifier-key KEY
             """)
     }

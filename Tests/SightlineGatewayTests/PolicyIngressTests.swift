@@ -51,9 +51,9 @@ struct PolicyIngressTests {
             func gauge(_ name: String) -> Double? {
                 metrics.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.dropFirst(name.count + 1)) }
             }
-            #expect(gauge("sightline_linkage_records_linked") == 1, "\(metrics)")
-            #expect(gauge("sightline_linkage_candidate_subjects") == 0)
-            #expect(gauge("sightline_linkage_candidate_records") == 0)
+            #expect(gauge("sightline_linkage_records_linked_total") == 1, "\(metrics)")
+            #expect(gauge("sightline_linkage_candidate_subjects_total") == 0)
+            #expect(gauge("sightline_linkage_candidate_records_total") == 0)
         }
     }
 }

@@ -142,6 +142,7 @@ struct AuditLogStoreTests {
         let backup = try f.store.backup(to: out)
         try await writing.value
         #expect(backup.auditEntries >= 48 && backup.auditEntries <= 400, "\(backup.auditEntries)")
+        #expect(backup.bytes > 0)
         #expect(!FileManager.default.fileExists(atPath: out + "-wal"), "the copy is one file")
         #expect(try FileManager.default.attributesOfItem(atPath: out)[.posixPermissions] as? Int == 0o600)
         let report = try f.verify(out)

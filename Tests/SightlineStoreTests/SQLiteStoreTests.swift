@@ -82,7 +82,7 @@ struct SQLiteStoreTests {
     @Test func subjectPagesHoldEverySubjectOnceWithAllItsRecords() async throws {
         let store = try SQLiteStore(path: dir + "/s.sqlite")
         var records: [PseudonymisedRecord] = []
-        for i in 0..<25 {
+        for i in 0..<24 {  // a multiple of the page size: the last page ends exactly at the last id
             records.append(record([key(.nhsNumber, UInt8(i))], ref: UInt8(i)))  // a GP registration each
             if i % 3 == 0 { records.append(record([key(.nhsNumber, UInt8(i))], ref: UInt8(100 + i), kind: .housingTenancy)) }
             if i % 5 == 0 { records.append(record([key(.nhsNumber, UInt8(i))], ref: UInt8(200 + i), kind: .policeNotification)) }
@@ -93,13 +93,13 @@ struct SQLiteStoreTests {
             seen.pages.append(page.mapValues(\.count))
         }
         let subjects = seen.pages.flatMap(\.keys)
-        #expect(subjects.count == 25 && Set(subjects).count == 25, "every child once: \(subjects)")
+        #expect(subjects.count == 24 && Set(subjects).count == 24, "every child once: \(subjects)")
         #expect(seen.pages.allSatisfy { (1...4).contains($0.count) }, "\(seen.pages.map(\.count))")
         let perChild: [Int] = seen.pages.flatMap { Array($0.values) }
         let read: Int = perChild.reduce(0, +)
-        #expect(read == 34, "25 GP and 9 housing records, the police's not read")
+        #expect(read == 32, "24 GP and 8 housing records, the police's not read")
         let withTwo: Int = perChild.filter { $0 == 2 }.count
-        #expect(withTwo == 9, "a child's records come in one page")
+        #expect(withTwo == 8, "a child's records come in one page")
         let none = try await store.reduceSubjectPages(ofKinds: [.schoolExclusion], subjectsPerPage: 4, into: 0) { n, page in n += page.count }
         #expect(none == 0)
     }
@@ -119,6 +119,18 @@ struct SQLiteStoreTests {
         #expect(try await store.counts().subjects == 1)
         _ = try await commit(store, id: "s3", key: "k2", records: [record([key(.upn, 3)], ref: 2, kind: .schoolEnrolment, named: true)])  // replayed
         _ = try await commit(store, id: "s4", key: "k2", digest: "other", records: [record([key(.nhsNumber, 4)], ref: 4)])  // conflict
+        #expect(store.linkageWork() == expected)
+        // A submission that links its records and then fails (here: planning its forwards) rolls
+        // back, and what it compared is not counted.
+        struct PlanningFailed: Error {}
+        var failing = SubmissionCommit(
+            id: "s5", participant: "nhs/Y12345", idempotencyKey: "k5", bodyDigest: "d5", receivedAt: Date(),
+            records: [record([key(.nhsNumber, 1)], ref: 9, named: true)], linkage: testLinkage,
+            buildAudit: { _ in AuditEntry(time: Date(), actor: "nhs/Y12345", action: "submission", policyVersion: "test", decision: .allow,
+                                          rule: "r", counts: [:], subjects: [], requestDigest: "d5") },
+            buildReceipt: { _, _ in Data() })
+        failing.planForwards = { _, _, _ in throw PlanningFailed() }
+        await #expect(throws: PlanningFailed.self) { _ = try await store.commit(failing) }
         #expect(store.linkageWork() == expected)
     }
 
