@@ -51,7 +51,7 @@ struct DPORoutes {
         let data = try await state.store.subjectAccess(subject: subject)
         let now = state.now()
         let today = CivilDate(now)
-        let uncertain = try await state.store.uncertainSubjects().contains(subject)
+        let uncertain = try await state.store.isUncertain(subject)
         let pseudonym = try await state.pseudonym(for: subject, recipient: auditor)
         try await state.store.recordIssuedPseudonyms([IssuedPseudonym(pseudonym: pseudonym, recipient: auditor.shortName, subject: subject)])
         let records = data.records.map(\.record)

@@ -138,7 +138,7 @@ struct PartnerRoutes {
     func view(subject: Int64, records: [SubjectRecord], purpose: Purpose, _ context: ParticipantContext) async throws -> SubjectView {
         let pseudonym = try await pseudonym(for: subject, context)
         try await state.store.recordIssuedPseudonyms([IssuedPseudonym(pseudonym: pseudonym, recipient: context.participant.identity.shortName, subject: subject)])
-        let uncertain = try await state.store.uncertainSubjects().contains(subject)
+        let uncertain = try await state.store.isUncertain(subject)
         return SubjectView(pseudonym: pseudonym, purpose: purpose, records: records, uncertain: uncertain, today: CivilDate(state.now()))
     }
 

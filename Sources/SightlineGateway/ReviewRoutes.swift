@@ -51,7 +51,7 @@ struct ReviewRoutes {
                 if steward { row["reference"] = state.sealer.openText($0.sealedReference) }
                 return row
             }
-            let uncertain = try await state.store.uncertainSubjects().contains(subject)
+            let uncertain = try await state.store.isUncertain(subject)
             let data = try SubmissionReceipt.encoder.encode(["subject": JSONValue.number(Double(subject)), "uncertain": .bool(uncertain),
                                                              "records": .array(rows.map { .object($0.mapValues { .string($0) }) })])
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(data: data)))

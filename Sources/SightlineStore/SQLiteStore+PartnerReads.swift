@@ -86,6 +86,17 @@ extension SQLiteStore {
         }
     }
 
+    public func isUncertain(_ subject: Int64) async throws -> Bool {
+        try await pool.read { db in
+            // Each side by its own index: the primary keys lead with subject_a, and subject_b has an index of its own.
+            try Bool.fetchOne(db, sql: """
+                SELECT EXISTS (SELECT 1 FROM subject_conflict WHERE subject_a = ?1) OR EXISTS (SELECT 1 FROM subject_conflict WHERE subject_b = ?1)
+                    OR EXISTS (SELECT 1 FROM review_pair WHERE subject_a = ?1 AND status = 'pending')
+                    OR EXISTS (SELECT 1 FROM review_pair WHERE subject_b = ?1 AND status = 'pending')
+                """, arguments: [subject]) ?? false
+        }
+    }
+
     public func recordIssuedPseudonyms(_ issued: [IssuedPseudonym]) async throws {
         guard !issued.isEmpty else { return }
         try await pool.write { db in

@@ -105,6 +105,9 @@ public protocol SightlineStore: ForwardOutbox, EnquiryStore, DPOStore, Retention
                                          _ update: @escaping @Sendable (inout T, [Int64: [SubjectRecord]]) throws -> Void) async throws -> T
     /// Subjects with an unresolved identifier conflict.
     func uncertainSubjects() async throws -> Set<Int64>
+    /// Whether one subject is uncertain (in `uncertainSubjects()`), by index: a match or a subject
+    /// view must not read every pending pair (178,216 of them at 1,000,000 generated children).
+    func isUncertain(_ subject: Int64) async throws -> Bool
     /// Remembers pseudonyms given to recipients so that they keep resolving after merges.
     func recordIssuedPseudonyms(_ issued: [IssuedPseudonym]) async throws
     func resolvePseudonym(_ pseudonym: String, recipient: String) async throws -> Int64?

@@ -104,6 +104,21 @@ struct SQLiteStoreTests {
         #expect(none == 0)
     }
 
+    /// `isUncertain` answers for one subject what `uncertainSubjects()` answers for all: a conflict
+    /// or a pending pair on either side; a decided pair no longer makes either side uncertain.
+    @Test func isUncertainAgreesWithTheUncertainSet() async throws {
+        let store = try SQLiteStore(path: dir + "/s.sqlite")
+        try await store.pool.write { db in
+            for id in 1...6 { try db.execute(sql: "INSERT INTO subject (id, created_at) VALUES (?, 0)", arguments: [id]) }
+            try db.execute(sql: "INSERT INTO subject_conflict (subject_a, subject_b, reason, found_at) VALUES (1, 2, 'upn-matches-different-date-of-birth', 0)")
+            try db.execute(sql: "INSERT INTO review_pair (subject_a, subject_b, levels, reason, status, created_at) VALUES (3, 4, '', 'score-between-thresholds', 'pending', 0)")
+            try db.execute(sql: "INSERT INTO review_pair (subject_a, subject_b, levels, reason, status, created_at) VALUES (5, 6, '', 'score-between-thresholds', 'different', 0)")
+        }
+        let all = try await store.uncertainSubjects()
+        #expect(all == [1, 2, 3, 4])
+        for id in Int64(1)...7 { #expect(try await store.isUncertain(id) == all.contains(id), "subject \(id)") }
+    }
+
     /// The linkage work counts each record linked once, with the candidates it was compared with,
     /// and counts nothing for a submission that was replayed or refused as a conflict.
     @Test func linkageWorkCountsCandidatesOfCommittedSubmissionsOnly() async throws {
