@@ -42,9 +42,7 @@ extension SQLiteStore {
         guard !FileManager.default.fileExists(atPath: target.path) else {
             throw SightlineError(.store, "\(target.path) already exists; a backup never replaces a file (choose a new name, e.g. with the date)")
         }
-        let needed = [path, path + "-wal"].reduce(Int64(0)) { sum, file in
-            sum + ((try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int64) ?? nil ?? 0)
-        }
+        let needed = Self.fileSize(path) + Self.fileSize(path + "-wal")
         var fs = statvfs()
         if statvfs(dir, &fs) == 0 {
             let free = Int64(fs.f_bavail) * Int64(fs.f_frsize)
@@ -93,14 +91,19 @@ extension SQLiteStore {
                 }
             }
             try Self.syncFile(dir)
-            let bytes = (try? FileManager.default.attributesOfItem(atPath: target.path)[.size] as? Int64) ?? nil
-            return StoreBackup(path: target.path, bytes: bytes ?? 0, records: summary.0, subjects: summary.1,
+            return StoreBackup(path: target.path, bytes: Self.fileSize(target.path), records: summary.0, subjects: summary.1,
                                auditEntries: summary.2, latestCheckpointSize: summary.3)
         } catch let error as SightlineError {
             throw error
         } catch {
             throw SightlineError(.store, "the backup failed: \(error)")
         }
+    }
+
+    /// A file's size in bytes; 0 when it does not exist.
+    static func fileSize(_ path: String) -> Int64 {
+        var st = stat()
+        return stat(path, &st) == 0 ? Int64(st.st_size) : 0
     }
 
     /// fsync a file or a directory (so that a new name survives a crash).

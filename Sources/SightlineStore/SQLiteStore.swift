@@ -223,9 +223,7 @@ public final class SQLiteStore: SightlineStore {
         }
         // Counted once the transaction is on disk: a rolled-back submission compared nothing that stayed.
         if work.records > 0 {
-            linkageWorkBox.mutate { total in
-                total.records += work.records; total.candidateSubjects += work.candidateSubjects; total.candidateRecords += work.candidateRecords
-            }
+            linkageWorkBox.mutate { $0 = $0 + work }
         }
         return result
     }

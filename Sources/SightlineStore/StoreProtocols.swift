@@ -156,10 +156,12 @@ public struct LinkageWork: Sendable, Equatable {
     public var candidateSubjects = 0
     public var candidateRecords = 0
     public init() {}
-    public static func - (a: LinkageWork, b: LinkageWork) -> LinkageWork {
+    public static func + (a: LinkageWork, b: LinkageWork) -> LinkageWork { combine(a, b, +) }
+    public static func - (a: LinkageWork, b: LinkageWork) -> LinkageWork { combine(a, b, -) }
+    private static func combine(_ a: LinkageWork, _ b: LinkageWork, _ op: (Int, Int) -> Int) -> LinkageWork {
         var d = LinkageWork()
-        d.records = a.records - b.records; d.candidateSubjects = a.candidateSubjects - b.candidateSubjects
-        d.candidateRecords = a.candidateRecords - b.candidateRecords
+        d.records = op(a.records, b.records); d.candidateSubjects = op(a.candidateSubjects, b.candidateSubjects)
+        d.candidateRecords = op(a.candidateRecords, b.candidateRecords)
         return d
     }
 }

@@ -60,7 +60,7 @@ final class SubjectLinker {
                                         referenceKeys: [record.referenceKey] + (legacy.map { [$0.referenceKey] } ?? []), rewrap: rewrap, open: open)
         work.records += 1
         work.candidateRecords += found.records.count
-        work.candidateSubjects += Set(found.records.lazy.map(\.subject)).union(found.strongHits.keys).count
+        work.candidateSubjects += found.subjectCount
         let frequency = try frequencies([record.material.given?.exact, record.material.family?.exact].compactMap { $0 })
         let decision = linkage.matcher.decide(
             SubjectMatcher.Record(material: record.material, source: source, kind: record.kind, referenceKey: record.referenceKey),
@@ -162,6 +162,8 @@ final class SubjectLinker {
         var strongHits: [Int64: String]
         /// This source's earlier version of the record, by reference.
         var existingRecord: Int64?
+        /// The subjects found (by strong key, blocking key or reference), whose records these are.
+        var subjectCount = 0
     }
 
     /// Every record (keyed material, opened) of the subjects that share a strong key or a
@@ -213,7 +215,7 @@ final class SubjectLinker {
                                            material: lift.map { w in m.mappingTokens(w.token) } ?? m))
             }
         }
-        return Candidates(records: out, strongHits: strongHits, existingRecord: existing)
+        return Candidates(records: out, strongHits: strongHits, existingRecord: existing, subjectCount: subjects.count)
     }
 
     static func decidedDifferent(_ db: Database, _ a: Int64, _ b: Int64) throws -> Bool {
